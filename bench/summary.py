@@ -1,0 +1,305 @@
+"""From raw run records to the report's rows: medians, paired ratios, targets.
+
+Ratios are always "how many times better outlast is": outlast ÷ DBOS for
+throughput, DBOS ÷ outlast for times, latencies and memory. Each ratio is the
+median of per-round ratios, where a round is one outlast run and one DBOS run
+made back to back, so drift on a shared machine cancels out.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.config import CHAIN_LENGTH, FULL, Sizes
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    title: str
+    outlast: str
+    dbos: str
+    ratio: str
+    target: str
+    met: bool | None
+    # Numbers behind the cells, for the chart and the JSON.
+    unit: str
+    higher_is_better: bool
+    outlast_value: float | None
+    dbos_value: float | None
+    target_value: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def medians(records: list[Record], system: str) -> dict[str, Any] | None:
+    """Metric-wise median over a system's successful runs (text values from the first)."""
+    runs = [r["metrics"] for r in records if r["system"] == system and r["ok"]]
+    if not runs:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = statistics.median(float(run[key]) for run in runs if key in run)
+        else:
+            out[key] = value
+    out["runs"] = len(runs)
+    return out
+
+
+def paired_ratio(records: list[Record], metric: str, higher_is_better: bool) -> float | None:
+    by_round: dict[int, dict[str, float]] = {}
+    for r in records:
+        if r["ok"] and metric in r["metrics"]:
+            by_round.setdefault(r["round"], {})[r["system"]] = float(r["metrics"][metric])
+    ratios = []
+    for pair in by_round.values():
+        o, d = pair.get("outlast"), pair.get("dbos")
+        if o and d:
+            ratios.append(o / d if higher_is_better else d / o)
+    return statistics.median(ratios) if ratios else None
+
+
+def _num(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{_num(x)}×"
+
+
+def _cell(m: dict[str, Any] | None, text: str) -> str:
+    return "not run" if m is None else text
+
+
+def _met(ok: bool | None, full_size: bool) -> bool | None:
+    # Targets are stated for the issue's sizes; other sizes get no verdict.
+    return ok if full_size else None
+
+
+def _error_cell(records: list[Record], system: str) -> str | None:
+    errors = [r["error"] for r in records if r["system"] == system and not r["ok"]]
+    ran = [r for r in records if r["system"] == system]
+    if ran and len(errors) == len(ran):
+        return f"error: {errors[0][:80]}"
+    return None
+
+
+def _cells(records: list[Record], system: str, m: dict[str, Any] | None, text: str) -> str:
+    return _error_cell(records, system) or _cell(m, text)
+
+
+def _value(m: dict[str, Any] | None, key: str) -> float | None:
+    return None if m is None else float(m[key])
+
+
+def s1_s2_rows(
+    scenario: str, records: list[Record], sizes: Sizes, raw_full: float | None
+) -> list[Row]:
+    o, d = medians(records, "outlast"), medians(records, "dbos")
+    ratio = paired_ratio(records, "steps_per_s", higher_is_better=True)
+    n = sizes.s1_workflows if scenario == "S1" else sizes.s2_workflows
+    full = n == (FULL.s1_workflows if scenario == "S1" else FULL.s2_workflows)
+    if scenario == "S1":
+        title = f"S1 sequential: {n:,} workflows × {CHAIN_LENGTH} steps, one at a time"
+        target, ok = "≥ 5× DBOS steps/s", None if ratio is None else ratio >= 5
+        target_value = None
+    else:
+        title = f"S2 throughput: {n:,} workflows × {CHAIN_LENGTH} steps, all at once"
+        raw_text = "raw WAL+FULL commits/s" + (f" ({_num(raw_full)})" if raw_full else "")
+        target = f"≥ 10× DBOS steps/s and > {raw_text}"
+        ok = None
+        if ratio is not None and o is not None and raw_full is not None:
+            ok = ratio >= 10 and o["steps_per_s"] > raw_full
+        target_value = raw_full
+    return [
+        Row(
+            scenario=scenario,
+            title=title,
+            outlast=_cells(records, "outlast", o, f"{_num(_value(o, 'steps_per_s') or 0)} steps/s"),
+            dbos=_cells(records, "dbos", d, f"{_num(_value(d, 'steps_per_s') or 0)} steps/s"),
+            ratio=_ratio(ratio),
+            target=target,
+            met=_met(ok, full),
+            unit="steps/s",
+            higher_is_better=True,
+            outlast_value=_value(o, "steps_per_s"),
+            dbos_value=_value(d, "steps_per_s"),
+            target_value=target_value,
+        )
+    ]
+
+
+def s3_rows(records: list[Record], sizes: Sizes) -> list[Row]:
+    o, d = medians(records, "outlast"), medians(records, "dbos")
+    # The two systems may run different sizes here, so compare rates, not times.
+    ratio = paired_ratio(records, "activities_per_s", higher_is_better=True)
+    ok = None if o is None else o["elapsed_s"] < 5.0
+    same = sizes.s3_fanout == sizes.s3_fanout_dbos
+
+    def cell(m: dict[str, Any] | None, n: int) -> str:
+        if m is None:
+            return "not run"
+        return f"{_num(m['elapsed_s'])} s for {n:,} ({_num(m['activities_per_s'])}/s)"
+
+    return [
+        Row(
+            scenario="S3",
+            title=f"S3 fan-out: one workflow, {sizes.s3_fanout:,} parallel activities"
+            + ("" if same else f" (DBOS at {sizes.s3_fanout_dbos:,})"),
+            outlast=_error_cell(records, "outlast") or cell(o, sizes.s3_fanout),
+            dbos=_error_cell(records, "dbos") or cell(d, sizes.s3_fanout_dbos),
+            ratio=_ratio(ratio) + ("" if same else " (activities/s)"),
+            target=f"{FULL.s3_fanout:,}-way fan-out in < 5 s",
+            met=_met(ok, sizes.s3_fanout == FULL.s3_fanout),
+            unit="s",
+            higher_is_better=False,
+            outlast_value=_value(o, "elapsed_s"),
+            dbos_value=_value(d, "elapsed_s"),
+            target_value=5.0,
+        )
+    ]
+
+
+def s4_rows(records: list[Record], sizes: Sizes) -> list[Row]:
+    o, d = medians(records, "outlast"), medians(records, "dbos")
+    ratio = paired_ratio(records, "steps_per_s", higher_is_better=True)
+    ok = None if o is None else o["growth"] <= 1.5
+
+    def cell(m: dict[str, Any] | None) -> str:
+        if m is None:
+            return "not run"
+        return (
+            f"{m['first_ms_per_step']:.3g} → {m['last_ms_per_step']:.3g} ms/step "
+            f"(×{m['growth']:.2f})"
+        )
+
+    w = sizes.s4_window
+    return [
+        Row(
+            scenario="S4",
+            title=f"S4 long history: {sizes.s4_steps:,} chained steps, "
+            f"first {w:,} → last {w:,}",
+            outlast=_error_cell(records, "outlast") or cell(o),
+            dbos=_error_cell(records, "dbos") or cell(d),
+            ratio=_ratio(ratio) + " (steps/s)",
+            target="last ≤ 1.5× first",
+            met=_met(ok, sizes.s4_steps == FULL.s4_steps and w == FULL.s4_window),
+            unit="last ÷ first per-step time",
+            higher_is_better=False,
+            outlast_value=_value(o, "growth"),
+            dbos_value=_value(d, "growth"),
+            target_value=1.5,
+        )
+    ]
+
+
+def s5_rows(records: list[Record], sizes: Sizes) -> list[Row]:
+    o, d = medians(records, "outlast"), medians(records, "dbos")
+    mem_ratio = paired_ratio(records, "kb_per_instance", higher_is_better=False)
+    lat_ratio = paired_ratio(records, "p50_ms", higher_is_better=False)
+    full = sizes.s5_idle == FULL.s5_idle and sizes.s5_raised == FULL.s5_raised
+
+    def mem(m: dict[str, Any] | None, n: int) -> str:
+        if m is None:
+            return "not run"
+        return f"{_num(m['rss_idle_mb'])} MB for {n:,} ({_num(m['kb_per_instance'])} KB each)"
+
+    def lat(m: dict[str, Any] | None) -> str:
+        if m is None:
+            return "not run"
+        return f"p50 {_num(m['p50_ms'])} ms, p99 {_num(m['p99_ms'])} ms"
+
+    raised = min(sizes.s5_raised, sizes.s5_idle)
+    dbos_note = "" if sizes.s5_idle == sizes.s5_idle_dbos else f" (DBOS at {sizes.s5_idle_dbos:,})"
+    return [
+        Row(
+            scenario="S5",
+            title=f"S5 idle: {sizes.s5_idle:,} instances waiting on an event, "
+            f"resident memory{dbos_note}",
+            outlast=_error_cell(records, "outlast") or mem(o, sizes.s5_idle),
+            dbos=_error_cell(records, "dbos") or mem(d, sizes.s5_idle_dbos),
+            ratio=_ratio(mem_ratio) + " (per instance)",
+            target=f"< 500 MB for {FULL.s5_idle:,}",
+            met=_met(None if o is None else o["rss_idle_mb"] < 500, full),
+            unit="MB resident",
+            higher_is_better=False,
+            outlast_value=_value(o, "rss_idle_mb"),
+            dbos_value=_value(d, "rss_idle_mb"),
+            target_value=500.0,
+        ),
+        Row(
+            scenario="S5",
+            title=f"S5 raise → complete: {raised:,} of them, "
+            f"{sizes.s5_raise_concurrency} at a time",
+            outlast=_error_cell(records, "outlast") or lat(o),
+            dbos=_error_cell(records, "dbos") or lat(d),
+            ratio=_ratio(lat_ratio) + " (p50)",
+            target="p50 < 20 ms",
+            met=_met(None if o is None else o["p50_ms"] < 20, full),
+            unit="ms (p50)",
+            higher_is_better=False,
+            outlast_value=_value(o, "p50_ms"),
+            dbos_value=_value(d, "p50_ms"),
+            target_value=20.0,
+        ),
+    ]
+
+
+def s6_rows(records: list[Record], sizes: Sizes) -> list[Row]:
+    o, d = medians(records, "outlast"), medians(records, "dbos")
+    ratio = paired_ratio(records, "p50_ms", higher_is_better=False)
+
+    def lat(m: dict[str, Any] | None) -> str:
+        if m is None:
+            return "not run"
+        return f"p50 {_num(m['p50_ms'])} ms, p99 {_num(m['p99_ms'])} ms"
+
+    return [
+        Row(
+            scenario="S6",
+            title=f"S6 latency: schedule → first activity starts, idle runtime "
+            f"({sizes.s6_samples} samples)",
+            outlast=_error_cell(records, "outlast") or lat(o),
+            dbos=_error_cell(records, "dbos") or lat(d),
+            ratio=_ratio(ratio) + " (p50)",
+            target="p50 < 5 ms",
+            met=_met(None if o is None else o["p50_ms"] < 5, True),
+            unit="ms (p50)",
+            higher_is_better=False,
+            outlast_value=_value(o, "p50_ms"),
+            dbos_value=_value(d, "p50_ms"),
+            target_value=5.0,
+        )
+    ]
+
+
+def raw_medians(records: list[Record]) -> dict[str, Any] | None:
+    return medians(records, "sqlite")
+
+
+def build_rows(results: dict[str, list[Record]], sizes: Sizes) -> list[Row]:
+    raw = raw_medians(results.get("RAW", []))
+    raw_full = None if raw is None else float(raw["wal_full_commits_per_s"])
+    rows: list[Row] = []
+    for scenario, records in results.items():
+        if scenario in ("S1", "S2"):
+            rows += s1_s2_rows(scenario, records, sizes, raw_full)
+        elif scenario == "S3":
+            rows += s3_rows(records, sizes)
+        elif scenario == "S4":
+            rows += s4_rows(records, sizes)
+        elif scenario == "S5":
+            rows += s5_rows(records, sizes)
+        elif scenario == "S6":
+            rows += s6_rows(records, sizes)
+    return rows

@@ -1,0 +1,134 @@
+"""Runs activities: sync ones on a thread pool, async ones on an event-loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .context import ActivityContext
+from .errors import FailureDetails, UnknownActivityError
+from .registry import Definition, Registry
+from .serialization import from_json, to_json_or_none
+from .store.base import ActivityRecord
+
+
+@dataclass(slots=True)
+class ActivityResult:
+    instance_id: str
+    execution_id: str
+    task_id: int
+    result: str | None = None
+    failure: FailureDetails | None = None
+
+
+class ActivityExecutor:
+    def __init__(
+        self,
+        registry: Registry,
+        max_concurrent: int,
+        on_result: Callable[[ActivityResult], None],
+    ) -> None:
+        self._registry = registry
+        self._max = max_concurrent
+        self._on_result = on_result
+        self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="outlast-activity")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._async_slots: asyncio.Semaphore | None = None
+        self._futures: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, record: ActivityRecord) -> None:
+        definition = self._registry.activities.get(record.name)
+        if definition is None:
+            error = UnknownActivityError(
+                f"no activity named {record.name!r} is registered on this runtime"
+            )
+            self._on_result(_failed(record, error))
+            return
+        ctx = ActivityContext(record.instance_id, record.task_id, record.name)
+        future: Future[Any]
+        if definition.is_async:
+            future = asyncio.run_coroutine_threadsafe(
+                self._run_async(definition, record, ctx), self._event_loop()
+            )
+        else:
+            future = self._pool.submit(self._run_sync, definition, record, ctx)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        try:
+            args: tuple[Any, ...] = (ctx,)
+            if d.takes_input:
+                args += (from_json(record.input, d.input_hint),)
+            outcome = _succeeded(record, to_json_or_none(d.fn(*args)))
+        except Exception as e:
+            outcome = _failed(record, e)
+        self._on_result(outcome)
+
+    async def _run_async(
+        self, d: Definition, record: ActivityRecord, ctx: ActivityContext
+    ) -> None:
+        if self._async_slots is None:
+            self._async_slots = asyncio.Semaphore(self._max)
+        async with self._async_slots:
+            try:
+                args: tuple[Any, ...] = (ctx,)
+                if d.takes_input:
+                    args += (from_json(record.input, d.input_hint),)
+                outcome = _succeeded(record, to_json_or_none(await d.fn(*args)))
+            except Exception as e:
+                outcome = _failed(record, e)
+        self._on_result(outcome)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="outlast-async-activities", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def shutdown(self, timeout: float) -> None:
+        """Let running activities finish (up to ``timeout``); drop queued ones (they
+        are still in the store and run again on the next start)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pending = list(self._futures)
+        for f in pending:
+            try:
+                f.result(timeout=timeout)
+            except Exception:  # noqa: S110 - cancelled or timed out: it runs again later
+                pass
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout)
+            if not self._loop.is_running():
+                self._loop.close()
+
+
+def _succeeded(record: ActivityRecord, result: str | None) -> ActivityResult:
+    return ActivityResult(record.instance_id, record.execution_id, record.task_id, result)
+
+
+def _failed(record: ActivityRecord, exc: BaseException) -> ActivityResult:
+    return ActivityResult(
+        record.instance_id,
+        record.execution_id,
+        record.task_id,
+        failure=FailureDetails.from_exception(exc),
+    )

@@ -1,0 +1,244 @@
+"""``WorkflowClient``: start, inspect, signal and manage workflow instances.
+
+A client needs only the store: it works from the process that runs the runtime or
+from any other process pointed at the same store.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from . import history as h
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import (
+    FailureDetails,
+    InstanceNotFoundError,
+    InvalidStateError,
+    TimeoutError,
+    UnknownWorkflowError,
+)
+from .registry import name_of
+from .serialization import to_json_or_none
+from .status import WorkflowState, WorkflowStatus
+from .store import Store, open_store
+from .store.base import InstanceRecord, Message
+
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# How often a waiting client re-reads the store when no in-process signal arrives
+# (another process changed it).
+_POLL_SECONDS = 0.1
+
+
+def validate_instance_id(instance_id: str) -> str:
+    if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
+        raise ValueError(
+            f"invalid instance ID {instance_id!r}: use 1 to 64 letters, digits, '_' or '-'"
+        )
+    return instance_id
+
+
+def _datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def state_of(record: InstanceRecord, *, fetch_payloads: bool = True) -> WorkflowState:
+    failure = None
+    if record.failure:
+        failure = FailureDetails.from_dict(orjson.loads(record.failure))
+    return WorkflowState(
+        instance_id=record.instance_id,
+        name=record.name,
+        runtime_status=WorkflowStatus(record.status),
+        created_at=_datetime(record.created_at),
+        last_updated_at=_datetime(record.updated_at),
+        serialized_input=record.input if fetch_payloads else None,
+        serialized_output=record.output if fetch_payloads else None,
+        serialized_custom_status=record.custom_status if fetch_payloads else None,
+        failure_details=failure,
+        parent_instance_id=record.parent_instance_id,
+    )
+
+
+class WorkflowClient:
+    def __init__(self, store: str | Store | None = None, *, clock: Clock | None = None) -> None:
+        self._store = open_store(store)
+        self._clock = clock or SYSTEM_CLOCK
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    # --- starting ------------------------------------------------------------------
+
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> str:
+        """Start a workflow instance; return its ID. An ID still in use by an
+        unfinished instance raises InstanceAlreadyExistsError; a finished one is
+        replaced."""
+        name = name_of(workflow)
+        registries = self._store.local_registries
+        if registries and not any(name in r.workflows for r in registries):
+            raise UnknownWorkflowError(
+                f"no workflow named {name!r} is registered on the runtime in this process"
+            )
+        iid = validate_instance_id(instance_id) if instance_id else uuid.uuid4().hex
+        payload = to_json_or_none(input)
+        now = self._clock.now()
+        visible_at = now
+        if start_at is not None:
+            if start_at.tzinfo is None:
+                start_at = start_at.replace(tzinfo=UTC)
+            visible_at = start_at.timestamp()
+        execution_id = uuid.uuid4().hex
+        record = InstanceRecord(
+            instance_id=iid,
+            name=name,
+            status=WorkflowStatus.PENDING.value,
+            execution_id=execution_id,
+            created_at=now,
+            updated_at=now,
+            input=payload,
+        )
+        started = h.ExecutionStarted(now, name, payload)
+        self._store.create_instance(
+            record, Message(iid, execution_id, h.encode_event(started), visible_at)
+        )
+        return iid
+
+    # --- reading -------------------------------------------------------------------
+
+    def get_workflow_state(
+        self, instance_id: str, *, fetch_payloads: bool = True
+    ) -> WorkflowState | None:
+        """The instance's state, or None if there is no such instance."""
+        record = self._store.get_instance(instance_id)
+        return None if record is None else state_of(record, fetch_payloads=fetch_payloads)
+
+    def wait_for_workflow_start(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = False
+    ) -> WorkflowState | None:
+        """Wait until the instance has left PENDING; None if it does not exist."""
+        return self._wait(
+            instance_id,
+            lambda s: s.runtime_status is not WorkflowStatus.PENDING,
+            timeout_in_seconds,
+            fetch_payloads,
+        )
+
+    def wait_for_workflow_completion(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = True
+    ) -> WorkflowState | None:
+        """Wait until the instance finished (COMPLETED, FAILED or TERMINATED); None if
+        it does not exist. Raises outlast's TimeoutError when the wait elapses."""
+        return self._wait(
+            instance_id,
+            lambda s: s.runtime_status.is_terminal,
+            timeout_in_seconds,
+            fetch_payloads,
+        )
+
+    def _wait(
+        self,
+        instance_id: str,
+        done: Callable[[WorkflowState], bool],
+        timeout: float,
+        fetch_payloads: bool,
+    ) -> WorkflowState | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self._store.version
+            state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
+            if state is None or done(state):
+                return state
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"workflow instance {instance_id!r} is still "
+                    f"{state.runtime_status.value} after {timeout:g}s"
+                )
+            self._store.wait_for_change(seen, min(remaining, _POLL_SECONDS))
+
+    # --- signalling ----------------------------------------------------------------
+
+    def _require(self, instance_id: str) -> InstanceRecord:
+        record = self._store.get_instance(instance_id)
+        if record is None:
+            raise InstanceNotFoundError(f"no workflow instance with ID {instance_id!r}")
+        return record
+
+    def _require_active(self, instance_id: str, action: str) -> InstanceRecord:
+        record = self._require(instance_id)
+        if WorkflowStatus(record.status).is_terminal:
+            raise InvalidStateError(
+                f"cannot {action} workflow instance {instance_id!r}: it is already "
+                f"{record.status}"
+            )
+        return record
+
+    def _send(self, instance_id: str, event: h.Event) -> None:
+        now = self._clock.now()
+        self._store.send_messages([Message(instance_id, None, h.encode_event(event), now)])
+
+    def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        """Deliver an external event; it is kept until the workflow waits for it."""
+        if not event_name:
+            raise ValueError("event_name must not be empty")
+        payload = to_json_or_none(data)
+        self._require_active(instance_id, "raise an event to")
+        self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
+
+    def terminate_workflow(
+        self, instance_id: str, *, output: Any = None, recursive: bool = True
+    ) -> None:
+        payload = to_json_or_none(output)
+        record = self._require_active(instance_id, "terminate")
+        now = self._clock.now()
+        if record.status == WorkflowStatus.STALLED.value:
+            # A stalled instance takes no messages until revived; the worker then
+            # terminates it without running the code that stalled.
+            self._store.set_status_if(instance_id, record.status, "RUNNING", now)
+        self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
+
+    def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
+        self._require_active(instance_id, "suspend")
+        self._send(instance_id, h.ExecutionSuspended(self._clock.now(), reason))
+
+    def resume_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
+        record = self._require_active(instance_id, "resume")
+        now = self._clock.now()
+        if record.status == WorkflowStatus.STALLED.value:
+            self._store.set_status_if(instance_id, record.status, "RUNNING", now)
+            return
+        self._send(instance_id, h.ExecutionResumed(now, reason))
+
+    suspend_workflow = pause_workflow
+
+    def purge_workflow(self, instance_id: str, *, recursive: bool = True) -> bool:
+        """Delete a finished instance and its history; False if there was none.
+        Raises InvalidStateError for an instance that has not finished."""
+        return self._store.purge_instances([instance_id]) == 1
+
+    # --- history -------------------------------------------------------------------
+
+    def get_workflow_history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's history events as readable dicts (kind, time, fields)."""
+        self._require(instance_id)
+        out = []
+        for text in self._store.get_history(instance_id):
+            data = h.describe(h.decode_event(text))
+            data["timestamp"] = _datetime(data.pop("ts")).isoformat()
+            out.append(data)
+        return out

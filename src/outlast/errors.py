@@ -1,0 +1,105 @@
+"""Every error outlast raises derives from :class:`OutlastError`.
+
+The tree::
+
+    OutlastError
+    ├── SerializationError            a value cannot be encoded to / decoded from JSON
+    ├── TaskFailedError               an activity or child workflow failed (``details``)
+    ├── WorkflowTimeoutError          wait_for_external_event(timeout=...) elapsed
+    ├── NonDeterminismError           workflow code no longer matches its history
+    ├── RegistrationError             a workflow or activity is registered twice / badly
+    ├── UnknownWorkflowError          no workflow of that name is registered
+    ├── UnknownActivityError          no activity of that name is registered
+    ├── InstanceNotFoundError         no instance with that ID in the store
+    ├── InstanceAlreadyExistsError    an instance with that ID is still active
+    ├── InvalidStateError             the operation does not fit the instance's status
+    ├── StoreError                    the storage backend failed (driver error chained)
+    └── TimeoutError                  a client wait elapsed (also a builtin TimeoutError)
+"""
+
+from __future__ import annotations
+
+import builtins
+import traceback
+from dataclasses import dataclass
+
+
+class OutlastError(Exception):
+    """Base class of every error raised by outlast."""
+
+
+class SerializationError(OutlastError, TypeError):
+    """A value could not be converted to or from JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureDetails:
+    """What went wrong in a failed activity, child workflow or workflow."""
+
+    error_type: str
+    message: str
+    stack_trace: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> FailureDetails:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(type(exc).__name__, str(exc), trace)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "error_type": self.error_type,
+            "message": self.message,
+            "stack_trace": self.stack_trace,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str | None]) -> FailureDetails:
+        return cls(str(data["error_type"]), str(data["message"]), data.get("stack_trace"))
+
+
+class TaskFailedError(OutlastError):
+    """An activity or child workflow failed; raised into the workflow at its ``yield``."""
+
+    def __init__(self, message: str, details: FailureDetails) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+class WorkflowTimeoutError(OutlastError):
+    """``wait_for_external_event(..., timeout=...)`` elapsed before the event arrived."""
+
+
+class NonDeterminismError(OutlastError):
+    """The workflow's code no longer matches the history it is replaying."""
+
+
+class RegistrationError(OutlastError, ValueError):
+    """A workflow or activity could not be registered."""
+
+
+class UnknownWorkflowError(OutlastError, LookupError):
+    """No workflow is registered under that name."""
+
+
+class UnknownActivityError(OutlastError, LookupError):
+    """No activity is registered under that name."""
+
+
+class InstanceNotFoundError(OutlastError, LookupError):
+    """No workflow instance with that ID exists in the store."""
+
+
+class InstanceAlreadyExistsError(OutlastError):
+    """A workflow instance with that ID exists and has not finished."""
+
+
+class InvalidStateError(OutlastError):
+    """The operation does not apply to the instance in its current status."""
+
+
+class StoreError(OutlastError):
+    """The storage backend failed; the driver's exception is chained as ``__cause__``."""
+
+
+class TimeoutError(OutlastError, builtins.TimeoutError):  # noqa: A001 - deliberately both
+    """A client-side wait did not finish in time."""

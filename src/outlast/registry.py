@@ -1,0 +1,101 @@
+"""Registered workflows and activities, looked up by name."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import RegistrationError, UnknownActivityError, UnknownWorkflowError
+from .serialization import parameter_hint, return_hint
+
+
+def _takes_input(fn: Callable[..., Any]) -> bool:
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    name: str
+    fn: Callable[..., Any]
+    takes_input: bool
+    input_hint: Any
+    result_hint: Any
+    is_async: bool
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], name: str) -> Definition:
+        return cls(
+            name=name,
+            fn=fn,
+            takes_input=_takes_input(fn),
+            input_hint=parameter_hint(fn, 1),
+            result_hint=return_hint(fn),
+            is_async=inspect.iscoroutinefunction(fn),
+        )
+
+
+def name_of(target: Callable[..., Any] | str) -> str:
+    if isinstance(target, str):
+        return target
+    registered = getattr(target, "__outlast_name__", None)
+    if isinstance(registered, str):
+        return registered
+    name = getattr(target, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a function or a registered name, got {target!r}")
+    return name
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.workflows: dict[str, Definition] = {}
+        self.activities: dict[str, Definition] = {}
+
+    def add_workflow(self, fn: Callable[..., Any], name: str | None = None) -> Definition:
+        return self._add(self.workflows, "workflow", fn, name)
+
+    def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> Definition:
+        return self._add(self.activities, "activity", fn, name)
+
+    def _add(
+        self,
+        table: dict[str, Definition],
+        kind: str,
+        fn: Callable[..., Any],
+        name: str | None,
+    ) -> Definition:
+        if not callable(fn):
+            raise RegistrationError(f"a {kind} must be callable, got {fn!r}")
+        key = name or name_of(fn)
+        existing = table.get(key)
+        if existing is not None and existing.fn is not fn:
+            raise RegistrationError(f"a different {kind} is already registered as {key!r}")
+        definition = Definition.of(fn, key)
+        table[key] = definition
+        try:
+            fn.__outlast_name__ = key  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass  # builtins and bound methods: callers pass the name instead
+        return definition
+
+    def workflow(self, name: str) -> Definition:
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise UnknownWorkflowError(f"no workflow named {name!r} is registered") from None
+
+    def activity(self, name: str) -> Definition:
+        try:
+            return self.activities[name]
+        except KeyError:
+            raise UnknownActivityError(f"no activity named {name!r} is registered") from None

@@ -1,0 +1,146 @@
+"""``WorkflowRuntime``: register workflows and activities, then run them durably."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import InvalidStateError
+from .registry import Registry
+from .store import Store, open_store
+from .worker import Worker, WorkerOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _default_activity_concurrency() -> int:
+    return max(16, (os.cpu_count() or 1) * 8)
+
+
+class WorkflowRuntime:
+    """Hosts workflows and activities and runs them against a store.
+
+    ``store`` is a URL (``sqlite:///path.db``, ``postgresql://...``, ``memory://``)
+    or a store object; by default the SQLite file ``outlast.db`` in the working
+    directory, or ``$OUTLAST_STORE``.
+    """
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        max_concurrent_workflows: int = 1000,
+        max_concurrent_activities: int | None = None,
+        clock: Clock | None = None,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.25,
+        cache_size: int = 10_000,
+    ) -> None:
+        if max_concurrent_workflows < 1:
+            raise ValueError("max_concurrent_workflows must be at least 1")
+        activities = max_concurrent_activities or _default_activity_concurrency()
+        if activities < 1:
+            raise ValueError("max_concurrent_activities must be at least 1")
+        self._store_arg = store
+        self._store: Store | None = None
+        self._registry = Registry()
+        self._clock = clock or SYSTEM_CLOCK
+        self._options = WorkerOptions(
+            max_concurrent_workflows=max_concurrent_workflows,
+            max_concurrent_activities=activities,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            cache_size=cache_size,
+        )
+        self._worker: Worker | None = None
+
+    # --- registration --------------------------------------------------------------
+
+    @overload
+    def workflow(self, fn: F, /) -> F: ...
+    @overload
+    def workflow(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def workflow(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+        """Register a workflow: ``@runtime.workflow`` or ``@runtime.workflow(name=...)``."""
+        if fn is not None:
+            self.register_workflow(fn, name=name)
+            return fn
+
+        def decorate(f: F) -> F:
+            self.register_workflow(f, name=name)
+            return f
+
+        return decorate
+
+    @overload
+    def activity(self, fn: F, /) -> F: ...
+    @overload
+    def activity(self, *, name: str | None = None) -> Callable[[F], F]: ...
+    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``."""
+        if fn is not None:
+            self.register_activity(fn, name=name)
+            return fn
+
+        def decorate(f: F) -> F:
+            self.register_activity(f, name=name)
+            return f
+
+        return decorate
+
+    def register_workflow(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
+        self._registry.add_workflow(fn, name)
+
+    def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
+        self._registry.add_activity(fn, name)
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self._store_arg)
+        return self._store
+
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._worker is not None:
+            raise InvalidStateError("the runtime is already running")
+        store = self.store
+        worker = Worker(store, self._registry, self._clock, self._options)
+        store.local_registries.append(self._registry)
+        worker.start()
+        self._worker = worker
+
+    def shutdown(self) -> None:
+        """Stop taking work, let running activities finish, release ownership."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            worker.stop()
+        finally:
+            if self._registry in self.store.local_registries:
+                self.store.local_registries.remove(self._registry)
+
+    def __enter__(self) -> WorkflowRuntime:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()

@@ -1,0 +1,240 @@
+"""The store interface: records and bytes in, records out.
+
+A store knows the shape of instances, their history, their inbox of new events, and
+the activity queue; it does not know workflow semantics. Every backend passes the
+contract suite in ``outlast.testing.store_contract``.
+
+Ownership: a worker that commits a turn for an instance becomes its owner until the
+instance finishes or the worker goes away (its row in ``workers`` expires or its
+process is gone); only the owner commits turns for it, which is what keeps one
+instance's turns from running on two workers at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class InstanceRecord:
+    instance_id: str
+    name: str
+    status: str
+    execution_id: str
+    created_at: float
+    updated_at: float
+    input: str | None = None
+    output: str | None = None
+    custom_status: str | None = None
+    failure: str | None = None  # FailureDetails as JSON
+    parent_instance_id: str | None = None
+    owner: str | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    """A new event for an instance, visible to workers from ``visible_at`` on."""
+
+    instance_id: str
+    execution_id: str | None  # None: whichever execution is current
+    event: str  # an encoded history event
+    visible_at: float
+    id: int = 0  # assigned by the store
+
+
+@dataclass(slots=True)
+class ActivityRecord:
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str | None
+    owner: str | None = None
+
+
+@dataclass(slots=True)
+class ChildStart:
+    """A child instance a turn creates. If its ID is taken by an unfinished instance,
+    ``on_conflict`` is delivered (to the parent) instead."""
+
+    record: InstanceRecord
+    start: Message
+    on_conflict: Message
+
+
+@dataclass(slots=True)
+class InstanceUpdate:
+    status: str
+    updated_at: float
+    output: str | None = None
+    failure: str | None = None
+    custom_status: str | None = None
+    set_custom_status: bool = False
+    release: bool = False  # give up ownership (the instance finished or stalled)
+    # continue-as-new: a fresh execution with this ID and input replaces the old one
+    new_execution_id: str | None = None
+    new_input: str | None = None
+
+
+@dataclass(slots=True)
+class TurnWrite:
+    """Everything one workflow turn changes, applied atomically or not at all."""
+
+    instance_id: str
+    execution_id: str
+    history_start: int  # the sequence number of the first appended event
+    history: list[str]
+    update: InstanceUpdate
+    consumed: list[int] = field(default_factory=list)  # inbox message IDs
+    activities: list[ActivityRecord] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    children: list[ChildStart] = field(default_factory=list)
+    reset_history: bool = False  # drop all earlier history and pending work first
+    # Inserted instead if the turn can't be applied (another worker owns the
+    # instance), so locally produced activity results are not lost.
+    fallback: list[Message] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CommitBatch:
+    worker_id: str
+    turns: list[TurnWrite] = field(default_factory=list)
+    finished_activities: list[tuple[str, int]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # not tied to a turn
+    dropped_messages: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.turns or self.finished_activities or self.messages or self.dropped_messages
+        )
+
+
+@dataclass(slots=True)
+class InstanceQuery:
+    statuses: Sequence[str] | None = None
+    name: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    parent_instance_id: str | None = None
+    limit: int = 100
+    after: tuple[float, str] | None = None  # keyset cursor: (created_at, instance_id)
+
+
+class Store(ABC):
+    """A durable home for workflow instances. Thread-safe."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._version = 0
+        self._listeners: list[Callable[[], None]] = []
+        # Registries of runtimes running on this store in this process: lets a
+        # client reject an unknown workflow name at once instead of stalling it.
+        self.local_registries: list[Any] = []
+
+    # --- change notification (in-process; other processes poll) -----------------
+
+    def add_listener(self, fn: Callable[[], None]) -> None:
+        with self._changed:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[], None]) -> None:
+        with self._changed:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def signal(self) -> None:
+        """Wake in-process waiters: new messages or a status change were committed."""
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until a change after version ``seen`` or ``timeout``; return the
+        version now."""
+        with self._changed:
+            if self._version == seen:
+                self._changed.wait(timeout)
+            return self._version
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    # --- client side --------------------------------------------------------------
+
+    @abstractmethod
+    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+        """Insert a new instance and its start message. An existing instance that has
+        finished is replaced; an unfinished one raises InstanceAlreadyExistsError."""
+
+    @abstractmethod
+    def send_messages(self, messages: Sequence[Message]) -> None:
+        """Append messages to instances' inboxes."""
+
+    @abstractmethod
+    def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+
+    @abstractmethod
+    def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
+        """Instances matching ``query``, oldest first by (created_at, instance_id)."""
+
+    @abstractmethod
+    def get_history(self, instance_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def purge_instances(self, instance_ids: Sequence[str]) -> int:
+        """Delete finished instances with their history; return how many were."""
+
+    @abstractmethod
+    def set_status_if(self, instance_id: str, expected: str, status: str, now: float) -> bool:
+        """Compare-and-set an instance's status (used to revive STALLED instances)."""
+
+    # --- worker side --------------------------------------------------------------
+
+    @abstractmethod
+    def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None: ...
+
+    @abstractmethod
+    def heartbeat(self, worker_id: str, expires_at: float) -> None: ...
+
+    @abstractmethod
+    def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker and release what it owned (a clean shutdown)."""
+
+    @abstractmethod
+    def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
+        """Remove workers whose lease expired or that ``is_dead(host, pid)`` says are
+        gone, releasing their instances and activities; return how many."""
+
+    @abstractmethod
+    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+        """Visible messages of instances this worker owns or may claim, oldest first."""
+
+    @abstractmethod
+    def next_visible_at(self, worker_id: str, now: float) -> float | None:
+        """When the next not-yet-visible message this worker could take becomes visible."""
+
+    @abstractmethod
+    def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
+        """An instance and its history, or None if it does not exist."""
+
+    @abstractmethod
+    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+        """Take unowned activities (their worker went away) for this worker."""
+
+    @abstractmethod
+    def commit(self, batch: CommitBatch) -> set[str]:
+        """Apply a batch in one transaction; return the IDs of instances whose turns
+        were not applied because another worker owns them."""
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""

@@ -1,0 +1,271 @@
+"""In-memory store: the same contract as the durable ones, nothing kept on disk.
+
+For tests and throwaway runs; also the executable reading of the store contract.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from ..errors import InstanceAlreadyExistsError, InvalidStateError
+from ..status import TERMINAL_STATUSES
+from .base import (
+    ActivityRecord,
+    CommitBatch,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    Store,
+    TurnWrite,
+)
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = "memory://"
+        self._lock = threading.RLock()
+        self._instances: dict[str, InstanceRecord] = {}
+        self._history: dict[str, list[str]] = {}
+        self._inbox: dict[int, Message] = {}
+        self._activities: dict[tuple[str, int], ActivityRecord] = {}
+        self._workers: dict[str, tuple[str, int, float]] = {}
+        self._next_id = 1
+
+    def _add_messages(self, messages: Sequence[Message]) -> None:
+        for m in messages:
+            self._inbox[self._next_id] = replace(m, id=self._next_id)
+            self._next_id += 1
+
+    def _delete(self, ids: Sequence[str]) -> None:
+        for iid in ids:
+            self._instances.pop(iid, None)
+            self._history.pop(iid, None)
+            for mid in [k for k, m in self._inbox.items() if m.instance_id == iid]:
+                del self._inbox[mid]
+            for key in [k for k in self._activities if k[0] == iid]:
+                del self._activities[key]
+
+    # --- client side ----------------------------------------------------------------
+
+    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+        with self._lock:
+            existing = self._instances.get(record.instance_id)
+            if existing is not None:
+                if existing.status not in TERMINAL_STATUSES:
+                    raise InstanceAlreadyExistsError(
+                        f"workflow instance {record.instance_id!r} already exists and is "
+                        f"{existing.status}"
+                    )
+                self._delete([record.instance_id])
+            self._instances[record.instance_id] = replace(record)
+            self._history[record.instance_id] = []
+            self._add_messages([start])
+        self.signal()
+
+    def send_messages(self, messages: Sequence[Message]) -> None:
+        with self._lock:
+            self._add_messages(messages)
+        self.signal()
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        with self._lock:
+            record = self._instances.get(instance_id)
+            return None if record is None else replace(record)
+
+    def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
+        with self._lock:
+            rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.instance_id))
+        out: list[InstanceRecord] = []
+        for r in rows:
+            if query.statuses and r.status not in query.statuses:
+                continue
+            if query.name is not None and r.name != query.name:
+                continue
+            if query.created_after is not None and r.created_at < query.created_after:
+                continue
+            if query.created_before is not None and r.created_at >= query.created_before:
+                continue
+            if (
+                query.parent_instance_id is not None
+                and r.parent_instance_id != query.parent_instance_id
+            ):
+                continue
+            if query.after is not None and (r.created_at, r.instance_id) <= query.after:
+                continue
+            out.append(replace(r))
+            if len(out) >= query.limit:
+                break
+        return out
+
+    def get_history(self, instance_id: str) -> list[str]:
+        with self._lock:
+            return list(self._history.get(instance_id, []))
+
+    def purge_instances(self, instance_ids: Sequence[str]) -> int:
+        with self._lock:
+            found = [i for i in instance_ids if i in self._instances]
+            for iid in found:
+                status = self._instances[iid].status
+                if status not in TERMINAL_STATUSES:
+                    raise InvalidStateError(
+                        f"workflow instance {iid!r} is {status}; only finished instances "
+                        "can be purged"
+                    )
+            self._delete(found)
+            return len(found)
+
+    def set_status_if(self, instance_id: str, expected: str, status: str, now: float) -> bool:
+        with self._lock:
+            record = self._instances.get(instance_id)
+            if record is None or record.status != expected:
+                return False
+            record.status = status
+            record.updated_at = now
+        self.signal()
+        return True
+
+    # --- worker side ----------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None:
+        with self._lock:
+            self._workers[worker_id] = (host, pid, expires_at)
+
+    def heartbeat(self, worker_id: str, expires_at: float) -> None:
+        with self._lock:
+            if worker_id in self._workers:
+                host, pid, _ = self._workers[worker_id]
+                self._workers[worker_id] = (host, pid, expires_at)
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._lock:
+            self._release([worker_id])
+        self.signal()
+
+    def _release(self, worker_ids: Sequence[str]) -> None:
+        gone = set(worker_ids)
+        for w in gone:
+            self._workers.pop(w, None)
+        for r in self._instances.values():
+            if r.owner in gone:
+                r.owner = None
+        for a in self._activities.values():
+            if a.owner in gone:
+                a.owner = None
+
+    def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
+        with self._lock:
+            dead = [
+                w for w, (host, pid, exp) in self._workers.items() if exp < now or is_dead(host, pid)
+            ]
+            self._release(dead)
+        if dead:
+            self.signal()
+        return len(dead)
+
+    def _claimable(self, worker_id: str, m: Message) -> bool:
+        r = self._instances.get(m.instance_id)
+        return r is not None and r.owner in (None, worker_id) and r.status != "STALLED"
+
+    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+        with self._lock:
+            ready = [
+                m
+                for m in self._inbox.values()
+                if m.visible_at <= now and self._claimable(worker_id, m)
+            ]
+        ready.sort(key=lambda m: (m.visible_at, m.id))
+        return [replace(m) for m in ready[:limit]]
+
+    def next_visible_at(self, worker_id: str, now: float) -> float | None:
+        with self._lock:
+            times = [
+                m.visible_at
+                for m in self._inbox.values()
+                if m.visible_at > now and self._claimable(worker_id, m)
+            ]
+        return min(times, default=None)
+
+    def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
+        with self._lock:
+            record = self._instances.get(instance_id)
+            if record is None:
+                return None
+            return replace(record), list(self._history.get(instance_id, []))
+
+    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+        with self._lock:
+            out: list[ActivityRecord] = []
+            for a in self._activities.values():
+                if a.owner is None and len(out) < limit:
+                    a.owner = worker_id
+                    out.append(replace(a))
+            return out
+
+    def commit(self, batch: CommitBatch) -> set[str]:
+        rejected: set[str] = set()
+        with self._lock:
+            for key in batch.finished_activities:
+                self._activities.pop(key, None)
+            for mid in batch.dropped_messages:
+                self._inbox.pop(mid, None)
+            self._add_messages(batch.messages)
+            for turn in batch.turns:
+                if not self._apply_turn(batch.worker_id, turn):
+                    rejected.add(turn.instance_id)
+                    self._add_messages(turn.fallback)
+        self.signal()
+        return rejected
+
+    def _apply_turn(self, worker_id: str, turn: TurnWrite) -> bool:
+        iid = turn.instance_id
+        record = self._instances.get(iid)
+        if (
+            record is None
+            or record.execution_id != turn.execution_id
+            or record.owner not in (None, worker_id)
+        ):
+            return False
+        u = turn.update
+        record.status = u.status
+        record.updated_at = u.updated_at
+        record.output = u.output
+        record.failure = u.failure
+        record.owner = None if u.release else worker_id
+        if u.set_custom_status:
+            record.custom_status = u.custom_status
+        if u.new_execution_id is not None:
+            record.execution_id = u.new_execution_id
+            record.input = u.new_input
+        if turn.reset_history:
+            self._history[iid] = []
+            for key in [k for k in self._activities if k[0] == iid]:
+                del self._activities[key]
+            for mid in [
+                k
+                for k, m in self._inbox.items()
+                if m.instance_id == iid and m.execution_id is not None
+            ]:
+                del self._inbox[mid]
+        for mid in turn.consumed:
+            self._inbox.pop(mid, None)
+        log = self._history.setdefault(iid, [])
+        if len(log) != turn.history_start:
+            raise AssertionError(f"history of {iid!r} out of step: {len(log)} != {turn.history_start}")
+        log.extend(turn.history)
+        for a in turn.activities:
+            self._activities[(a.instance_id, a.task_id)] = replace(a)
+        for child in turn.children:
+            existing = self._instances.get(child.record.instance_id)
+            if existing is not None:
+                if existing.status not in TERMINAL_STATUSES:
+                    self._add_messages([child.on_conflict])
+                    continue
+                self._delete([child.record.instance_id])
+            self._instances[child.record.instance_id] = replace(child.record)
+            self._history[child.record.instance_id] = []
+            self._add_messages([child.start])
+        self._add_messages(turn.messages)
+        return True

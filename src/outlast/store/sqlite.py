@@ -1,0 +1,480 @@
+"""SQLite store: WAL journal, ``synchronous=FULL`` by default, one transaction a batch.
+
+All writes of one process go through one connection under one lock, so turns from
+the runtime and calls from clients in the same process never wait on SQLite's
+sleeping busy handler; other processes on the same file are serialized by SQLite's
+own write lock (``BEGIN IMMEDIATE`` with a busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import InstanceAlreadyExistsError, InvalidStateError, StoreError
+from ..status import TERMINAL_STATUSES
+from .base import (
+    ActivityRecord,
+    CommitBatch,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    Store,
+    TurnWrite,
+)
+
+_SCHEMA_V1 = """
+CREATE TABLE instances (
+    instance_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    failure TEXT,
+    parent_instance_id TEXT,
+    owner TEXT
+) WITHOUT ROWID;
+CREATE INDEX instances_created ON instances (created_at, instance_id);
+CREATE INDEX instances_status ON instances (status, created_at, instance_id);
+CREATE INDEX instances_name ON instances (name, created_at, instance_id);
+CREATE INDEX instances_parent ON instances (parent_instance_id)
+    WHERE parent_instance_id IS NOT NULL;
+CREATE INDEX instances_owner ON instances (owner) WHERE owner IS NOT NULL;
+CREATE TABLE history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT,
+    event TEXT NOT NULL,
+    visible_at REAL NOT NULL
+);
+CREATE INDEX inbox_visible ON inbox (visible_at, id);
+CREATE INDEX inbox_instance ON inbox (instance_id);
+CREATE TABLE activities (
+    instance_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    input TEXT,
+    owner TEXT,
+    PRIMARY KEY (instance_id, task_id)
+) WITHOUT ROWID;
+CREATE INDEX activities_owner ON activities (owner);
+CREATE TABLE workers (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Each entry upgrades the schema by one version; never edit a released entry.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+_INSTANCE_COLUMNS = (
+    "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
+    "custom_status, failure, parent_instance_id, owner"
+)
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        super().__init__()
+        sync = synchronous.upper()
+        if sync not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}")
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        self._synchronous = sync
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = self._connect()
+        self._migrate()
+
+    # --- connections ----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {e}") from e
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot begin a write transaction: {e}") from e
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"SQLite write failed: {e}") from e
+                raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._reader().execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite read failed: {e}") from e
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this "
+                    f"outlast understands ({len(MIGRATIONS)}); upgrade outlast"
+                )
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in [self._conn, *self._readers]:
+                conn.close()
+            self._readers.clear()
+
+    # --- client side ----------------------------------------------------------------
+
+    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
+            ).fetchone()
+            if row is not None:
+                if row[0] not in TERMINAL_STATUSES:
+                    raise InstanceAlreadyExistsError(
+                        f"workflow instance {record.instance_id!r} already exists and is "
+                        f"{row[0]}"
+                    )
+                self._delete_instances(conn, [record.instance_id])
+            conn.execute(
+                f"INSERT INTO instances ({_INSTANCE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _instance_row(record),
+            )
+            _insert_messages(conn, [start])
+        self.signal()
+
+    def send_messages(self, messages: Sequence[Message]) -> None:
+        with self._write() as conn:
+            _insert_messages(conn, messages)
+        self.signal()
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        rows = self._read(
+            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+        )
+        return InstanceRecord(*rows[0]) if rows else None
+
+    def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.statuses:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(query.statuses)
+        if query.name is not None:
+            where.append("name = ?")
+            params.append(query.name)
+        if query.created_after is not None:
+            where.append("created_at >= ?")
+            params.append(query.created_after)
+        if query.created_before is not None:
+            where.append("created_at < ?")
+            params.append(query.created_before)
+        if query.parent_instance_id is not None:
+            where.append("parent_instance_id = ?")
+            params.append(query.parent_instance_id)
+        if query.after is not None:
+            where.append("(created_at, instance_id) > (?, ?)")
+            params.extend(query.after)
+        sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, instance_id LIMIT ?"
+        params.append(query.limit)
+        return [InstanceRecord(*row) for row in self._read(sql, params)]
+
+    def get_history(self, instance_id: str) -> list[str]:
+        rows = self._read(
+            "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
+        )
+        return [r[0] for r in rows]
+
+    def purge_instances(self, instance_ids: Sequence[str]) -> int:
+        with self._write() as conn:
+            done: list[str] = []
+            for iid in instance_ids:
+                row = conn.execute(
+                    "SELECT status FROM instances WHERE instance_id = ?", (iid,)
+                ).fetchone()
+                if row is None:
+                    continue
+                if row[0] not in TERMINAL_STATUSES:
+                    raise InvalidStateError(
+                        f"workflow instance {iid!r} is {row[0]}; only finished instances "
+                        "can be purged"
+                    )
+                done.append(iid)
+            self._delete_instances(conn, done)
+        return len(done)
+
+    def set_status_if(self, instance_id: str, expected: str, status: str, now: float) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE instances SET status = ?, updated_at = ? "
+                "WHERE instance_id = ? AND status = ?",
+                (status, now, instance_id, expected),
+            )
+            changed = cur.rowcount == 1
+        if changed:
+            self.signal()
+        return changed
+
+    @staticmethod
+    def _delete_instances(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+        params = [(i,) for i in ids]
+        for table in ("history", "inbox", "activities", "instances"):
+            conn.executemany(f"DELETE FROM {table} WHERE instance_id = ?", params)
+
+    # --- worker side ----------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (worker_id, host, pid, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (worker_id, host, pid, expires_at),
+            )
+
+    def heartbeat(self, worker_id: str, expires_at: float) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE workers SET expires_at = ? WHERE worker_id = ?", (expires_at, worker_id)
+            )
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            self._release(conn, [worker_id])
+        self.signal()
+
+    @staticmethod
+    def _release(conn: sqlite3.Connection, worker_ids: Sequence[str]) -> None:
+        params = [(w,) for w in worker_ids]
+        conn.executemany("DELETE FROM workers WHERE worker_id = ?", params)
+        conn.executemany("UPDATE instances SET owner = NULL WHERE owner = ?", params)
+        conn.executemany("UPDATE activities SET owner = NULL WHERE owner = ?", params)
+
+    def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
+        rows = self._read("SELECT worker_id, host, pid, expires_at FROM workers")
+        dead = [w for w, host, pid, exp in rows if exp < now or is_dead(host, pid)]
+        if dead:
+            with self._write() as conn:
+                self._release(conn, dead)
+            self.signal()
+        return len(dead)
+
+    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+        rows = self._read(
+            "SELECT m.instance_id, m.execution_id, m.event, m.visible_at, m.id "
+            "FROM inbox m JOIN instances i ON i.instance_id = m.instance_id "
+            "WHERE m.visible_at <= ? AND (i.owner IS NULL OR i.owner = ?) "
+            "AND i.status != 'STALLED' ORDER BY m.visible_at, m.id LIMIT ?",
+            (now, worker_id, limit),
+        )
+        return [Message(*r) for r in rows]
+
+    def next_visible_at(self, worker_id: str, now: float) -> float | None:
+        rows = self._read(
+            "SELECT MIN(m.visible_at) FROM inbox m "
+            "JOIN instances i ON i.instance_id = m.instance_id "
+            "WHERE m.visible_at > ? AND (i.owner IS NULL OR i.owner = ?)",
+            (now, worker_id),
+        )
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None
+
+    def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
+        record = self.get_instance(instance_id)
+        if record is None:
+            return None
+        return record, self.get_history(instance_id)
+
+    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT instance_id, execution_id, task_id, name, input FROM activities "
+                "WHERE owner IS NULL LIMIT ?",
+                (limit,),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ?",
+                [(worker_id, r[0], r[2]) for r in rows],
+            )
+        return [ActivityRecord(*r, owner=worker_id) for r in rows]
+
+    def commit(self, batch: CommitBatch) -> set[str]:
+        rejected: set[str] = set()
+        signal = bool(batch.messages)
+        with self._write() as conn:
+            if batch.finished_activities:
+                conn.executemany(
+                    "DELETE FROM activities WHERE instance_id = ? AND task_id = ?",
+                    batch.finished_activities,
+                )
+            if batch.dropped_messages:
+                conn.executemany(
+                    "DELETE FROM inbox WHERE id = ?", [(i,) for i in batch.dropped_messages]
+                )
+            _insert_messages(conn, batch.messages)
+            for turn in batch.turns:
+                if self._apply_turn(conn, batch.worker_id, turn):
+                    signal = True
+                else:
+                    rejected.add(turn.instance_id)
+                    _insert_messages(conn, turn.fallback)
+        if signal or batch.turns:
+            self.signal()
+        return rejected
+
+    @staticmethod
+    def _apply_turn(conn: sqlite3.Connection, worker_id: str, turn: TurnWrite) -> bool:
+        u = turn.update
+        iid = turn.instance_id
+        execution_id = u.new_execution_id or turn.execution_id
+        sets = "status = ?, updated_at = ?, output = ?, failure = ?, execution_id = ?, owner = ?"
+        params: list[Any] = [
+            u.status,
+            u.updated_at,
+            u.output,
+            u.failure,
+            execution_id,
+            None if u.release else worker_id,
+        ]
+        if u.set_custom_status:
+            sets += ", custom_status = ?"
+            params.append(u.custom_status)
+        if u.new_execution_id is not None:
+            sets += ", input = ?"
+            params.append(u.new_input)
+        params += [iid, turn.execution_id, worker_id]
+        cur = conn.execute(
+            f"UPDATE instances SET {sets} WHERE instance_id = ? AND execution_id = ? "
+            "AND (owner IS NULL OR owner = ?)",
+            params,
+        )
+        if cur.rowcount != 1:
+            return False
+        if turn.reset_history:
+            for table in ("history", "activities"):
+                conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (iid,))
+            conn.execute(
+                "DELETE FROM inbox WHERE instance_id = ? AND execution_id IS NOT NULL",
+                (iid,),
+            )
+        if turn.consumed:
+            conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in turn.consumed])
+        if turn.history:
+            conn.executemany(
+                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+                [(iid, turn.history_start + n, e) for n, e in enumerate(turn.history)],
+            )
+        if turn.activities:
+            conn.executemany(
+                "INSERT OR REPLACE INTO activities "
+                "(instance_id, task_id, execution_id, name, input, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner)
+                    for a in turn.activities
+                ],
+            )
+        for child in turn.children:
+            record = child.record
+            exists = conn.execute(
+                "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
+            ).fetchone()
+            if exists is not None:
+                if exists[0] not in TERMINAL_STATUSES:
+                    _insert_messages(conn, [child.on_conflict])
+                    continue
+                SqliteStore._delete_instances(conn, [record.instance_id])
+            conn.execute(
+                f"INSERT INTO instances ({_INSTANCE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _instance_row(record),
+            )
+            _insert_messages(conn, [child.start])
+        _insert_messages(conn, turn.messages)
+        return True
+
+
+def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
+    return (
+        r.instance_id,
+        r.name,
+        r.status,
+        r.execution_id,
+        r.created_at,
+        r.updated_at,
+        r.input,
+        r.output,
+        r.custom_status,
+        r.failure,
+        r.parent_instance_id,
+        r.owner,
+    )
+
+
+def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
+    if messages:
+        conn.executemany(
+            "INSERT INTO inbox (instance_id, execution_id, event, visible_at) "
+            "VALUES (?, ?, ?, ?)",
+            [(m.instance_id, m.execution_id, m.event, m.visible_at) for m in messages],
+        )

@@ -1,0 +1,471 @@
+"""The worker loop: claim work, run turns, commit them in one batch, dispatch.
+
+One thread runs workflow turns; everything that thread learns between two commits
+(activity results, new inbox messages, due timers, across many instances) goes into
+the next single transaction: group commit. Running executors stay cached between
+turns, so a turn costs only its new events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+
+from . import history as h
+from .activities import ActivityExecutor, ActivityResult
+from .clock import Clock
+from .errors import FailureDetails, NonDeterminismError, OutlastError, UnknownWorkflowError
+from .registry import Registry
+from .replay import Completion, TurnResult, WorkflowExecutor
+from .serialization import to_json
+from .status import WorkflowStatus
+from .store.base import (
+    ActivityRecord,
+    ChildStart,
+    CommitBatch,
+    InstanceRecord,
+    InstanceUpdate,
+    Message,
+    Store,
+    TurnWrite,
+)
+
+log = logging.getLogger("outlast.worker")
+
+_STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    max_concurrent_workflows: int = 1000
+    max_concurrent_activities: int = 16
+    lease_seconds: float = 30.0
+    poll_interval: float = 0.25
+    cache_size: int = 10_000
+    shutdown_grace: float = 10.0
+
+
+@dataclass(slots=True)
+class _Cached:
+    executor: WorkflowExecutor
+    history_len: int
+
+
+@dataclass(slots=True)
+class _Inputs:
+    """What one instance's next turn consumes."""
+
+    # Inbox events, each with the execution it is addressed to (None: the current).
+    events: list[tuple[h.Event, str | None]] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    local: list[ActivityResult] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A turn written into the batch, with what to do once it commits."""
+
+    instance_id: str
+    activities: list[ActivityRecord]
+    history_len: int
+    evict: bool
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Worker:
+    def __init__(
+        self, store: Store, registry: Registry, clock: Clock, options: WorkerOptions
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.options = options
+        self.host = socket.gethostname()
+        self.worker_id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._cv = threading.Condition()
+        self._results: list[ActivityResult] = []
+        self._fetch = True
+        self._stopping = False
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._activities = ActivityExecutor(
+            registry, options.max_concurrent_activities, self._on_activity_result
+        )
+        self._thread: threading.Thread | None = None
+        self._next_due: float | None = None
+        self._last_poll = 0.0
+        self._last_heartbeat = 0.0
+        self._last_reap = 0.0
+        self.error: BaseException | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        now = self.clock.now()
+        self.store.register_worker(
+            self.worker_id, self.host, os.getpid(), now + self.options.lease_seconds
+        )
+        self.store.add_listener(self._on_store_change)
+        self.clock.add_listener(self._wake)
+        self._reap(now)
+        self._thread = threading.Thread(target=self._run, name="outlast-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        self._activities.shutdown(self.options.shutdown_grace)
+        # Results of activities that finished during shutdown still count.
+        try:
+            self._commit_round(fetch=False)
+        except OutlastError:
+            log.exception("final commit at shutdown failed; those activities run again")
+        self.store.remove_listener(self._on_store_change)
+        self.store.remove_worker(self.worker_id)
+
+    def _wake(self) -> None:
+        with self._cv:
+            self._fetch = True
+            self._cv.notify_all()
+
+    def _on_store_change(self) -> None:
+        self._wake()
+
+    def _on_activity_result(self, result: ActivityResult) -> None:
+        with self._cv:
+            self._results.append(result)
+            self._cv.notify_all()
+
+    # --- the loop ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not (self._results or self._fetch or self._stopping):
+                    timeout = self._idle_timeout()
+                    if timeout <= 0:
+                        self._fetch = True
+                        break
+                    self._cv.wait(timeout)
+                if self._stopping:
+                    return
+            try:
+                self._housekeeping()
+                self._commit_round(fetch=True)
+            except Exception as e:
+                # The batch was rolled back; drop cached state it may have touched
+                # and try again from the store after a pause.
+                log.exception("worker round failed; retrying")
+                self.error = e
+                self._cache.clear()
+                with self._cv:
+                    self._fetch = True
+                    self._cv.wait(min(1.0, self.options.poll_interval * 4))
+
+    def _idle_timeout(self) -> float:
+        now = self.clock.now()
+        wait = self._last_poll + self.options.poll_interval - time.monotonic()
+        if self._next_due is not None:
+            wait = min(wait, self._next_due - now)
+        return max(0.0, min(wait, self.options.lease_seconds / 3))
+
+    def _housekeeping(self) -> None:
+        mono = time.monotonic()
+        now = self.clock.now()
+        if mono - self._last_heartbeat >= self.options.lease_seconds / 3:
+            self.store.heartbeat(self.worker_id, now + self.options.lease_seconds)
+            self._last_heartbeat = mono
+        if mono - self._last_reap >= self.options.lease_seconds / 2:
+            self._reap(now)
+
+    def _reap(self, now: float) -> None:
+        self._last_reap = time.monotonic()
+        self.store.reap_workers(
+            now, lambda host, pid: host == self.host and not _pid_alive(pid)
+        )
+        for record in self.store.claim_activities(self.worker_id, 10_000):
+            self._activities.submit(record)
+
+    # --- one round: gather, run turns, commit, dispatch ------------------------------
+
+    def _commit_round(self, *, fetch: bool) -> None:
+        with self._cv:
+            results, self._results = self._results, []
+            fetch = fetch and self._fetch
+            self._fetch = False
+        now = self.clock.now()
+        batch = CommitBatch(self.worker_id)
+        inputs: dict[str, _Inputs] = defaultdict(_Inputs)
+        for r in results:
+            batch.finished_activities.append((r.instance_id, r.task_id))
+            cached = self._cache.get(r.instance_id)
+            if cached is not None and cached.executor.execution_id == r.execution_id:
+                inputs[r.instance_id].local.append(r)
+            else:
+                batch.messages.append(_result_message(r, now))
+        if fetch:
+            self._last_poll = time.monotonic()
+            limit = self.options.max_concurrent_workflows
+            for m in self.store.fetch_messages(self.worker_id, now, limit):
+                item = inputs[m.instance_id]
+                item.message_ids.append(m.id)
+                item.events.append((h.decode_event(m.event), m.execution_id))
+            self._next_due = self.store.next_visible_at(self.worker_id, now)
+        pending: list[_Pending] = []
+        for instance_id, item in inputs.items():
+            done = self._turn(instance_id, item, now, batch)
+            if done is not None:
+                pending.append(done)
+        if not batch:
+            return
+        rejected = self.store.commit(batch)
+        self._after_commit(batch, pending, rejected)
+
+    def _after_commit(
+        self, batch: CommitBatch, pending: list[_Pending], rejected: set[str]
+    ) -> None:
+        inserted = list(batch.messages)
+        for turn in batch.turns:
+            if turn.instance_id in rejected:
+                inserted.extend(turn.fallback)
+            else:
+                inserted.extend(turn.messages)
+                inserted.extend(c.start for c in turn.children)
+        if inserted:
+            soonest = min(m.visible_at for m in inserted)
+            if self._next_due is None or soonest < self._next_due:
+                self._next_due = soonest
+        for p in pending:
+            if p.instance_id in rejected or p.evict:
+                self._cache.pop(p.instance_id, None)
+                continue
+            cached = self._cache.get(p.instance_id)
+            if cached is not None:
+                cached.history_len = p.history_len
+            for record in p.activities:
+                self._activities.submit(record)
+        while len(self._cache) > self.options.cache_size:
+            self._cache.popitem(last=False)
+
+    def _turn(
+        self, instance_id: str, item: _Inputs, now: float, batch: CommitBatch
+    ) -> _Pending | None:
+        cached = self._cache.get(instance_id)
+        if cached is None:
+            loaded = self.store.load_instance(instance_id)
+            if loaded is None or WorkflowStatus(loaded[0].status).is_terminal:
+                # Purged or finished: nothing will ever wait for these events.
+                batch.dropped_messages.extend(item.message_ids)
+                return None
+            record, stored = loaded
+            executor = WorkflowExecutor(instance_id, record.execution_id, self.registry)
+            try:
+                executor.replay(h.decode_event(e) for e in stored)
+            except _STALL_ERRORS as e:
+                return self._stall(record, item, e, now, batch, len(stored))
+            cached = _Cached(executor, len(stored))
+            self._cache[instance_id] = cached
+        else:
+            self._cache.move_to_end(instance_id)
+        executor = cached.executor
+        events = [
+            e for e, target in item.events if target is None or target == executor.execution_id
+        ]
+        events.extend(_result_event(r, now) for r in item.local)
+        try:
+            result = executor.run_turn(events, now)
+        except _STALL_ERRORS as e:
+            self._cache.pop(instance_id, None)
+            record = self.store.get_instance(instance_id)
+            if record is None:
+                batch.dropped_messages.extend(item.message_ids)
+                return None
+            return self._stall(record, item, e, now, batch, cached.history_len)
+        return self._write_turn(executor, cached.history_len, item, result, now, batch)
+
+    def _write_turn(
+        self,
+        ex: WorkflowExecutor,
+        history_len: int,
+        item: _Inputs,
+        result: TurnResult,
+        now: float,
+        batch: CommitBatch,
+    ) -> _Pending:
+        iid, exec_id = ex.instance_id, ex.execution_id
+        activities: list[ActivityRecord] = []
+        messages: list[Message] = []
+        children: list[ChildStart] = []
+        for action in result.actions:
+            if isinstance(action, h.ScheduleActivity):
+                activities.append(
+                    ActivityRecord(
+                        iid, exec_id, action.task_id, action.name, action.input, self.worker_id
+                    )
+                )
+            elif isinstance(action, h.StartTimer):
+                fired = h.TimerFired(0.0, action.task_id, action.fire_at)
+                messages.append(Message(iid, exec_id, h.encode_event(fired), action.fire_at))
+            else:
+                children.append(self._child_start(ex, action, now))
+        update = InstanceUpdate(
+            status=result.status.value,
+            updated_at=now,
+            custom_status=result.custom_status,
+            set_custom_status=result.custom_status_changed,
+        )
+        turn = TurnWrite(
+            instance_id=iid,
+            execution_id=exec_id,
+            history_start=history_len,
+            history=[h.encode_event(e) for e in result.history],
+            update=update,
+            consumed=item.message_ids,
+            activities=activities,
+            messages=messages,
+            children=children,
+            fallback=[_result_message(r, now) for r in item.local],
+        )
+        evict = False
+        if result.completion is not None:
+            evict = True
+            self._complete(ex, result.completion, turn, now)
+        batch.turns.append(turn)
+        return _Pending(iid, activities, history_len + len(turn.history), evict)
+
+    def _complete(
+        self, ex: WorkflowExecutor, completion: Completion, turn: TurnWrite, now: float
+    ) -> None:
+        update = turn.update
+        status = completion.status
+        if status is WorkflowStatus.CONTINUED_AS_NEW:
+            new_exec = uuid.uuid4().hex
+            turn.reset_history = True
+            turn.history = []
+            turn.history_start = 0
+            turn.activities = []
+            started = h.ExecutionStarted(now, ex.name, completion.new_input, ex.parent)
+            turn.messages = [Message(ex.instance_id, new_exec, h.encode_event(started), now)]
+            turn.messages.extend(
+                Message(ex.instance_id, new_exec, h.encode_event(e), now)
+                for e in completion.carryover
+            )
+            update.new_execution_id = new_exec
+            update.new_input = completion.new_input
+            return
+        update.release = True
+        update.output = completion.result
+        if completion.failure is not None:
+            update.failure = to_json(completion.failure.to_dict())
+        parent = ex.parent
+        if parent is None:
+            return
+        if status is WorkflowStatus.COMPLETED:
+            event: h.Event = h.SubOrchestrationCompleted(now, parent.task_id, completion.result)
+        else:
+            failure = completion.failure or FailureDetails(
+                "WorkflowTerminatedError", f"child workflow {ex.instance_id!r} was terminated"
+            )
+            event = h.SubOrchestrationFailed(now, parent.task_id, failure)
+        turn.messages.append(
+            Message(parent.instance_id, parent.execution_id, h.encode_event(event), now)
+        )
+
+    def _child_start(
+        self, ex: WorkflowExecutor, action: h.StartChildWorkflow, now: float
+    ) -> ChildStart:
+        child_exec = uuid.uuid4().hex
+        parent = h.ParentInfo(ex.instance_id, ex.execution_id, action.task_id)
+        record = InstanceRecord(
+            instance_id=action.instance_id,
+            name=action.name,
+            status=WorkflowStatus.PENDING.value,
+            execution_id=child_exec,
+            created_at=now,
+            updated_at=now,
+            input=action.input,
+            parent_instance_id=ex.instance_id,
+        )
+        started = h.ExecutionStarted(now, action.name, action.input, parent)
+        conflict = h.SubOrchestrationFailed(
+            now,
+            action.task_id,
+            FailureDetails(
+                "InstanceAlreadyExistsError",
+                f"a workflow instance {action.instance_id!r} is already running",
+            ),
+        )
+        return ChildStart(
+            record,
+            Message(action.instance_id, child_exec, h.encode_event(started), now),
+            Message(ex.instance_id, ex.execution_id, h.encode_event(conflict), now),
+        )
+
+    def _stall(
+        self,
+        record: InstanceRecord,
+        item: _Inputs,
+        error: Exception,
+        now: float,
+        batch: CommitBatch,
+        history_len: int,
+    ) -> _Pending | None:
+        """The code can't run this history: keep everything, mark it STALLED. A
+        terminate request still ends it, without running the code."""
+        batch.messages.extend(_result_message(r, now) for r in item.local)
+        terminate = next(
+            (e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None
+        )
+        details = FailureDetails(type(error).__name__, str(error))
+        if terminate is not None:
+            status, output, failure = WorkflowStatus.TERMINATED, terminate.output, None
+            consumed = item.message_ids
+            history = [h.encode_event(h.ExecutionCompleted(now, status.value, output))]
+        else:
+            log.warning("instance %s stalled: %s", record.instance_id, error)
+            status, output, failure = WorkflowStatus.STALLED, None, to_json(details.to_dict())
+            consumed, history = [], []
+        batch.turns.append(
+            TurnWrite(
+                instance_id=record.instance_id,
+                execution_id=record.execution_id,
+                history_start=history_len,
+                history=history,
+                update=InstanceUpdate(
+                    status=status.value,
+                    updated_at=now,
+                    output=output,
+                    failure=failure,
+                    release=True,
+                ),
+                consumed=consumed,
+            )
+        )
+        return None
+
+
+def _result_event(r: ActivityResult, now: float) -> h.Event:
+    if r.failure is not None:
+        return h.TaskFailed(now, r.task_id, r.failure)
+    return h.TaskCompleted(now, r.task_id, r.result)
+
+
+def _result_message(r: ActivityResult, now: float) -> Message:
+    return Message(r.instance_id, r.execution_id, h.encode_event(_result_event(r, now)), now)
