@@ -28,5 +28,20 @@ test: $(STAMP) lint typecheck
 examples: $(STAMP)
 	for f in examples/*.py; do $(BIN)/python $$f || exit 1; done
 
+# Benchmarks (bench/) in their own venv, so DBOS, a benchmark peer and never a
+# dependency of outlast, stays out of .venv. Options, given on the make line
+# (make exports them to the runner): SCENARIOS=S1,S2 RUNS=3 QUICK=1 SYSTEMS=dbos
+# SIZES=s5_idle=20000 BENCH_OUT=dir BENCH_DIR=dir BENCH_KEEP=1 (see bench/run.py).
+bench:
+	@test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
+	@if [ ! -f .bench-venv/.installed ] || [ pyproject.toml -nt .bench-venv/.installed ] \
+	    || [ bench/requirements.txt -nt .bench-venv/.installed ]; then \
+	  .bench-venv/bin/pip install --quiet --upgrade pip && \
+	  .bench-venv/bin/pip install --quiet -e . -r bench/requirements.txt && \
+	  touch .bench-venv/.installed; \
+	fi
+	BENCH_COMMAND='$(strip make bench $(foreach v,SCENARIOS RUNS QUICK SYSTEMS SIZES,$(if $($(v)),$(v)=$($(v)))))' \
+	  .bench-venv/bin/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,12 +13,13 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: no display on CI or the bench machine
+# Headless: no display on CI or the bench machine. Must precede pyplot.
+matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
-from bench.summary import Row  # noqa: E402
+from bench.summary import Row
 
 COLOURS = {"outlast": "#2a7ab0", "DBOS": "#c8553d", "SQLite": "#7a7a7a"}
 
@@ -72,7 +73,9 @@ def _raw_panel(ax: Axes, rows: list[Row], raw: dict[str, Any] | None) -> None:
     ]
     _bars(ax, names, values, [COLOURS["outlast"], COLOURS["SQLite"], COLOURS["SQLite"]])
     ax.set_ylabel("steps/s or commits/s (higher is better)", fontsize=8)
-    ax.set_title("S2 steps/s vs raw SQLite commits/s\n(one insert per transaction, WAL)", fontsize=9)
+    ax.set_title(
+        "S2 steps/s vs raw SQLite commits/s\n(one insert per transaction, WAL)", fontsize=9
+    )
     ax.tick_params(axis="x", labelsize=7)
 
 

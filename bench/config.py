@@ -121,7 +121,9 @@ def parse(argv: list[str]) -> Settings:
     parser.add_argument(
         "--sizes", default=_env("SIZES"), help="overrides, e.g. s5_idle=20000,s3_fanout_dbos=10000"
     )
-    parser.add_argument("--out-dir", default=_env("BENCH_OUT"), help="default docs/ (quick: bench/out/)")
+    parser.add_argument(
+        "--out-dir", default=_env("BENCH_OUT"), help="default docs/ (quick: bench/out/)"
+    )
     parser.add_argument("--work-dir", default=_env("BENCH_DIR"), help="where the SQLite files go")
     parser.add_argument(
         "--keep", action="store_true", default=_truthy(_env("BENCH_KEEP")), help="keep files"

@@ -109,8 +109,11 @@ def _expect(value: Any, expected: Any, what: str) -> None:
 
 
 def _with_pragmas(figures: dict[str, float], pragmas: dict[str, Any]) -> dict[str, Any]:
-    return {**figures, "sqlite_journal_mode": pragmas["journal_mode"],
-            "sqlite_synchronous": pragmas["synchronous"]}
+    return {
+        **figures,
+        "sqlite_journal_mode": pragmas["journal_mode"],
+        "sqlite_synchronous": pragmas["synchronous"],
+    }
 
 
 def s1_sequential(db_path: str, sizes: Sizes) -> dict[str, Any]:

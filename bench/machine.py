@@ -81,7 +81,9 @@ def describe(work_dir: Path) -> dict[str, object]:
 def one_line(machine: dict[str, object]) -> str:
     disk = machine["disk"]
     assert isinstance(disk, dict)
-    disk_text = f"{disk.get('fstype', '?')} on {disk.get('device', '?')} ({disk.get('size_gib')} GiB)"
+    disk_text = (
+        f"{disk.get('fstype', '?')} on {disk.get('device', '?')} ({disk.get('size_gib')} GiB)"
+    )
     return (
         f"{machine['cpu_model']}, {machine['cores']} cores, {machine['ram_gib']} GiB RAM; "
         f"{machine['os']}; Python {machine['python']}, SQLite {machine['sqlite']}; "

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import outlast
-
 from bench import probes, stats
 from bench.config import CHAIN_LENGTH, Sizes
 
@@ -168,8 +167,10 @@ def s5_idle(db_path: str, sizes: Sizes) -> dict[str, float]:
         # the runtime has handed every one its first turn; then let it settle.
         last = ids[-1]
         started = probes.wait_until(
-            lambda: client.get_workflow_state(last, fetch_payloads=False).runtime_status
-            != outlast.WorkflowStatus.PENDING,
+            lambda: (
+                client.get_workflow_state(last, fetch_payloads=False).runtime_status
+                != outlast.WorkflowStatus.PENDING
+            ),
             timeout_s=TIMEOUT_S,
         )
         quiet = probes.wait_until_quiet()

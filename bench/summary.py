@@ -15,6 +15,8 @@ from typing import Any
 from bench.config import CHAIN_LENGTH, FULL, Sizes
 
 Record = dict[str, Any]
+# Spelled by name: ruff (RUF001) flags the literal character as confusable with "x".
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _num(x: float) -> str:
 
 
 def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{_num(x)}×"
+    return "—" if x is None else f"{_num(x)}{TIMES}"
 
 
 def _cell(m: dict[str, Any] | None, text: str) -> str:
@@ -110,13 +112,13 @@ def s1_s2_rows(
     n = sizes.s1_workflows if scenario == "S1" else sizes.s2_workflows
     full = n == (FULL.s1_workflows if scenario == "S1" else FULL.s2_workflows)
     if scenario == "S1":
-        title = f"S1 sequential: {n:,} workflows × {CHAIN_LENGTH} steps, one at a time"
-        target, ok = "≥ 5× DBOS steps/s", None if ratio is None else ratio >= 5
+        title = f"S1 sequential: {n:,} workflows {TIMES} {CHAIN_LENGTH} steps, one at a time"
+        target, ok = f"≥ 5{TIMES} DBOS steps/s", None if ratio is None else ratio >= 5
         target_value = None
     else:
-        title = f"S2 throughput: {n:,} workflows × {CHAIN_LENGTH} steps, all at once"
+        title = f"S2 throughput: {n:,} workflows {TIMES} {CHAIN_LENGTH} steps, all at once"
         raw_text = "raw WAL+FULL commits/s" + (f" ({_num(raw_full)})" if raw_full else "")
-        target = f"≥ 10× DBOS steps/s and > {raw_text}"
+        target = f"≥ 10{TIMES} DBOS steps/s and > {raw_text}"
         ok = None
         if ratio is not None and o is not None and raw_full is not None:
             ok = ratio >= 10 and o["steps_per_s"] > raw_full
@@ -180,19 +182,18 @@ def s4_rows(records: list[Record], sizes: Sizes) -> list[Row]:
             return "not run"
         return (
             f"{m['first_ms_per_step']:.3g} → {m['last_ms_per_step']:.3g} ms/step "
-            f"(×{m['growth']:.2f})"
+            f"({TIMES}{m['growth']:.2f})"
         )
 
     w = sizes.s4_window
     return [
         Row(
             scenario="S4",
-            title=f"S4 long history: {sizes.s4_steps:,} chained steps, "
-            f"first {w:,} → last {w:,}",
+            title=f"S4 long history: {sizes.s4_steps:,} chained steps, first {w:,} → last {w:,}",
             outlast=_error_cell(records, "outlast") or cell(o),
             dbos=_error_cell(records, "dbos") or cell(d),
             ratio=_ratio(ratio) + " (steps/s)",
-            target="last ≤ 1.5× first",
+            target=f"last ≤ 1.5{TIMES} first",
             met=_met(ok, sizes.s4_steps == FULL.s4_steps and w == FULL.s4_window),
             unit="last ÷ first per-step time",
             higher_is_better=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -76,9 +77,7 @@ class ActivityExecutor:
             outcome = _failed(record, e)
         self._on_result(outcome)
 
-    async def _run_async(
-        self, d: Definition, record: ActivityRecord, ctx: ActivityContext
-    ) -> None:
+    async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         if self._async_slots is None:
             self._async_slots = asyncio.Semaphore(self._max)
         async with self._async_slots:
@@ -109,10 +108,8 @@ class ActivityExecutor:
         with self._lock:
             pending = list(self._futures)
         for f in pending:
-            try:
+            with contextlib.suppress(Exception):
                 f.result(timeout=timeout)
-            except Exception:  # noqa: S110 - cancelled or timed out: it runs again later
-                pass
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:

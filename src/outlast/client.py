@@ -6,10 +6,12 @@ from any other process pointed at the same store.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,9 +28,9 @@ from .errors import (
 )
 from .registry import name_of
 from .serialization import to_json_or_none
-from .status import WorkflowState, WorkflowStatus
+from .status import TERMINAL_STATUSES, WorkflowState, WorkflowStatus
 from .store import Store, open_store
-from .store.base import InstanceRecord, Message
+from .store.base import InstanceQuery, InstanceRecord, Message
 
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # How often a waiting client re-reads the store when no in-process signal arrives
@@ -183,8 +185,7 @@ class WorkflowClient:
         record = self._require(instance_id)
         if WorkflowStatus(record.status).is_terminal:
             raise InvalidStateError(
-                f"cannot {action} workflow instance {instance_id!r}: it is already "
-                f"{record.status}"
+                f"cannot {action} workflow instance {instance_id!r}: it is already {record.status}"
             )
         return record
 
@@ -242,3 +243,108 @@ class WorkflowClient:
             data["timestamp"] = _datetime(data.pop("ts")).isoformat()
             out.append(data)
         return out
+
+    # --- queries -------------------------------------------------------------------
+
+    def list_workflows(
+        self,
+        *,
+        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+        fetch_payloads: bool = False,
+    ) -> WorkflowPage:
+        """One page of instances, oldest first, filtered in the store. Pass the page's
+        ``continuation_token`` back to get the next page; it is None on the last."""
+        if not 1 <= page_size <= 10_000:
+            raise ValueError("page_size must be between 1 and 10000")
+        query = InstanceQuery(
+            statuses=_statuses(status),
+            name=name,
+            created_after=None if created_after is None else _timestamp(created_after),
+            created_before=None if created_before is None else _timestamp(created_before),
+            limit=page_size + 1,
+            after=None if continuation_token is None else _decode_token(continuation_token),
+        )
+        records = self._store.list_instances(query)
+        token = None
+        if len(records) > page_size:
+            records = records[:page_size]
+            last = records[-1]
+            token = _encode_token(last.created_at, last.instance_id)
+        return WorkflowPage([state_of(r, fetch_payloads=fetch_payloads) for r in records], token)
+
+    def purge_workflows(
+        self,
+        *,
+        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        created_before: datetime | None = None,
+        name: str | None = None,
+    ) -> int:
+        """Purge every finished instance matching the filter; return how many."""
+        statuses = _statuses(status) or sorted(TERMINAL_STATUSES)
+        unfinished = [s for s in statuses if s not in TERMINAL_STATUSES]
+        if unfinished:
+            raise InvalidStateError(
+                f"only finished instances can be purged, not {', '.join(unfinished)}"
+            )
+        total = 0
+        query = InstanceQuery(
+            statuses=statuses,
+            name=name,
+            created_before=None if created_before is None else _timestamp(created_before),
+            limit=500,
+        )
+        while True:
+            records = self._store.list_instances(query)
+            if not records:
+                return total
+            total += self._store.purge_instances([r.instance_id for r in records])
+            last = records[-1]
+            query.after = (last.created_at, last.instance_id)
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    """A page of ``list_workflows``; iterate it for the states."""
+
+    states: list[WorkflowState]
+    continuation_token: str | None
+
+    def __iter__(self) -> Iterator[WorkflowState]:
+        return iter(self.states)
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
+def _timestamp(value: datetime) -> float:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _statuses(
+    status: WorkflowStatus | str | list[WorkflowStatus | str] | None,
+) -> list[str] | None:
+    if status is None:
+        return None
+    items = status if isinstance(status, list) else [status]
+    return [WorkflowStatus(s.upper() if isinstance(s, str) else s).value for s in items]
+
+
+def _encode_token(created_at: float, instance_id: str) -> str:
+    raw = orjson.dumps([created_at, instance_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[float, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        created_at, instance_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return float(created_at), str(instance_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as e:
+        raise ValueError(f"invalid continuation token {token!r}") from e

@@ -101,5 +101,5 @@ class StoreError(OutlastError):
     """The storage backend failed; the driver's exception is chained as ``__cause__``."""
 
 
-class TimeoutError(OutlastError, builtins.TimeoutError):  # noqa: A001 - deliberately both
+class TimeoutError(OutlastError, builtins.TimeoutError):
     """A client-side wait did not finish in time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,10 +83,9 @@ class Registry:
             raise RegistrationError(f"a different {kind} is already registered as {key!r}")
         definition = Definition.of(fn, key)
         table[key] = definition
-        try:
+        # Builtins and bound methods refuse attributes: callers pass the name instead.
+        with contextlib.suppress(AttributeError, TypeError):
             fn.__outlast_name__ = key  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            pass  # builtins and bound methods: callers pass the name instead
         return definition
 
     def workflow(self, name: str) -> Definition:

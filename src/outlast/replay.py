@@ -156,20 +156,14 @@ class WorkflowExecutor:
                     f"finished"
                 )
             return
-        if (
-            self.suspended
-            and not event.is_action_record
-            and not isinstance(event, _ALWAYS_APPLIED)
-        ):
+        if self.suspended and not event.is_action_record and not isinstance(event, _ALWAYS_APPLIED):
             self._suspended_events.append(event)
             return
         _HANDLERS[type(event)](self, event)
         self._resume()
 
     def _resume(self) -> None:
-        while (
-            self.completion is None and self._waiting is not None and self._waiting.is_complete
-        ):
+        while self.completion is None and self._waiting is not None and self._waiting.is_complete:
             task, self._waiting = self._waiting, None
             exc = task._exception
             self._step(None if exc is not None else task._result, exc)
@@ -202,9 +196,7 @@ class WorkflowExecutor:
     def _finish(self, value: Any) -> None:
         if self._continue_as_new is not None:
             new_input, save_events = self._continue_as_new
-            carry = (
-                [e for buf in self._event_buffer.values() for e in buf] if save_events else []
-            )
+            carry = [e for buf in self._event_buffer.values() for e in buf] if save_events else []
             carry.sort(key=lambda e: e.ts)
             self.completion = Completion(
                 WorkflowStatus.CONTINUED_AS_NEW, new_input=new_input, carryover=carry
@@ -257,9 +249,7 @@ class WorkflowExecutor:
                 f"workflow code now schedules {_describe_record(expected)}"
             )
 
-    def _on_task_completed(
-        self, event: h.TaskCompleted | h.SubOrchestrationCompleted
-    ) -> None:
+    def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
         task = self._open.pop(event.task_id, None)
         if task is None:
             return  # a result for a task this run no longer waits for
@@ -412,16 +402,12 @@ class WorkflowExecutor:
             if delay is None:
                 outer._fail(task._exception)
                 return
-            self._timer_at(self.now + delay.total_seconds()).add_done_callback(
-                lambda _: start()
-            )
+            self._timer_at(self.now + delay.total_seconds()).add_done_callback(lambda _: start())
 
         start()
         return outer
 
-    def wait_for_external_event(
-        self, name: str, timeout: timedelta | float | None
-    ) -> Task[Any]:
+    def wait_for_external_event(self, name: str, timeout: timedelta | float | None) -> Task[Any]:
         key = name.lower()
         task: CompletableTask[Any] = CompletableTask()
         buffered = self._event_buffer.get(key)

@@ -168,9 +168,7 @@ def _sequence_converter(origin: Any, args: tuple[Any, ...]) -> Converter:
 def _dataclass_converter(cls: type) -> Converter:
     hints = typing.get_type_hints(cls)
     fields = [
-        (f.name, _converter(hints.get(f.name, Any)))
-        for f in dataclasses.fields(cls)
-        if f.init
+        (f.name, _converter(hints.get(f.name, Any))) for f in dataclasses.fields(cls) if f.init
     ]
 
     def build(v: Any) -> Any:

@@ -197,9 +197,7 @@ class Worker:
 
     def _reap(self, now: float) -> None:
         self._last_reap = time.monotonic()
-        self.store.reap_workers(
-            now, lambda host, pid: host == self.host and not _pid_alive(pid)
-        )
+        self.store.reap_workers(now, lambda host, pid: host == self.host and not _pid_alive(pid))
         for record in self.store.claim_activities(self.worker_id, 10_000):
             self._activities.submit(record)
 
@@ -293,11 +291,11 @@ class Worker:
             result = executor.run_turn(events, now)
         except _STALL_ERRORS as e:
             self._cache.pop(instance_id, None)
-            record = self.store.get_instance(instance_id)
-            if record is None:
+            current = self.store.get_instance(instance_id)
+            if current is None:
                 batch.dropped_messages.extend(item.message_ids)
                 return None
-            return self._stall(record, item, e, now, batch, cached.history_len)
+            return self._stall(current, item, e, now, batch, cached.history_len)
         return self._write_turn(executor, cached.history_len, item, result, now, batch)
 
     def _write_turn(
@@ -430,9 +428,7 @@ class Worker:
         """The code can't run this history: keep everything, mark it STALLED. A
         terminate request still ends it, without running the code."""
         batch.messages.extend(_result_message(r, now) for r in item.local)
-        terminate = next(
-            (e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None
-        )
+        terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
         details = FailureDetails(type(error).__name__, str(error))
         if terminate is not None:
             status, output, failure = WorkflowStatus.TERMINATED, terminate.output, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import weakref
@@ -62,9 +63,10 @@ def _create(url: str) -> Store:
     if scheme == "memory":
         return MemoryStore()
     if scheme in ("postgresql", "postgres"):
-        from .postgres import PostgresStore  # psycopg is only needed for PostgreSQL
-
-        return PostgresStore(url)
+        # Imported on demand: psycopg is only needed by PostgreSQL users.
+        module = importlib.import_module(f"{__name__}.postgres")
+        store: Store = module.PostgresStore(url)
+        return store
     raise ValueError(
         f"unsupported store URL {url!r}: use sqlite:///path.db, postgresql://... or memory://"
     )

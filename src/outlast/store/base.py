@@ -236,5 +236,5 @@ class Store(ABC):
         """Apply a batch in one transaction; return the IDs of instances whose turns
         were not applied because another worker owns them."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - stores without connections need nothing
         """Release connections; the store is unusable afterwards."""

@@ -5,6 +5,7 @@ For tests and throwaway runs; also the executable reading of the store contract.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -158,7 +159,9 @@ class MemoryStore(Store):
     def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
         with self._lock:
             dead = [
-                w for w, (host, pid, exp) in self._workers.items() if exp < now or is_dead(host, pid)
+                w
+                for w, (host, pid, exp) in self._workers.items()
+                if exp < now or is_dead(host, pid)
             ]
             self._release(dead)
         if dead:
@@ -207,17 +210,34 @@ class MemoryStore(Store):
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
         with self._lock:
-            for key in batch.finished_activities:
-                self._activities.pop(key, None)
-            for mid in batch.dropped_messages:
-                self._inbox.pop(mid, None)
-            self._add_messages(batch.messages)
-            for turn in batch.turns:
-                if not self._apply_turn(batch.worker_id, turn):
-                    rejected.add(turn.instance_id)
-                    self._add_messages(turn.fallback)
+            saved = copy.deepcopy(
+                (self._instances, self._history, self._inbox, self._activities, self._next_id)
+            )
+            try:
+                self._commit(batch, rejected)
+            except BaseException:
+                # All or nothing, like a rolled-back transaction.
+                (
+                    self._instances,
+                    self._history,
+                    self._inbox,
+                    self._activities,
+                    self._next_id,
+                ) = saved
+                raise
         self.signal()
         return rejected
+
+    def _commit(self, batch: CommitBatch, rejected: set[str]) -> None:
+        for key in batch.finished_activities:
+            self._activities.pop(key, None)
+        for mid in batch.dropped_messages:
+            self._inbox.pop(mid, None)
+        self._add_messages(batch.messages)
+        for turn in batch.turns:
+            if not self._apply_turn(batch.worker_id, turn):
+                rejected.add(turn.instance_id)
+                self._add_messages(turn.fallback)
 
     def _apply_turn(self, worker_id: str, turn: TurnWrite) -> bool:
         iid = turn.instance_id
@@ -253,7 +273,9 @@ class MemoryStore(Store):
             self._inbox.pop(mid, None)
         log = self._history.setdefault(iid, [])
         if len(log) != turn.history_start:
-            raise AssertionError(f"history of {iid!r} out of step: {len(log)} != {turn.history_start}")
+            raise AssertionError(
+                f"history of {iid!r} out of step: {len(log)} != {turn.history_start}"
+            )
         log.extend(turn.history)
         for a in turn.activities:
             self._activities[(a.instance_id, a.task_id)] = replace(a)

@@ -189,8 +189,7 @@ class SqliteStore(Store):
             if row is not None:
                 if row[0] not in TERMINAL_STATUSES:
                     raise InstanceAlreadyExistsError(
-                        f"workflow instance {record.instance_id!r} already exists and is "
-                        f"{row[0]}"
+                        f"workflow instance {record.instance_id!r} already exists and is {row[0]}"
                     )
                 self._delete_instances(conn, [record.instance_id])
             conn.execute(
@@ -356,7 +355,7 @@ class SqliteStore(Store):
                 "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ?",
                 [(worker_id, r[0], r[2]) for r in rows],
             )
-        return [ActivityRecord(*r, owner=worker_id) for r in rows]
+        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
@@ -474,7 +473,6 @@ def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
 def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
     if messages:
         conn.executemany(
-            "INSERT INTO inbox (instance_id, execution_id, event, visible_at) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO inbox (instance_id, execution_id, event, visible_at) VALUES (?, ?, ?, ?)",
             [(m.instance_id, m.execution_id, m.event, m.visible_at) for m in messages],
         )

@@ -1,0 +1,326 @@
+"""The contract every store backend passes. Subclass it in a test module::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            s = MyStore(...)
+            yield s
+            s.close()
+
+Each test speaks only the ``Store`` interface, in records and bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ..errors import InstanceAlreadyExistsError, InvalidStateError
+from ..store.base import (
+    ActivityRecord,
+    ChildStart,
+    CommitBatch,
+    InstanceQuery,
+    InstanceRecord,
+    InstanceUpdate,
+    Message,
+    Store,
+    TurnWrite,
+)
+
+W1 = "host:1:aaaa"
+W2 = "host:2:bbbb"
+
+
+def record(iid: str, *, status: str = "PENDING", created: float = 100.0) -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=iid,
+        name="wf",
+        status=status,
+        execution_id=f"{iid}-e1",
+        created_at=created,
+        updated_at=created,
+        input='{"x":1}',
+    )
+
+
+def message(
+    iid: str, event: str = "start", *, at: float = 100.0, execution: str | None = None
+) -> Message:
+    return Message(iid, execution, event, at)
+
+
+def turn(
+    iid: str,
+    *,
+    start: int = 0,
+    history: list[str] | None = None,
+    status: str = "RUNNING",
+    consumed: list[int] | None = None,
+    release: bool = False,
+    **kw: object,
+) -> TurnWrite:
+    return TurnWrite(
+        instance_id=iid,
+        execution_id=f"{iid}-e1",
+        history_start=start,
+        history=history or [],
+        update=InstanceUpdate(status=status, updated_at=200.0, release=release),
+        consumed=consumed or [],
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        raise NotImplementedError("subclasses provide a store fixture")
+
+    def _create(self, store: Store, iid: str, **kw: object) -> None:
+        store.create_instance(record(iid, **kw), message(iid, execution=f"{iid}-e1"))  # type: ignore[arg-type]
+
+    # --- instances ------------------------------------------------------------------
+
+    def test_create_and_get(self, store: Store) -> None:
+        self._create(store, "a")
+        got = store.get_instance("a")
+        assert got is not None
+        assert (got.name, got.status, got.input, got.owner) == ("wf", "PENDING", '{"x":1}', None)
+        assert store.get_instance("missing") is None
+
+    def test_create_duplicate_active_instance_fails(self, store: Store) -> None:
+        self._create(store, "a")
+        with pytest.raises(InstanceAlreadyExistsError):
+            self._create(store, "a")
+        assert len(store.fetch_messages(W1, 1000.0, 10)) == 1
+
+    def test_create_replaces_finished_instance(self, store: Store) -> None:
+        self._create(store, "a")
+        [m] = store.fetch_messages(W1, 1000.0, 10)
+        store.commit(
+            CommitBatch(
+                W1,
+                turns=[
+                    turn("a", history=["e0"], status="COMPLETED", consumed=[m.id], release=True)
+                ],
+            )
+        )
+        self._create(store, "a")
+        assert store.get_history("a") == []
+        assert store.get_instance("a").status == "PENDING"  # type: ignore[union-attr]
+
+    def test_list_filters_and_pages(self, store: Store) -> None:
+        for n in range(5):
+            self._create(store, f"i{n}", created=100.0 + n)
+        store.commit(CommitBatch(W1, turns=[turn("i1", status="COMPLETED", release=True)]))
+        page = store.list_instances(InstanceQuery(limit=2))
+        assert [r.instance_id for r in page] == ["i0", "i1"]
+        page = store.list_instances(InstanceQuery(limit=10, after=(101.0, "i1")))
+        assert [r.instance_id for r in page] == ["i2", "i3", "i4"]
+        done = store.list_instances(InstanceQuery(statuses=["COMPLETED"]))
+        assert [r.instance_id for r in done] == ["i1"]
+        window = store.list_instances(InstanceQuery(created_after=102.0, created_before=104.0))
+        assert [r.instance_id for r in window] == ["i2", "i3"]
+        assert store.list_instances(InstanceQuery(name="other")) == []
+
+    def test_purge_only_finished(self, store: Store) -> None:
+        self._create(store, "a")
+        with pytest.raises(InvalidStateError):
+            store.purge_instances(["a"])
+        store.commit(
+            CommitBatch(W1, turns=[turn("a", history=["x"], status="FAILED", release=True)])
+        )
+        assert store.purge_instances(["a", "missing"]) == 1
+        assert store.get_instance("a") is None
+        assert store.get_history("a") == []
+
+    def test_set_status_if(self, store: Store) -> None:
+        self._create(store, "a")
+        assert not store.set_status_if("a", "STALLED", "RUNNING", 5.0)
+        assert store.set_status_if("a", "PENDING", "RUNNING", 5.0)
+        assert store.get_instance("a").status == "RUNNING"  # type: ignore[union-attr]
+
+    # --- inbox ----------------------------------------------------------------------
+
+    def test_messages_visible_in_order_and_by_time(self, store: Store) -> None:
+        self._create(store, "a")
+        store.send_messages([message("a", "later", at=500.0), message("a", "now", at=100.0)])
+        events = [m.event for m in store.fetch_messages(W1, 200.0, 10)]
+        assert events == ["start", "now"]
+        assert store.next_visible_at(W1, 200.0) == 500.0
+        assert [m.event for m in store.fetch_messages(W1, 600.0, 10)][-1] == "later"
+
+    def test_fetch_respects_limit(self, store: Store) -> None:
+        for n in range(5):
+            self._create(store, f"i{n}")
+        assert len(store.fetch_messages(W1, 1000.0, 3)) == 3
+
+    def test_stalled_instances_are_not_fetched(self, store: Store) -> None:
+        self._create(store, "a")
+        store.commit(CommitBatch(W1, turns=[turn("a", status="STALLED", release=True)]))
+        assert store.fetch_messages(W1, 1000.0, 10) == []
+        store.set_status_if("a", "STALLED", "RUNNING", 1.0)
+        assert len(store.fetch_messages(W1, 1000.0, 10)) == 1
+
+    # --- turns ----------------------------------------------------------------------
+
+    def test_turn_appends_history_consumes_and_claims(self, store: Store) -> None:
+        self._create(store, "a")
+        [m] = store.fetch_messages(W1, 1000.0, 10)
+        act = ActivityRecord("a", "a-e1", 0, "step", '"in"', W1)
+        timer = message("a", "fired", at=900.0, execution="a-e1")
+        rejected = store.commit(
+            CommitBatch(
+                W1,
+                turns=[
+                    turn(
+                        "a",
+                        history=["e0", "e1"],
+                        consumed=[m.id],
+                        activities=[act],
+                        messages=[timer],
+                    )
+                ],
+            )
+        )
+        assert rejected == set()
+        assert store.get_history("a") == ["e0", "e1"]
+        got = store.get_instance("a")
+        assert got is not None and (got.status, got.owner) == ("RUNNING", W1)
+        assert store.fetch_messages(W1, 800.0, 10) == []
+        assert store.fetch_messages(W2, 1000.0, 10) == []  # owned by W1
+        assert [x.event for x in store.fetch_messages(W1, 1000.0, 10)] == ["fired"]
+        assert store.load_instance("a") == (got, ["e0", "e1"])
+
+    def test_turn_of_instance_owned_elsewhere_is_rejected(self, store: Store) -> None:
+        self._create(store, "a")
+        store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"])]))
+        fallback = message("a", "result", execution="a-e1")
+        rejected = store.commit(
+            CommitBatch(W2, turns=[turn("a", start=1, history=["bad"], fallback=[fallback])])
+        )
+        assert rejected == {"a"}
+        assert store.get_history("a") == ["e0"]
+        assert "result" in [m.event for m in store.fetch_messages(W1, 1000.0, 10)]
+
+    def test_turn_for_replaced_execution_is_rejected(self, store: Store) -> None:
+        self._create(store, "a")
+        stale = turn("a", history=["e0"])
+        stale.execution_id = "old"
+        assert store.commit(CommitBatch(W1, turns=[stale])) == {"a"}
+
+    def test_release_and_custom_status(self, store: Store) -> None:
+        self._create(store, "a")
+        t = turn("a", status="COMPLETED", release=True)
+        t.update.output = '"done"'
+        t.update.custom_status = '"50%"'
+        t.update.set_custom_status = True
+        store.commit(CommitBatch(W1, turns=[t]))
+        got = store.get_instance("a")
+        assert got is not None
+        assert (got.owner, got.output, got.custom_status) == (None, '"done"', '"50%"')
+
+    def test_continue_as_new_resets_history(self, store: Store) -> None:
+        self._create(store, "a")
+        store.commit(CommitBatch(W1, turns=[turn("a", history=["e0", "e1"])]))
+        store.send_messages([message("a", "raised")])
+        t = turn("a", start=0, status="CONTINUED_AS_NEW", reset_history=True)
+        t.update.new_execution_id = "a-e2"
+        t.update.new_input = '"next"'
+        t.messages = [message("a", "start2", execution="a-e2")]
+        store.commit(CommitBatch(W1, turns=[t]))
+        got = store.get_instance("a")
+        assert got is not None and (got.execution_id, got.input) == ("a-e2", '"next"')
+        assert store.get_history("a") == []
+        pending = [m.event for m in store.fetch_messages(W1, 1000.0, 10)]
+        assert pending == ["raised", "start2"]  # un-addressed events carry over
+
+    def test_children_created_or_conflict_reported(self, store: Store) -> None:
+        self._create(store, "p")
+        self._create(store, "busy")
+        child = ChildStart(
+            InstanceRecord("c", "child", "PENDING", "c-e1", 150.0, 150.0, parent_instance_id="p"),
+            message("c", "child-start", execution="c-e1"),
+            message("p", "conflict-c", execution="p-e1"),
+        )
+        clash = ChildStart(
+            InstanceRecord("busy", "child", "PENDING", "b-e2", 150.0, 150.0),
+            message("busy", "never", execution="b-e2"),
+            message("p", "conflict-busy", execution="p-e1"),
+        )
+        store.commit(CommitBatch(W1, turns=[turn("p", children=[child, clash])]))
+        c = store.get_instance("c")
+        assert c is not None and c.parent_instance_id == "p"
+        events = {m.event for m in store.fetch_messages(W1, 1000.0, 20)}
+        assert {"child-start", "conflict-busy"} <= events
+        assert "never" not in events and "conflict-c" not in events
+        kids = store.list_instances(InstanceQuery(parent_instance_id="p"))
+        assert [k.instance_id for k in kids] == ["c"]
+
+    def test_batch_is_atomic_on_failure(self, store: Store) -> None:
+        self._create(store, "a")
+        bad = turn("a", history=["e0"])
+        bad.history_start = 0
+        store.commit(CommitBatch(W1, turns=[bad]))
+        dup = turn("a", start=0, history=["again"])  # same sequence number: must fail
+        with pytest.raises(Exception):  # noqa: B017 - any backend error is acceptable
+            store.commit(CommitBatch(W1, turns=[dup], messages=[message("a", "must-not-appear")]))
+        assert store.get_history("a") == ["e0"]
+        assert "must-not-appear" not in [m.event for m in store.fetch_messages(W1, 1e9, 10)]
+
+    # --- workers and activities -----------------------------------------------------
+
+    def test_dead_worker_releases_instances_and_activities(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=50.0)
+        store.register_worker(W2, "host", 2, expires_at=10_000.0)
+        self._create(store, "a")
+        act = ActivityRecord("a", "a-e1", 0, "step", None, W1)
+        store.commit(CommitBatch(W1, turns=[turn("a", activities=[act])]))
+        assert store.claim_activities(W2, 10) == []
+        assert store.reap_workers(100.0, lambda host, pid: False) == 1
+        assert store.get_instance("a").owner is None  # type: ignore[union-attr]
+        claimed = store.claim_activities(W2, 10)
+        assert [(c.instance_id, c.task_id, c.owner) for c in claimed] == [("a", 0, W2)]
+        assert store.claim_activities(W2, 10) == []
+
+    def test_reap_uses_liveness_check(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=10_000.0)
+        assert store.reap_workers(100.0, lambda host, pid: pid == 1) == 1
+        assert store.reap_workers(100.0, lambda host, pid: True) == 0
+
+    def test_heartbeat_extends_lease(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=50.0)
+        store.heartbeat(W1, 500.0)
+        assert store.reap_workers(100.0, lambda host, pid: False) == 0
+
+    def test_finished_activities_are_deleted(self, store: Store) -> None:
+        self._create(store, "a")
+        act = ActivityRecord("a", "a-e1", 0, "step", None, None)
+        store.commit(CommitBatch(W1, turns=[turn("a", activities=[act])]))
+        store.commit(CommitBatch(W1, finished_activities=[("a", 0)]))
+        assert store.claim_activities(W2, 10) == []
+
+    def test_remove_worker_releases(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=10_000.0)
+        self._create(store, "a")
+        act = ActivityRecord("a", "a-e1", 0, "step", None, W1)
+        store.commit(CommitBatch(W1, turns=[turn("a", activities=[act])]))
+        store.remove_worker(W1)
+        assert store.get_instance("a").owner is None  # type: ignore[union-attr]
+        assert len(store.claim_activities(W2, 10)) == 1
+
+    def test_dropped_messages(self, store: Store) -> None:
+        self._create(store, "a")
+        [m] = store.fetch_messages(W1, 1000.0, 10)
+        store.commit(CommitBatch(W1, dropped_messages=[m.id]))
+        assert store.fetch_messages(W1, 1000.0, 10) == []
+
+    # --- notification ---------------------------------------------------------------
+
+    def test_commits_signal_listeners(self, store: Store) -> None:
+        calls: list[int] = []
+        store.add_listener(lambda: calls.append(1))
+        before = store.version
+        self._create(store, "a")
+        assert calls and store.version > before

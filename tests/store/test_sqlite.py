@@ -1,0 +1,64 @@
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from outlast.errors import StoreError
+from outlast.store import SqliteStore, open_store
+from outlast.store.base import Store
+from outlast.store.sqlite import MIGRATIONS
+from outlast.testing.store_contract import StoreContract
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        s = SqliteStore(tmp_path / "contract.db")
+        yield s
+        s.close()
+
+
+def test_durable_pragmas_by_default(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    conn = sqlite3.connect(tmp_path / "x.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    store.close()
+
+
+def test_synchronous_is_configurable_by_url(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/y.db?synchronous=NORMAL")
+    assert isinstance(store, SqliteStore)
+    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
+    path = tmp_path / "z.db"
+    first = SqliteStore(path)
+    first.register_worker("w", "h", 1, 10.0)
+    first.close()
+    second = SqliteStore(path)
+    assert second.reap_workers(100.0, lambda h, p: False) == 1
+    second.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        SqliteStore(path)
+
+
+def test_open_store_shares_one_object_per_file(tmp_path: Path) -> None:
+    a = open_store(f"sqlite:///{tmp_path}/s.db")
+    b = open_store(f"sqlite:///{tmp_path}/./s.db")
+    assert a is b
+
+
+def test_open_store_rejects_unknown_scheme() -> None:
+    with pytest.raises(ValueError, match="unsupported store URL"):
+        open_store("redis://localhost")
