@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from bench.summary import Row
 
@@ -40,6 +41,8 @@ def _bars(ax: Axes, names: list[str], values: list[float | None], colours: list[
     ax.bar(xs, heights, color=[c for _, _, c in shown], width=0.6)
     ax.set_xticks(list(xs), [n for n, _, _ in shown])
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _label(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     for x, v in zip(xs, heights, strict=True):
         ax.annotate(_label(v), (x, v), ha="center", va="bottom", fontsize=8)
     top = max(heights)
@@ -50,7 +53,7 @@ def _bars(ax: Axes, names: list[str], values: list[float | None], colours: list[
 def _panel(ax: Axes, row: Row) -> None:
     _bars(
         ax,
-        ["outlast", "DBOS"],
+        [row.outlast_label, row.dbos_label],
         [row.outlast_value, row.dbos_value],
         [COLOURS["outlast"], COLOURS["DBOS"]],
     )

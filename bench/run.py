@@ -29,7 +29,7 @@ from typing import Any
 from bench import config, machine, report, summary
 from bench.child import sizes_arg
 from bench.config import REPO, Settings
-from bench.summary import TIMES
+from bench.summary import TIMES, num
 
 Record = dict[str, Any]
 SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
@@ -49,15 +49,15 @@ def _headline(scenario: str, m: dict[str, Any]) -> str:
         return f"{m['fanout']:,.0f}-way fan-out in {m['elapsed_s']:.2f} s"
     if scenario == "S4":
         return (
-            f"{m['steps_per_s']:,.0f} steps/s; {m['first_ms_per_step']:.3g} → "
-            f"{m['last_ms_per_step']:.3g} ms/step ({TIMES}{m['growth']:.2f})"
+            f"{m['steps_per_s']:,.0f} steps/s; {num(m['first_ms_per_step'])} → "
+            f"{num(m['last_ms_per_step'])} ms/step ({TIMES}{m['growth']:.2f})"
         )
     if scenario == "S5":
         return (
             f"{m['idle']:,.0f} idle: {m['rss_idle_mb']:.0f} MB; raise→complete "
-            f"p50 {m['p50_ms']:.3g} ms, p99 {m['p99_ms']:.3g} ms"
+            f"p50 {num(m['p50_ms'])} ms, p99 {num(m['p99_ms'])} ms"
         )
-    return f"p50 {m['p50_ms']:.3g} ms, p99 {m['p99_ms']:.3g} ms"
+    return f"p50 {num(m['p50_ms'])} ms, p99 {num(m['p99_ms'])} ms"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -134,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     described = machine.describe(work)
     print(f"outlast bench ({settings.mode}): {machine.one_line(described)}")
-    print(f"scenarios {','.join(settings.scenarios)}; systems {','.join(settings.systems)}; ")
-    print(f"{settings.runs} run(s) each; SQLite files in {work}", flush=True)
+    print(
+        f"scenarios {','.join(settings.scenarios)}; systems {','.join(settings.systems)}; "
+        f"{settings.runs} run(s) each; SQLite files in {work}",
+        flush=True,
+    )
 
     results = run_all(settings, work)
     rows = summary.build_rows(results, settings.sizes)

@@ -34,6 +34,9 @@ class Row:
     outlast_value: float | None
     dbos_value: float | None
     target_value: float | None
+    # Bar labels; they carry the size when the two systems ran different sizes.
+    outlast_label: str = "outlast"
+    dbos_label: str = "DBOS"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +70,8 @@ def paired_ratio(records: list[Record], metric: str, higher_is_better: bool) -> 
     return statistics.median(ratios) if ratios else None
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
+    """A figure to 3 significant digits, or whole with thousands separators."""
     if x >= 100:
         return f"{x:,.0f}"
     if x >= 10:
@@ -76,7 +80,7 @@ def _num(x: float) -> str:
 
 
 def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{_num(x)}{TIMES}"
+    return "—" if x is None else f"{num(x)}{TIMES}"
 
 
 def _cell(m: dict[str, Any] | None, text: str) -> str:
@@ -117,7 +121,7 @@ def s1_s2_rows(
         target_value = None
     else:
         title = f"S2 throughput: {n:,} workflows {TIMES} {CHAIN_LENGTH} steps, all at once"
-        raw_text = "raw WAL+FULL commits/s" + (f" ({_num(raw_full)})" if raw_full else "")
+        raw_text = "raw WAL+FULL commits/s" + (f" ({num(raw_full)})" if raw_full else "")
         target = f"≥ 10{TIMES} DBOS steps/s and > {raw_text}"
         ok = None
         if ratio is not None and o is not None and raw_full is not None:
@@ -127,8 +131,8 @@ def s1_s2_rows(
         Row(
             scenario=scenario,
             title=title,
-            outlast=_cells(records, "outlast", o, f"{_num(_value(o, 'steps_per_s') or 0)} steps/s"),
-            dbos=_cells(records, "dbos", d, f"{_num(_value(d, 'steps_per_s') or 0)} steps/s"),
+            outlast=_cells(records, "outlast", o, f"{num(_value(o, 'steps_per_s') or 0)} steps/s"),
+            dbos=_cells(records, "dbos", d, f"{num(_value(d, 'steps_per_s') or 0)} steps/s"),
             ratio=_ratio(ratio),
             target=target,
             met=_met(ok, full),
@@ -151,7 +155,7 @@ def s3_rows(records: list[Record], sizes: Sizes) -> list[Row]:
     def cell(m: dict[str, Any] | None, n: int) -> str:
         if m is None:
             return "not run"
-        return f"{_num(m['elapsed_s'])} s for {n:,} ({_num(m['activities_per_s'])}/s)"
+        return f"{num(m['elapsed_s'])} s for {n:,} ({num(m['activities_per_s'])}/s)"
 
     return [
         Row(
@@ -168,6 +172,8 @@ def s3_rows(records: list[Record], sizes: Sizes) -> list[Row]:
             outlast_value=_value(o, "elapsed_s"),
             dbos_value=_value(d, "elapsed_s"),
             target_value=5.0,
+            outlast_label=f"outlast ({sizes.s3_fanout:,})",
+            dbos_label=f"DBOS ({sizes.s3_fanout_dbos:,})",
         )
     ]
 
@@ -213,12 +219,12 @@ def s5_rows(records: list[Record], sizes: Sizes) -> list[Row]:
     def mem(m: dict[str, Any] | None, n: int) -> str:
         if m is None:
             return "not run"
-        return f"{_num(m['rss_idle_mb'])} MB for {n:,} ({_num(m['kb_per_instance'])} KB each)"
+        return f"{num(m['rss_idle_mb'])} MB for {n:,} ({num(m['kb_per_instance'])} KB each)"
 
     def lat(m: dict[str, Any] | None) -> str:
         if m is None:
             return "not run"
-        return f"p50 {_num(m['p50_ms'])} ms, p99 {_num(m['p99_ms'])} ms"
+        return f"p50 {num(m['p50_ms'])} ms, p99 {num(m['p99_ms'])} ms"
 
     raised = min(sizes.s5_raised, sizes.s5_idle)
     dbos_note = "" if sizes.s5_idle == sizes.s5_idle_dbos else f" (DBOS at {sizes.s5_idle_dbos:,})"
@@ -237,6 +243,8 @@ def s5_rows(records: list[Record], sizes: Sizes) -> list[Row]:
             outlast_value=_value(o, "rss_idle_mb"),
             dbos_value=_value(d, "rss_idle_mb"),
             target_value=500.0,
+            outlast_label=f"outlast ({sizes.s5_idle:,})",
+            dbos_label=f"DBOS ({sizes.s5_idle_dbos:,})",
         ),
         Row(
             scenario="S5",
@@ -263,7 +271,7 @@ def s6_rows(records: list[Record], sizes: Sizes) -> list[Row]:
     def lat(m: dict[str, Any] | None) -> str:
         if m is None:
             return "not run"
-        return f"p50 {_num(m['p50_ms'])} ms, p99 {_num(m['p99_ms'])} ms"
+        return f"p50 {num(m['p50_ms'])} ms, p99 {num(m['p99_ms'])} ms"
 
     return [
         Row(
