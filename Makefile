@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/python -m outlast.examples_runner
+	for f in task_chaining fan_out_fan_in human_interaction error_handling order_processing; do \
+		$(BIN)/python examples/$$f.py || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples

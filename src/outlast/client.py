@@ -96,7 +96,7 @@ class WorkflowClient:
             raise UnknownWorkflowError(
                 f"no workflow named {name!r} is registered on the runtime in this process"
             )
-        iid = validate_instance_id(instance_id) if instance_id else uuid.uuid4().hex
+        iid = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         payload = to_json_or_none(input)
         now = self._clock.now()
         visible_at = now

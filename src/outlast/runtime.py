@@ -41,7 +41,11 @@ class WorkflowRuntime:
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
-        activities = max_concurrent_activities or _default_activity_concurrency()
+        activities = (
+            _default_activity_concurrency()
+            if max_concurrent_activities is None
+            else max_concurrent_activities
+        )
         if activities < 1:
             raise ValueError("max_concurrent_activities must be at least 1")
         self._store_arg = store
