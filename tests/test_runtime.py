@@ -683,3 +683,68 @@ def test_registration_conflicts() -> None:
     rt.register_workflow(one, name="same")  # the same function again is fine
     with pytest.raises(outlast.RegistrationError, match="same"):
         rt.register_workflow(two, name="same")
+
+
+def _versioned_runtime(store_url: str, second_step: str) -> outlast.WorkflowRuntime:
+    rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+
+    @rt.activity
+    def reserve(ctx: outlast.ActivityContext) -> str:
+        return "reserved"
+
+    @rt.activity
+    def charge(ctx: outlast.ActivityContext) -> str:
+        return "charged"
+
+    @rt.workflow
+    def order(ctx: outlast.WorkflowContext) -> Generator[Any, Any, list[str]]:
+        first = yield ctx.call_activity(reserve)
+        yield ctx.wait_for_external_event("go")
+        second = yield ctx.call_activity(second_step)
+        yield ctx.wait_for_external_event("go")
+        third = yield ctx.call_activity("charge")
+        return [first, second, third]
+
+    return rt
+
+
+def _run_until_second_wait(client: outlast.WorkflowClient, store_url: str) -> str:
+    with _versioned_runtime(store_url, "reserve"):
+        iid = client.schedule_new_workflow("order")
+        client.raise_workflow_event(iid, "go")
+        # Started, reserve scheduled+completed, go, reserve scheduled+completed.
+        _wait_for(lambda: len(client.get_workflow_history(iid)) == 6)
+    return iid
+
+
+def test_changed_code_stalls_keeps_history_and_recovers(store_url: str) -> None:
+    client = outlast.WorkflowClient(store_url)
+    iid = _run_until_second_wait(client, store_url)
+    history_before = client.get_workflow_history(iid)
+    # A deploy changes what the workflow does at step 2 while instances are mid-way.
+    with _versioned_runtime(store_url, "charge"):
+        client.raise_workflow_event(iid, "go")  # any new event makes it replay
+        _wait_for(lambda: client.get_workflow_state(iid).runtime_status is WorkflowStatus.STALLED)  # type: ignore[union-attr]
+    state = client.get_workflow_state(iid)
+    assert state is not None and state.failure_details is not None
+    assert state.failure_details.error_type == "NonDeterminismError"
+    assert "step 1" in state.failure_details.message
+    assert "'reserve'" in state.failure_details.message
+    assert "'charge'" in state.failure_details.message
+    assert client.get_workflow_history(iid) == history_before
+    # The fixed code goes out: the instance is revived and finishes.
+    with _versioned_runtime(store_url, "reserve"):
+        state = client.wait_for_workflow_completion(iid)
+    assert state is not None and state.output() == ["reserved", "reserved", "charged"]
+
+
+def test_stalled_instance_can_be_terminated(store_url: str) -> None:
+    client = outlast.WorkflowClient(store_url)
+    iid = _run_until_second_wait(client, store_url)
+    with _versioned_runtime(store_url, "charge"):
+        client.raise_workflow_event(iid, "go")
+        _wait_for(lambda: client.get_workflow_state(iid).runtime_status is WorkflowStatus.STALLED)  # type: ignore[union-attr]
+        client.terminate_workflow(iid, output="given up")
+        state = client.wait_for_workflow_completion(iid)
+    assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
+    assert state.output() == "given up"

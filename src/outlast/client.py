@@ -207,11 +207,12 @@ class WorkflowClient:
         payload = to_json_or_none(output)
         record = self._require_active(instance_id, "terminate")
         now = self._clock.now()
-        if record.status == WorkflowStatus.STALLED.value:
-            # A stalled instance takes no messages until revived; the worker then
-            # terminates it without running the code that stalled.
-            self._store.set_status_if(instance_id, record.status, "RUNNING", now)
         self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
+        if record.status == WorkflowStatus.STALLED.value:
+            # A stalled instance takes no messages until revived (revived only after
+            # the message is in, so the worker sees it in the same fetch); the
+            # worker then terminates it without running the code that stalled.
+            self._store.set_status_if(instance_id, record.status, "RUNNING", now)
 
     def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         self._require_active(instance_id, "suspend")

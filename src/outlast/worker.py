@@ -29,6 +29,7 @@ from .store.base import (
     ActivityRecord,
     ChildStart,
     CommitBatch,
+    InstanceQuery,
     InstanceRecord,
     InstanceUpdate,
     Message,
@@ -122,8 +123,20 @@ class Worker:
         self.store.add_listener(self._on_store_change)
         self.clock.add_listener(self._wake)
         self._reap(now)
+        self._revive_stalled(now)
         self._thread = threading.Thread(target=self._run, name="outlast-worker", daemon=True)
         self._thread.start()
+
+    def _revive_stalled(self, now: float) -> None:
+        """Give stalled instances another try: this runtime may carry the fixed code
+        or the missing workflow. Those that still don't fit stall again."""
+        query = InstanceQuery(statuses=[WorkflowStatus.STALLED.value], limit=500)
+        while records := self.store.list_instances(query):
+            for record in records:
+                self.store.set_status_if(
+                    record.instance_id, record.status, WorkflowStatus.RUNNING.value, now
+                )
+            query.after = (records[-1].created_at, records[-1].instance_id)
 
     def stop(self) -> None:
         with self._cv:
