@@ -160,18 +160,19 @@ class WorkflowClient:
         fetch_payloads: bool,
     ) -> WorkflowState | None:
         deadline = time.monotonic() + timeout
-        while True:
-            seen = self._store.version
-            state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
-            if state is None or done(state):
-                return state
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"workflow instance {instance_id!r} is still "
-                    f"{state.runtime_status.value} after {timeout:g}s"
-                )
-            self._store.wait_for_change(seen, min(remaining, _POLL_SECONDS))
+        with self._store.watch(instance_id) as changed:
+            while True:
+                changed.clear()
+                state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
+                if state is None or done(state):
+                    return state
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"workflow instance {instance_id!r} is still "
+                        f"{state.runtime_status.value} after {timeout:g}s"
+                    )
+                changed.wait(min(remaining, _POLL_SECONDS))
 
     # --- signalling ----------------------------------------------------------------
 

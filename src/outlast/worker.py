@@ -107,6 +107,7 @@ class Worker:
             registry, options.max_concurrent_activities, self._on_activity_result
         )
         self._thread: threading.Thread | None = None
+        self._loop_ident = 0
         self._next_due: float | None = None
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
@@ -159,7 +160,10 @@ class Worker:
             self._cv.notify_all()
 
     def _on_store_change(self) -> None:
-        self._wake()
+        # Our own commits signal too; what they inserted is handled in _after_commit,
+        # so only changes made by other threads (clients, other workers) need a fetch.
+        if threading.get_ident() != self._loop_ident:
+            self._wake()
 
     def _on_activity_result(self, result: ActivityResult) -> None:
         with self._cv:
@@ -169,6 +173,7 @@ class Worker:
     # --- the loop ------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._loop_ident = threading.get_ident()
         while True:
             with self._cv:
                 while not (self._results or self._fetch or self._stopping):
@@ -261,7 +266,10 @@ class Worker:
                 inserted.extend(c.start for c in turn.children)
         if inserted:
             soonest = min(m.visible_at for m in inserted)
-            if self._next_due is None or soonest < self._next_due:
+            if soonest <= self.clock.now():
+                with self._cv:
+                    self._fetch = True
+            elif self._next_due is None or soonest < self._next_due:
                 self._next_due = soonest
         for p in pending:
             if p.instance_id in rejected or p.evict:

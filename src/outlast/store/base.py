@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,7 @@ class Store(ABC):
         self._changed = threading.Condition()
         self._version = 0
         self._listeners: list[Callable[[], None]] = []
+        self._watchers: dict[str, list[threading.Event]] = {}
         # Registries of runtimes running on this store in this process: lets a
         # client reject an unknown workflow name at once instead of stalling it.
         self.local_registries: list[Any] = []
@@ -140,6 +142,7 @@ class Store(ABC):
     # --- change notification (in-process; other processes poll) -----------------
 
     def add_listener(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` after every change (workers use it to look for new work)."""
         with self._changed:
             self._listeners.append(fn)
 
@@ -148,12 +151,37 @@ class Store(ABC):
             if fn in self._listeners:
                 self._listeners.remove(fn)
 
-    def signal(self) -> None:
-        """Wake in-process waiters: new messages or a status change were committed."""
+    @contextmanager
+    def watch(self, instance_id: str) -> Iterator[threading.Event]:
+        """An event set whenever ``instance_id`` may have changed. Waiting clients use
+        it so that a commit wakes only those waiting on what it touched."""
+        event = threading.Event()
+        with self._changed:
+            self._watchers.setdefault(instance_id, []).append(event)
+        try:
+            yield event
+        finally:
+            with self._changed:
+                events = self._watchers.get(instance_id, [])
+                events.remove(event)
+                if not events:
+                    self._watchers.pop(instance_id, None)
+
+    def signal(self, instance_ids: Iterable[str] | None = None) -> None:
+        """Wake in-process waiters after a commit: watchers of ``instance_ids`` (all
+        watchers when not known) and every listener."""
         with self._changed:
             self._version += 1
             self._changed.notify_all()
             listeners = list(self._listeners)
+            if instance_ids is None:
+                for events in self._watchers.values():
+                    for event in events:
+                        event.set()
+            elif self._watchers:
+                for iid in instance_ids:
+                    for event in self._watchers.get(iid, ()):
+                        event.set()
         for fn in listeners:
             fn()
 

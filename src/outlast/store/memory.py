@@ -64,12 +64,12 @@ class MemoryStore(Store):
             self._instances[record.instance_id] = replace(record)
             self._history[record.instance_id] = []
             self._add_messages([start])
-        self.signal()
+        self.signal([record.instance_id])
 
     def send_messages(self, messages: Sequence[Message]) -> None:
         with self._lock:
             self._add_messages(messages)
-        self.signal()
+        self.signal([m.instance_id for m in messages])
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         with self._lock:
@@ -125,7 +125,7 @@ class MemoryStore(Store):
                 return False
             record.status = status
             record.updated_at = now
-        self.signal()
+        self.signal([instance_id])
         return True
 
     # --- worker side ----------------------------------------------------------------
@@ -225,7 +225,7 @@ class MemoryStore(Store):
                     self._next_id,
                 ) = saved
                 raise
-        self.signal()
+        self.signal([t.instance_id for t in batch.turns])
         return rejected
 
     def _commit(self, batch: CommitBatch, rejected: set[str]) -> None:

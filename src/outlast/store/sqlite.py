@@ -198,12 +198,12 @@ class SqliteStore(Store):
                 _instance_row(record),
             )
             _insert_messages(conn, [start])
-        self.signal()
+        self.signal([record.instance_id])
 
     def send_messages(self, messages: Sequence[Message]) -> None:
         with self._write() as conn:
             _insert_messages(conn, messages)
-        self.signal()
+        self.signal([m.instance_id for m in messages])
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         rows = self._read(
@@ -272,7 +272,7 @@ class SqliteStore(Store):
             )
             changed = cur.rowcount == 1
         if changed:
-            self.signal()
+            self.signal([instance_id])
         return changed
 
     @staticmethod
@@ -378,7 +378,7 @@ class SqliteStore(Store):
                     rejected.add(turn.instance_id)
                     _insert_messages(conn, turn.fallback)
         if signal or batch.turns:
-            self.signal()
+            self.signal([t.instance_id for t in batch.turns])
         return rejected
 
     @staticmethod
