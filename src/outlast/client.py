@@ -230,9 +230,27 @@ class WorkflowClient:
     suspend_workflow = pause_workflow
 
     def purge_workflow(self, instance_id: str, *, recursive: bool = True) -> bool:
-        """Delete a finished instance and its history; False if there was none.
-        Raises InvalidStateError for an instance that has not finished."""
-        return self._store.purge_instances([instance_id]) == 1
+        """Delete a finished instance and its history (and, by default, its child
+        workflows'); False if there was no such instance. Raises InvalidStateError,
+        purging nothing, when it or one of its children has not finished."""
+        if self._store.get_instance(instance_id) is None:
+            return False
+        ids = [instance_id]
+        if recursive:
+            ids.extend(self._descendants(instance_id))
+        # The store checks each instance has finished and purges all or nothing.
+        self._store.purge_instances(ids)
+        return True
+
+    def _descendants(self, parent_id: str) -> list[str]:
+        found: list[str] = []
+        query = InstanceQuery(parent_instance_id=parent_id, limit=500)
+        while children := self._store.list_instances(query):
+            for child in children:
+                found.append(child.instance_id)
+                found.extend(self._descendants(child.instance_id))
+            query.after = (children[-1].created_at, children[-1].instance_id)
+        return found
 
     # --- history -------------------------------------------------------------------
 

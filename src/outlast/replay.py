@@ -42,6 +42,8 @@ class Completion:
     # Continue-as-new: the next run's input and the unconsumed events it inherits.
     new_input: str | None = None
     carryover: list[h.EventRaised] = field(default_factory=list)
+    # Terminate: the running children to terminate with it.
+    terminate_children: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -78,6 +80,7 @@ class WorkflowExecutor:
         self._sequence = 0
         self._uuid_counter = 0
         self._open: dict[int, CompletableTask[Any]] = {}
+        self._open_children: dict[int, str] = {}  # task ID -> child instance ID
         self._pending: dict[int, h.Action] = {}
         self._event_waiters: dict[str, deque[CompletableTask[Any]]] = {}
         self._event_buffer: dict[str, deque[h.EventRaised]] = {}
@@ -261,6 +264,7 @@ class WorkflowExecutor:
         task._complete(value)
 
     def _on_task_failed(self, event: h.TaskFailed | h.SubOrchestrationFailed) -> None:
+        self._open_children.pop(event.task_id, None)
         task = self._open.pop(event.task_id, None)
         if task is None:
             return
@@ -284,7 +288,10 @@ class WorkflowExecutor:
     def _on_terminated(self, event: h.ExecutionTerminated) -> None:
         if self._gen is not None:
             self._gen.close()
-        self.completion = Completion(WorkflowStatus.TERMINATED, result=event.output)
+        children = list(self._open_children.values()) if event.recursive else []
+        self.completion = Completion(
+            WorkflowStatus.TERMINATED, result=event.output, terminate_children=children
+        )
 
     def _on_suspended(self, event: h.ExecutionSuspended) -> None:
         self.suspended = True
@@ -353,6 +360,7 @@ class WorkflowExecutor:
             child_id = instance_id or self._child_instance_id(task_id)
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
+            self._open_children[task_id] = child_id
             self._pending[task_id] = h.StartChildWorkflow(task_id, name, child_id, payload)
             return task
 

@@ -391,6 +391,9 @@ class Worker:
             return
         update.release = True
         update.output = completion.result
+        for child_id in completion.terminate_children:
+            stop = h.ExecutionTerminated(now, None, recursive=True)
+            turn.messages.append(Message(child_id, None, h.encode_event(stop), now))
         if completion.failure is not None:
             update.failure = to_json(completion.failure.to_dict())
         parent = ex.parent

@@ -1,0 +1,168 @@
+"""Children, continue-as-new over many generations, and lifecycle operations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import outlast
+from outlast import WorkflowStatus
+
+from .conftest import RuntimeFactory
+from .test_runtime import _wait_for
+
+
+def _register_family(rt: outlast.WorkflowRuntime) -> None:
+    @rt.workflow
+    def sleeper(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        return (yield ctx.wait_for_external_event("wake"))
+
+    @rt.workflow
+    def parent(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        kids = [ctx.call_child_workflow(sleeper, instance_id=f"kid-{n}") for n in range(3)]
+        return (yield outlast.when_all(kids))
+
+
+def test_terminate_is_recursive_by_default(make_runtime: RuntimeFactory, store_url: str) -> None:
+    rt = make_runtime()
+    _register_family(rt)
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    client.schedule_new_workflow("parent", instance_id="dad")
+    for n in range(3):
+        client.wait_for_workflow_start(f"kid-{n}")
+    client.terminate_workflow("dad", output="stop")
+    for iid in ("dad", "kid-0", "kid-1", "kid-2"):
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED, iid
+    # Purge is recursive too.
+    assert client.purge_workflow("dad") is True
+    assert [s.instance_id for s in client.list_workflows()] == []
+
+
+def test_terminate_non_recursive_leaves_children(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+    _register_family(rt)
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    client.schedule_new_workflow("parent", instance_id="dad")
+    for n in range(3):
+        client.wait_for_workflow_start(f"kid-{n}")
+    client.terminate_workflow("dad", recursive=False)
+    client.wait_for_workflow_completion("dad")
+    assert client.get_workflow_state("kid-0").runtime_status is WorkflowStatus.RUNNING  # type: ignore[union-attr]
+    with pytest.raises(outlast.InvalidStateError, match="kid-"):
+        client.purge_workflow("dad")  # a child still runs: nothing is purged
+    assert client.get_workflow_state("dad") is not None
+    assert client.purge_workflow("dad", recursive=False) is True
+    assert client.get_workflow_state("kid-0") is not None
+
+
+def test_parent_fans_out_to_a_thousand_children(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+
+    @rt.workflow
+    def square(ctx: outlast.WorkflowContext, n: int) -> int:
+        return n * n
+
+    @rt.workflow
+    def fan(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, int]:
+        results = yield outlast.when_all(
+            [ctx.call_child_workflow(square, input=i) for i in range(n)]
+        )
+        return sum(results)
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(fan, input=1000, instance_id="fan")
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
+    assert state is not None and state.output() == sum(i * i for i in range(1000))
+    page = client.list_workflows(name="square", page_size=2000)
+    assert len(page) == 1000 and all(s.parent_instance_id == "fan" for s in page)
+
+
+def test_eternal_monitor_storage_stays_bounded(
+    make_runtime: RuntimeFactory, store_url: str, tmp_path: Path
+) -> None:
+    rt = make_runtime()
+
+    @rt.activity
+    def probe(ctx: outlast.ActivityContext, n: int) -> int:
+        return n + 1
+
+    @rt.workflow
+    def monitor(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, int]:
+        n = yield ctx.call_activity(probe, input=n)
+        if n >= 1000:
+            return n
+        ctx.continue_as_new(n)
+        return n
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(monitor, input=0)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
+    assert state is not None and state.output() == 1000
+    assert len(client.get_workflow_history(iid)) == 4  # only the last generation
+    db = sqlite3.connect(tmp_path / "outlast.db")
+    rows = {
+        t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+        for t in ("history", "inbox", "activities", "instances")
+    }
+    db.close()
+    assert rows == {"history": 4, "inbox": 0, "activities": 0, "instances": 1}
+
+
+def test_continue_as_new_carries_unconsumed_events(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+
+    @rt.workflow
+    def counter(ctx: outlast.WorkflowContext, seen: list[str]) -> Generator[Any, Any, Any]:
+        item = yield ctx.wait_for_external_event("item")
+        seen = [*seen, item]
+        if len(seen) == 3:
+            return seen
+        ctx.continue_as_new(seen, save_events=True)
+        return None
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(counter, input=[])
+    client.wait_for_workflow_start(iid)
+    for item in ("a", "b", "c"):
+        client.raise_workflow_event(iid, "item", data=item)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+    assert state is not None and state.output() == ["a", "b", "c"]
+
+
+def test_terminate_works_on_suspended_and_waiting(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+
+    @rt.workflow
+    def waits(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        return (yield ctx.wait_for_external_event("never"))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    a = client.schedule_new_workflow(waits)
+    b = client.schedule_new_workflow(waits)
+    client.wait_for_workflow_start(a)
+    client.wait_for_workflow_start(b)
+    client.pause_workflow(b)
+    _wait_for(lambda: client.get_workflow_state(b).runtime_status is WorkflowStatus.SUSPENDED)  # type: ignore[union-attr]
+    for iid in (a, b):
+        client.terminate_workflow(iid)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
