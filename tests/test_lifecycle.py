@@ -166,3 +166,81 @@ def test_terminate_works_on_suspended_and_waiting(
         client.terminate_workflow(iid)
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
         assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
+
+
+def test_per_name_activity_limit_throttles_a_fan_out(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    import threading
+    import time
+
+    rt = make_runtime(max_concurrent_activities=16, activity_limits={"process_item": 2})
+    lock = threading.Lock()
+    running = {"process_item": 0, "other": 0}
+    peak = {"process_item": 0, "other": 0}
+
+    def track(name: str) -> None:
+        with lock:
+            running[name] += 1
+            peak[name] = max(peak[name], running[name])
+        time.sleep(0.02)
+        with lock:
+            running[name] -= 1
+
+    @rt.activity
+    def process_item(ctx: outlast.ActivityContext, n: int) -> int:
+        track("process_item")
+        return n
+
+    @rt.activity
+    def other(ctx: outlast.ActivityContext, n: int) -> int:
+        track("other")
+        return n
+
+    @rt.workflow
+    def fan(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, int]:
+        tasks = [ctx.call_activity(process_item, input=i) for i in range(n)]
+        tasks += [ctx.call_activity(other, input=i) for i in range(n)]
+        return sum((yield outlast.when_all(tasks)))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    state = client.wait_for_workflow_completion(
+        client.schedule_new_workflow(fan, input=20), timeout_in_seconds=30
+    )
+    assert state is not None and state.output() == 2 * sum(range(20))
+    assert peak["process_item"] == 2
+    assert peak["other"] > 2
+
+
+def test_per_name_workflow_limit_keeps_the_rest_pending(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime(workflow_limits={"job": 2})
+
+    @rt.workflow
+    def job(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        return (yield ctx.wait_for_external_event("done"))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    ids = [client.schedule_new_workflow(job, instance_id=f"job-{n}") for n in range(5)]
+
+    def statuses() -> list[str]:
+        return [client.get_workflow_state(i).runtime_status.value for i in ids]  # type: ignore[union-attr]
+
+    _wait_for(lambda: statuses().count("RUNNING") == 2)
+    import time
+
+    time.sleep(0.2)
+    assert statuses().count("RUNNING") == 2 and statuses().count("PENDING") == 3
+    finished: set[str] = set()
+    while len(finished) < 5:
+        running = [i for i, s in zip(ids, statuses(), strict=True) if s == "RUNNING"]
+        assert len(running) <= 2
+        for iid in running:
+            client.raise_workflow_event(iid, "done", data=iid)
+            client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+            finished.add(iid)
+        _wait_for(lambda: len(finished) == 5 or "RUNNING" in statuses())
+    assert all(client.get_workflow_state(i).output() == i for i in ids)  # type: ignore[union-attr]

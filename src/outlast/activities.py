@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +33,14 @@ class ActivityExecutor:
         registry: Registry,
         max_concurrent: int,
         on_result: Callable[[ActivityResult], None],
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         self._registry = registry
         self._max = max_concurrent
+        # Per-name caps: activities over a cap wait here, in order, for a slot.
+        self._limits = dict(limits or {})
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, deque[ActivityRecord]] = {}
         self._on_result = on_result
         self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="outlast-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -44,12 +50,39 @@ class ActivityExecutor:
         self._lock = threading.Lock()
 
     def submit(self, record: ActivityRecord) -> None:
+        limit = self._limits.get(record.name)
+        if limit is not None:
+            with self._lock:
+                if self._running.get(record.name, 0) >= limit:
+                    self._waiting.setdefault(record.name, deque()).append(record)
+                    return
+                self._running[record.name] = self._running.get(record.name, 0) + 1
+        self._start(record)
+
+    def _finished(self, name: str) -> None:
+        if name not in self._limits:
+            return
+        with self._lock:
+            queue = self._waiting.get(name)
+            if queue:
+                following: ActivityRecord | None = queue.popleft()
+            else:
+                following = None
+                self._running[name] -= 1
+        if following is not None:
+            self._start(following)
+
+    def _report(self, outcome: ActivityResult, name: str) -> None:
+        self._on_result(outcome)
+        self._finished(name)
+
+    def _start(self, record: ActivityRecord) -> None:
         definition = self._registry.activities.get(record.name)
         if definition is None:
             error = UnknownActivityError(
                 f"no activity named {record.name!r} is registered on this runtime"
             )
-            self._on_result(_failed(record, error))
+            self._report(_failed(record, error), record.name)
             return
         ctx = ActivityContext(record.instance_id, record.task_id, record.name)
         future: Future[Any]
@@ -75,7 +108,7 @@ class ActivityExecutor:
             outcome = _succeeded(record, to_json_or_none(d.fn(*args)))
         except Exception as e:
             outcome = _failed(record, e)
-        self._on_result(outcome)
+        self._report(outcome, record.name)
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         if self._async_slots is None:
@@ -88,7 +121,7 @@ class ActivityExecutor:
                 outcome = _succeeded(record, to_json_or_none(await d.fn(*args)))
             except Exception as e:
                 outcome = _failed(record, e)
-        self._on_result(outcome)
+        self._report(outcome, record.name)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -16,6 +16,14 @@ from .worker import Worker, WorkerOptions
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _limits(limits: Mapping[str, int] | None, what: str) -> dict[str, int]:
+    checked = dict(limits or {})
+    for name, cap in checked.items():
+        if not isinstance(cap, int) or cap < 1:
+            raise ValueError(f"{what}[{name!r}] must be a positive integer, not {cap!r}")
+    return checked
+
+
 def _default_activity_concurrency() -> int:
     return max(16, (os.cpu_count() or 1) * 8)
 
@@ -26,6 +34,11 @@ class WorkflowRuntime:
     ``store`` is a URL (``sqlite:///path.db``, ``postgresql://...``, ``memory://``)
     or a store object; by default the SQLite file ``outlast.db`` in the working
     directory, or ``$OUTLAST_STORE``.
+
+    ``max_concurrent_activities`` caps activities running at once on this runtime;
+    ``activity_limits={"process_item": 10}`` caps one activity by name (the rest
+    wait, in order). ``workflow_limits={"import_batch": 5}`` caps how many instances
+    of a workflow run at once on this runtime; further starts wait as PENDING.
     """
 
     def __init__(
@@ -38,6 +51,8 @@ class WorkflowRuntime:
         lease_seconds: float = 30.0,
         poll_interval: float = 0.25,
         cache_size: int = 10_000,
+        activity_limits: Mapping[str, int] | None = None,
+        workflow_limits: Mapping[str, int] | None = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -58,6 +73,8 @@ class WorkflowRuntime:
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             cache_size=cache_size,
+            activity_limits=_limits(activity_limits, "activity_limits"),
+            workflow_limits=_limits(workflow_limits, "workflow_limits"),
         )
         self._worker: Worker | None = None
 

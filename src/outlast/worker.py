@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 
 from . import history as h
@@ -39,6 +39,10 @@ from .store.base import (
 
 log = logging.getLogger("outlast.worker")
 
+# How long a start put off by a per-name workflow cap waits before it is retried,
+# if no slot frees up on this worker first.
+_PARK_SECONDS = 10.0
+
 _STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
 
 
@@ -50,6 +54,8 @@ class WorkerOptions:
     poll_interval: float = 0.25
     cache_size: int = 10_000
     shutdown_grace: float = 10.0
+    activity_limits: dict[str, int] = field(default_factory=dict)
+    workflow_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -104,8 +110,15 @@ class Worker:
         self._stopping = False
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._activities = ActivityExecutor(
-            registry, options.max_concurrent_activities, self._on_activity_result
+            registry,
+            options.max_concurrent_activities,
+            self._on_activity_result,
+            options.activity_limits,
         )
+        # Per-name workflow caps: instances of a capped name running here, and the
+        # start messages put off until one of them finishes.
+        self._active: dict[str, set[str]] = defaultdict(set)
+        self._parked: dict[str, deque[int]] = defaultdict(deque)
         self._thread: threading.Thread | None = None
         self._loop_ident = 0
         self._next_due: float | None = None
@@ -246,6 +259,8 @@ class Worker:
             self._next_due = self.store.next_visible_at(self.worker_id, now)
         pending: list[_Pending] = []
         for instance_id, item in inputs.items():
+            if self._over_limit(instance_id, item, now, batch):
+                continue
             done = self._turn(instance_id, item, now, batch)
             if done is not None:
                 pending.append(done)
@@ -253,6 +268,40 @@ class Worker:
             return
         rejected = self.store.commit(batch)
         self._after_commit(batch, pending, rejected)
+
+    def _over_limit(self, instance_id: str, item: _Inputs, now: float, batch: CommitBatch) -> bool:
+        """Put off starting an instance whose workflow is at its concurrency cap."""
+        if not self.options.workflow_limits:
+            return False
+        start = next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
+        if start is None:
+            return False
+        cap = self.options.workflow_limits.get(start.name)
+        active = self._active[start.name]
+        if cap is None or instance_id in active or len(active) < cap:
+            return False
+        # Parked messages come back by themselves after a while (in case this worker
+        # goes away), or as soon as a slot frees up here.
+        batch.rescheduled.extend((mid, now + _PARK_SECONDS) for mid in item.message_ids)
+        self._parked[start.name].extend(item.message_ids)
+        return True
+
+    def _track_limits(
+        self, ex: WorkflowExecutor, finished: bool, batch: CommitBatch, now: float
+    ) -> None:
+        cap = self.options.workflow_limits.get(ex.name)
+        if cap is None:
+            return
+        active = self._active[ex.name]
+        if not finished:
+            active.add(ex.instance_id)
+            return
+        active.discard(ex.instance_id)
+        parked = self._parked[ex.name]
+        for _ in range(max(0, cap - len(active))):
+            if not parked:
+                break
+            batch.rescheduled.append((parked.popleft(), now))
 
     def _after_commit(
         self, batch: CommitBatch, pending: list[_Pending], rejected: set[str]
@@ -366,6 +415,7 @@ class Worker:
         if result.completion is not None:
             evict = True
             self._complete(ex, result.completion, turn, now)
+        self._track_limits(ex, result.status.is_terminal, batch, now)
         batch.turns.append(turn)
         return _Pending(iid, activities, history_len + len(turn.history), evict)
 

@@ -107,10 +107,16 @@ class CommitBatch:
     finished_activities: list[tuple[str, int]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # not tied to a turn
     dropped_messages: list[int] = field(default_factory=list)
+    # (message ID, new visible_at): messages put off, or brought forward again.
+    rescheduled: list[tuple[int, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
-            self.turns or self.finished_activities or self.messages or self.dropped_messages
+            self.turns
+            or self.finished_activities
+            or self.messages
+            or self.dropped_messages
+            or self.rescheduled
         )
 
 

@@ -234,6 +234,9 @@ class MemoryStore(Store):
         for mid in batch.dropped_messages:
             self._inbox.pop(mid, None)
         self._add_messages(batch.messages)
+        for mid, at in batch.rescheduled:
+            if mid in self._inbox:
+                self._inbox[mid].visible_at = at
         for turn in batch.turns:
             if not self._apply_turn(batch.worker_id, turn):
                 rejected.add(turn.instance_id)

@@ -371,6 +371,11 @@ class SqliteStore(Store):
                     "DELETE FROM inbox WHERE id = ?", [(i,) for i in batch.dropped_messages]
                 )
             _insert_messages(conn, batch.messages)
+            if batch.rescheduled:
+                conn.executemany(
+                    "UPDATE inbox SET visible_at = ? WHERE id = ?",
+                    [(at, mid) for mid, at in batch.rescheduled],
+                )
             for turn in batch.turns:
                 if self._apply_turn(conn, batch.worker_id, turn):
                     signal = True

@@ -310,6 +310,15 @@ class StoreContract:
         assert store.get_instance("a").owner is None  # type: ignore[union-attr]
         assert len(store.claim_activities(W2, 10)) == 1
 
+    def test_rescheduled_messages(self, store: Store) -> None:
+        self._create(store, "a")
+        [m] = store.fetch_messages(W1, 1000.0, 10)
+        store.commit(CommitBatch(W1, rescheduled=[(m.id, 5000.0)]))
+        assert store.fetch_messages(W1, 1000.0, 10) == []
+        assert store.next_visible_at(W1, 1000.0) == 5000.0
+        store.commit(CommitBatch(W1, rescheduled=[(m.id, 1000.0)]))
+        assert [x.id for x in store.fetch_messages(W1, 1000.0, 10)] == [m.id]
+
     def test_dropped_messages(self, store: Store) -> None:
         self._create(store, "a")
         [m] = store.fetch_messages(W1, 1000.0, 10)
