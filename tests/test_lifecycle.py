@@ -244,3 +244,43 @@ def test_per_name_workflow_limit_keeps_the_rest_pending(
             finished.add(iid)
         _wait_for(lambda: len(finished) == 5 or "RUNNING" in statuses())
     assert all(client.get_workflow_state(i).output() == i for i in ids)  # type: ignore[union-attr]
+
+
+def test_retention_purges_old_finished_instances(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    from datetime import timedelta
+
+    from outlast.testing import FakeClock
+
+    clock = FakeClock()
+    rt = make_runtime(clock=clock, retention={WorkflowStatus.COMPLETED: timedelta(days=1)})
+    rt._options.retention_interval = 0.0  # check on every housekeeping round
+
+    @rt.workflow
+    def quick(ctx: outlast.WorkflowContext, fail: bool) -> int:
+        if fail:
+            raise ValueError("no")
+        return 1
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url, clock=clock)
+    ok = client.schedule_new_workflow(quick, input=False)
+    bad = client.schedule_new_workflow(quick, input=True)
+    client.wait_for_workflow_completion(ok)
+    client.wait_for_workflow_completion(bad)
+    clock.advance(timedelta(hours=23))
+    import time
+
+    time.sleep(0.3)
+    assert client.get_workflow_state(ok) is not None
+    clock.advance(timedelta(hours=2))
+    _wait_for(lambda: client.get_workflow_state(ok) is None)
+    assert client.get_workflow_state(bad) is not None  # FAILED is kept: no rule for it
+
+
+def test_retention_rejects_unfinished_statuses() -> None:
+    from datetime import timedelta
+
+    with pytest.raises(ValueError, match="RUNNING"):
+        outlast.WorkflowRuntime("memory://", retention={"running": timedelta(days=1)})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InvalidStateError
 from .registry import Registry
+from .status import WorkflowStatus
 from .store import Store, open_store
 from .worker import Worker, WorkerOptions
 
@@ -21,6 +23,18 @@ def _limits(limits: Mapping[str, int] | None, what: str) -> dict[str, int]:
     for name, cap in checked.items():
         if not isinstance(cap, int) or cap < 1:
             raise ValueError(f"{what}[{name!r}] must be a positive integer, not {cap!r}")
+    return checked
+
+
+def _retention(policy: Mapping[WorkflowStatus | str, timedelta] | None) -> dict[str, float]:
+    checked: dict[str, float] = {}
+    for status, age in (policy or {}).items():
+        value = WorkflowStatus(status.upper() if isinstance(status, str) else status)
+        if not value.is_terminal:
+            raise ValueError(f"retention applies to finished statuses only, not {value.value}")
+        if age < timedelta(0):
+            raise ValueError("a retention age must not be negative")
+        checked[value.value] = age.total_seconds()
     return checked
 
 
@@ -39,6 +53,8 @@ class WorkflowRuntime:
     ``activity_limits={"process_item": 10}`` caps one activity by name (the rest
     wait, in order). ``workflow_limits={"import_batch": 5}`` caps how many instances
     of a workflow run at once on this runtime; further starts wait as PENDING.
+    ``retention={WorkflowStatus.COMPLETED: timedelta(days=7)}`` purges instances
+    that finished with that status longer ago than that.
     """
 
     def __init__(
@@ -53,6 +69,7 @@ class WorkflowRuntime:
         cache_size: int = 10_000,
         activity_limits: Mapping[str, int] | None = None,
         workflow_limits: Mapping[str, int] | None = None,
+        retention: Mapping[WorkflowStatus | str, timedelta] | None = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -75,6 +92,7 @@ class WorkflowRuntime:
             cache_size=cache_size,
             activity_limits=_limits(activity_limits, "activity_limits"),
             workflow_limits=_limits(workflow_limits, "workflow_limits"),
+            retention=_retention(retention),
         )
         self._worker: Worker | None = None
 

@@ -56,6 +56,9 @@ class WorkerOptions:
     shutdown_grace: float = 10.0
     activity_limits: dict[str, int] = field(default_factory=dict)
     workflow_limits: dict[str, int] = field(default_factory=dict)
+    # Finished instances are purged once this long past their last update, per status.
+    retention: dict[str, float] = field(default_factory=dict)
+    retention_interval: float = 60.0
 
 
 @dataclass(slots=True)
@@ -125,6 +128,7 @@ class Worker:
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
+        self._last_purge = 0.0
         self.error: BaseException | None = None
 
     # --- lifecycle -----------------------------------------------------------------
@@ -225,6 +229,16 @@ class Worker:
             self._last_heartbeat = mono
         if mono - self._last_reap >= self.options.lease_seconds / 2:
             self._reap(now)
+        if self.options.retention and mono - self._last_purge >= self.options.retention_interval:
+            self._last_purge = mono
+            self._apply_retention(now)
+
+    def _apply_retention(self, now: float) -> None:
+        for status, age in self.options.retention.items():
+            query = InstanceQuery(statuses=[status], updated_before=now - age, limit=500)
+            while records := self.store.list_instances(query):
+                purged = self.store.purge_instances([r.instance_id for r in records])
+                log.info("retention purged %d %s instances", purged, status)
 
     def _reap(self, now: float) -> None:
         self._last_reap = time.monotonic()

@@ -127,6 +127,7 @@ class InstanceQuery:
     created_after: float | None = None
     created_before: float | None = None
     parent_instance_id: str | None = None
+    updated_before: float | None = None  # finished longer ago than this (retention)
     limit: int = 100
     after: tuple[float, str] | None = None  # keyset cursor: (created_at, instance_id)
 

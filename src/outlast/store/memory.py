@@ -94,6 +94,8 @@ class MemoryStore(Store):
                 and r.parent_instance_id != query.parent_instance_id
             ):
                 continue
+            if query.updated_before is not None and r.updated_at >= query.updated_before:
+                continue
             if query.after is not None and (r.created_at, r.instance_id) <= query.after:
                 continue
             out.append(replace(r))

@@ -44,6 +44,7 @@ CREATE TABLE instances (
 ) WITHOUT ROWID;
 CREATE INDEX instances_created ON instances (created_at, instance_id);
 CREATE INDEX instances_status ON instances (status, created_at, instance_id);
+CREATE INDEX instances_status_updated ON instances (status, updated_at);
 CREATE INDEX instances_name ON instances (name, created_at, instance_id);
 CREATE INDEX instances_parent ON instances (parent_instance_id)
     WHERE parent_instance_id IS NOT NULL;
@@ -229,6 +230,9 @@ class SqliteStore(Store):
         if query.parent_instance_id is not None:
             where.append("parent_instance_id = ?")
             params.append(query.parent_instance_id)
+        if query.updated_before is not None:
+            where.append("updated_at < ?")
+            params.append(query.updated_before)
         if query.after is not None:
             where.append("(created_at, instance_id) > (?, ?)")
             params.extend(query.after)

@@ -123,6 +123,11 @@ class StoreContract:
         window = store.list_instances(InstanceQuery(created_after=102.0, created_before=104.0))
         assert [r.instance_id for r in window] == ["i2", "i3"]
         assert store.list_instances(InstanceQuery(name="other")) == []
+        stale = store.list_instances(InstanceQuery(statuses=["COMPLETED"], updated_before=300.0))
+        assert [r.instance_id for r in stale] == ["i1"]  # finished at 200
+        assert store.list_instances(InstanceQuery(updated_before=150.0)) == [
+            r for r in store.list_instances(InstanceQuery()) if r.updated_at < 150.0
+        ]
 
     def test_purge_only_finished(self, store: Store) -> None:
         self._create(store, "a")
