@@ -284,3 +284,100 @@ def test_retention_rejects_unfinished_statuses() -> None:
 
     with pytest.raises(ValueError, match="RUNNING"):
         outlast.WorkflowRuntime("memory://", retention={"running": timedelta(days=1)})
+
+
+def test_named_versions_running_instances_keep_theirs(store_url: str) -> None:
+    def build(with_v2: bool) -> outlast.WorkflowRuntime:
+        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+
+        @rt.workflow(name="checkout", version="1")
+        def checkout_v1(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+            yield ctx.wait_for_external_event("pay")
+            return f"v1 ({ctx.version})"
+
+        if with_v2:
+
+            @rt.workflow(name="checkout", version="2")
+            def checkout_v2(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+                yield ctx.wait_for_external_event("pay")
+                return f"v2 ({ctx.version})"
+
+        return rt
+
+    client = outlast.WorkflowClient(store_url)
+    with build(with_v2=False):
+        old = client.schedule_new_workflow("checkout")
+        client.wait_for_workflow_start(old)
+    with build(with_v2=True):
+        new = client.schedule_new_workflow("checkout")
+        client.wait_for_workflow_start(new)
+        for iid in (old, new):
+            client.raise_workflow_event(iid, "pay")
+        assert client.wait_for_workflow_completion(old).output() == "v1 (1)"  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(new).output() == "v2 (2)"  # type: ignore[union-attr]
+
+
+def _checkout_returning(value: str) -> Any:
+    def checkout(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+        yield ctx.wait_for_external_event("pay")
+        return value
+
+    return checkout
+
+
+def test_unregistered_version_stalls_until_a_runtime_has_it(store_url: str) -> None:
+    def build(versions: list[str]) -> outlast.WorkflowRuntime:
+        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+        for v in versions:
+            rt.register_workflow(_checkout_returning(v), name="checkout", version=v)
+        return rt
+
+    client = outlast.WorkflowClient(store_url)
+    with build(["1", "2"]):
+        iid = client.schedule_new_workflow("checkout")
+        client.wait_for_workflow_start(iid)
+    with build(["1"]):  # a rollback that dropped version 2
+        client.raise_workflow_event(iid, "pay")
+        _wait_for(lambda: client.get_workflow_state(iid).runtime_status is WorkflowStatus.STALLED)  # type: ignore[union-attr]
+        state = client.get_workflow_state(iid)
+        assert state is not None and state.failure_details is not None
+        assert "version '2'" in state.failure_details.message
+    with build(["1", "2"]):
+        assert client.wait_for_workflow_completion(iid).output() == "2"  # type: ignore[union-attr]
+
+
+def test_is_patched_through_the_runtime(store_url: str) -> None:
+    calls: list[str] = []
+
+    def build(patched: bool) -> outlast.WorkflowRuntime:
+        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+
+        @rt.activity
+        def step(ctx: outlast.ActivityContext, name: str) -> str:
+            calls.append(name)
+            return name
+
+        @rt.workflow
+        def flow(ctx: outlast.WorkflowContext) -> Generator[Any, Any, list[str]]:
+            done = [(yield ctx.call_activity(step, input="a"))]
+            if patched and ctx.is_patched("add-b"):
+                done.append((yield ctx.call_activity(step, input="b")))
+            yield ctx.wait_for_external_event("go")
+            done.append((yield ctx.call_activity(step, input="c")))
+            return done
+
+        return rt
+
+    client = outlast.WorkflowClient(store_url)
+    with build(patched=False):
+        old = client.schedule_new_workflow("flow")
+        _wait_for(lambda: len(client.get_workflow_history(old)) == 3)
+    with build(patched=True):
+        new = client.schedule_new_workflow("flow")
+        _wait_for(lambda: len(client.get_workflow_history(new)) >= 6)
+        for iid in (old, new):
+            client.raise_workflow_event(iid, "go")
+        assert client.wait_for_workflow_completion(old).output() == ["a", "c"]  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(new).output() == ["a", "b", "c"]  # type: ignore[union-attr]
+    kinds = [e["kind"] for e in client.get_workflow_history(new)]
+    assert "WorkflowPatched" in kinds

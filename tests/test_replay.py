@@ -345,7 +345,87 @@ def test_history_codec_round_trips_every_event_kind() -> None:
         h.ExecutionSuspended(4.0, "why"),
         h.ExecutionResumed(4.0, None),
         h.ContinuedAsNew(4.0, "1"),
+        h.WorkflowPatched(4.0, "fix-1"),
     ]
     assert set(h.EVENT_TYPES.values()) == {type(e) for e in events}
     for event in events:
         assert h.decode_event(h.encode_event(event)) == event
+
+
+def _patched_registry(seen: list[bool]) -> Registry:
+    reg = Registry()
+
+    def wf(ctx: outlast.WorkflowContext) -> Generator[Any, Any, None]:
+        yield ctx.create_timer(timedelta(seconds=1))
+        seen.append(ctx.is_patched("fix"))
+        if ctx.is_patched("fix"):
+            yield ctx.call_activity("new_step")
+
+    reg.add_workflow(wf)
+    return reg
+
+
+def test_is_patched_true_for_new_runs_and_recorded() -> None:
+    seen: list[bool] = []
+    ex = make(_patched_registry(seen))
+    first = ex.run_turn([started("wf")], T0)
+    turn = ex.run_turn([h.TimerFired(T0, 0, T0)], T0)
+    assert seen == [True]
+    assert turn.actions == [h.ScheduleActivity(1, "new_step", None)]
+    assert h.WorkflowPatched(T0, "fix") in turn.history
+    # A replay of that run takes the patched branch again.
+    replayed = make(_patched_registry(seen))
+    replayed.replay([*first.history, *turn.history])
+    assert seen[-1] is True
+
+
+def test_is_patched_false_for_runs_that_passed_before_the_patch() -> None:
+    seen: list[bool] = []
+    ex = make(_patched_registry(seen))
+    # History from the old code: the timer fired and the run finished, no marker.
+    ex.replay(
+        [
+            started("wf"),
+            h.TimerCreated(T0, 0, T0 + 1),
+            h.TimerFired(T0, 0, T0),
+            h.ExecutionCompleted(T0, "COMPLETED"),
+        ]
+    )
+    assert seen == [False]
+
+
+def test_versions_new_runs_take_latest_and_record_it() -> None:
+    reg = Registry()
+
+    def v1(ctx: outlast.WorkflowContext) -> str:
+        return "one"
+
+    def v2(ctx: outlast.WorkflowContext) -> str:
+        return "two"
+
+    reg.add_workflow(v1, "order", "1")
+    reg.add_workflow(v2, "order", "10")
+    turn = make(reg).run_turn([started("order")], T0)
+    assert turn.completion is not None and turn.completion.result == '"two"'
+    assert turn.history[0] == h.ExecutionStarted(T0, "order", None, None, "10")
+    old = make(reg).run_turn([h.ExecutionStarted(T0, "order", None, None, "1")], T0)
+    assert old.completion is not None and old.completion.result == '"one"'
+    with pytest.raises(outlast.UnknownWorkflowError, match="version '3'"):
+        make(reg).run_turn([h.ExecutionStarted(T0, "order", None, None, "3")], T0)
+
+
+def test_events_in_the_turn_that_continued_as_new_go_to_the_next_run() -> None:
+    reg = Registry()
+
+    def wf(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, None]:
+        yield ctx.wait_for_external_event("item")
+        ctx.continue_as_new(n + 1, save_events=True)
+
+    reg.add_workflow(wf)
+    ex = make(reg)
+    ex.run_turn([started("wf", "0")], T0)
+    events = [h.EventRaised(T0, "item", '"a"'), h.EventRaised(T0, "item", '"b"')]
+    turn = ex.run_turn([*events, h.ExecutionTerminated(T0, None)], T0)
+    assert turn.completion is not None
+    kinds = [(type(e).__name__, getattr(e, "input", None)) for e in turn.completion.carryover]
+    assert kinds == [("EventRaised", '"b"'), ("ExecutionTerminated", None)]

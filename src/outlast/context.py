@@ -32,6 +32,11 @@ class WorkflowContext:
         return self._ex.name
 
     @property
+    def version(self) -> str | None:
+        """The registered version this instance runs (None for unversioned workflows)."""
+        return self._ex.version
+
+    @property
     def current_utc_datetime(self) -> datetime:
         """The time of the turn being run, read from history (never the wall clock)."""
         return datetime.fromtimestamp(self._ex.now, UTC)
@@ -77,6 +82,16 @@ class WorkflowContext:
 
     def new_uuid(self) -> str:
         return self._ex.new_uuid()
+
+    def is_patched(self, name: str) -> bool:
+        """True for runs that reach this point with the patched code (new runs, and
+        runs that recorded the patch); False for runs that went past this point
+        before the patch existed. The answer is recorded in history::
+
+            if ctx.is_patched("send-receipt"):
+                yield ctx.call_activity(send_receipt, input=order)
+        """
+        return self._ex.is_patched(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,13 @@ class ExecutionResumed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkflowPatched(Event):
+    """The run reached ``ctx.is_patched(name)`` with the patched code."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class ContinuedAsNew(Event):
     input: str | None = None
 
@@ -146,6 +153,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExecutionSuspended,
         ExecutionResumed,
         ContinuedAsNew,
+        WorkflowPatched,
     )
 }
 

@@ -9,6 +9,7 @@ O(1), not a replay. No I/O, no clock, no threads here.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -41,7 +42,7 @@ class Completion:
     failure: FailureDetails | None = None
     # Continue-as-new: the next run's input and the unconsumed events it inherits.
     new_input: str | None = None
-    carryover: list[h.EventRaised] = field(default_factory=list)
+    carryover: list[h.Event] = field(default_factory=list)
     # Terminate: the running children to terminate with it.
     terminate_children: list[str] = field(default_factory=list)
 
@@ -69,6 +70,7 @@ class WorkflowExecutor:
         self.execution_id = execution_id
         self.name = ""
         self.parent: h.ParentInfo | None = None
+        self.version: str | None = None
         self.registry = registry
         self.now = 0.0
         self.replaying = False
@@ -89,14 +91,20 @@ class WorkflowExecutor:
         self._custom_status: str | None = None
         self._custom_status_changed = False
         self._completion_reported = False
+        self._recorded_patches: set[str] = set()
+        self._patch_answers: dict[str, bool] = {}
+        self._new_patches: list[str] = []
 
     # --- driving -------------------------------------------------------------------
 
     def replay(self, events: Iterable[h.Event]) -> None:
         """Rebuild state from stored history; raises NonDeterminismError on mismatch."""
+        history = list(events)
+        # A patch recorded anywhere in this run counts from the start of the replay.
+        self._recorded_patches = {e.name for e in history if isinstance(e, h.WorkflowPatched)}
         self.replaying = True
         try:
-            for event in events:
+            for event in history:
                 self._apply(event)
         finally:
             self.replaying = False
@@ -112,10 +120,15 @@ class WorkflowExecutor:
                 event = h.with_ts(event, now)
             appended.append(event)
             self._apply(event)
+            if isinstance(event, h.ExecutionStarted) and event.version != self.version:
+                # Record the version chosen at start, so replays use the same code.
+                appended[-1] = dataclasses.replace(event, version=self.version)
         # Work scheduled during replay that history never recorded is new, too.
         actions = list(self._pending.values())
         self._pending.clear()
         appended.extend(_record_of(action, now) for action in actions)
+        appended.extend(h.WorkflowPatched(now, name) for name in self._new_patches)
+        self._new_patches.clear()
         completion = None
         if self.completion is not None and not self._completion_reported:
             self._completion_reported = True
@@ -158,6 +171,8 @@ class WorkflowExecutor:
                     f"{_describe_record(event)} after the workflow code had already "
                     f"finished"
                 )
+            if self.completion.status is WorkflowStatus.CONTINUED_AS_NEW:
+                self._carry_over(event)
             return
         if self.suspended and not event.is_action_record and not isinstance(event, _ALWAYS_APPLIED):
             self._suspended_events.append(event)
@@ -199,7 +214,9 @@ class WorkflowExecutor:
     def _finish(self, value: Any) -> None:
         if self._continue_as_new is not None:
             new_input, save_events = self._continue_as_new
-            carry = [e for buf in self._event_buffer.values() for e in buf] if save_events else []
+            carry: list[h.Event] = []
+            if save_events:
+                carry.extend(e for buf in self._event_buffer.values() for e in buf)
             carry.sort(key=lambda e: e.ts)
             self.completion = Completion(
                 WorkflowStatus.CONTINUED_AS_NEW, new_input=new_input, carryover=carry
@@ -212,6 +229,15 @@ class WorkflowExecutor:
             return
         self.completion = Completion(WorkflowStatus.COMPLETED, result=result)
 
+    def _carry_over(self, event: h.Event) -> None:
+        """Events that arrive in the turn that continued-as-new belong to the next run:
+        control requests always, external events when ``save_events`` asked for it."""
+        assert self.completion is not None and self._continue_as_new is not None
+        if isinstance(event, _ALWAYS_APPLIED) or (
+            isinstance(event, h.EventRaised) and self._continue_as_new[1]
+        ):
+            self.completion.carryover.append(event)
+
     def _fail(self, exc: BaseException) -> None:
         self.completion = Completion(
             WorkflowStatus.FAILED, failure=FailureDetails.from_exception(exc)
@@ -220,9 +246,10 @@ class WorkflowExecutor:
     # --- event handlers (one per kind, see _HANDLERS) --------------------------------
 
     def _on_started(self, event: h.ExecutionStarted) -> None:
-        definition = self.registry.workflow(event.name)
+        definition = self.registry.workflow(event.name, event.version)
         self.name = event.name
         self.parent = event.parent
+        self.version = definition.version
         try:
             args: tuple[Any, ...] = (self._ctx,)
             if definition.takes_input:
@@ -447,6 +474,20 @@ class WorkflowExecutor:
         self._custom_status = to_json_or_none(value)
         self._custom_status_changed = True
 
+    def is_patched(self, name: str) -> bool:
+        answer = self._patch_answers.get(name)
+        if answer is None:
+            if name in self._recorded_patches:
+                answer = True
+            elif self.replaying:
+                answer = False  # this run went past here before the patch existed
+            else:
+                answer = True
+                self._recorded_patches.add(name)
+                self._new_patches.append(name)
+            self._patch_answers[name] = answer
+        return answer
+
     def new_uuid(self) -> str:
         self._uuid_counter += 1
         key = f"{self.instance_id}/{self.execution_id}/{self._uuid_counter}"
@@ -495,4 +536,5 @@ _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
     h.ExecutionResumed: WorkflowExecutor._on_resumed,
     h.ExecutionCompleted: WorkflowExecutor._on_ignored,
     h.ContinuedAsNew: WorkflowExecutor._on_ignored,
+    h.WorkflowPatched: WorkflowExecutor._on_ignored,
 }

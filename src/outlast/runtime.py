@@ -99,17 +99,23 @@ class WorkflowRuntime:
     # --- registration --------------------------------------------------------------
 
     @overload
-    def workflow(self, fn: F, /, *, name: str | None = None) -> F: ...
+    def workflow(self, fn: F, /, *, name: str | None = None, version: str | None = None) -> F: ...
     @overload
-    def workflow(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
-    def workflow(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register a workflow: ``@runtime.workflow`` or ``@runtime.workflow(name=...)``."""
+    def workflow(
+        self, fn: None = None, /, *, name: str | None = None, version: str | None = None
+    ) -> Callable[[F], F]: ...
+    def workflow(
+        self, fn: F | None = None, /, *, name: str | None = None, version: str | None = None
+    ) -> Any:
+        """Register a workflow: ``@runtime.workflow`` or ``@runtime.workflow(name=...)``.
+        With ``version=``, several versions of one name can be registered: new
+        instances run the latest, running ones keep the version they started with."""
         if fn is not None:
-            self.register_workflow(fn, name=name)
+            self.register_workflow(fn, name=name, version=version)
             return fn
 
         def decorate(f: F) -> F:
-            self.register_workflow(f, name=name)
+            self.register_workflow(f, name=name, version=version)
             return f
 
         return decorate
@@ -130,8 +136,10 @@ class WorkflowRuntime:
 
         return decorate
 
-    def register_workflow(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
-        self._registry.add_workflow(fn, name)
+    def register_workflow(
+        self, fn: Callable[..., Any], *, name: str | None = None, version: str | None = None
+    ) -> None:
+        self._registry.add_workflow(fn, name, version)
 
     def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self._registry.add_activity(fn, name)
