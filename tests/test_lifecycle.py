@@ -381,3 +381,75 @@ def test_is_patched_through_the_runtime(store_url: str) -> None:
         assert client.wait_for_workflow_completion(new).output() == ["a", "b", "c"]  # type: ignore[union-attr]
     kinds = [e["kind"] for e in client.get_workflow_history(new)]
     assert "WorkflowPatched" in kinds
+
+
+def test_rerun_from_an_activity_event(make_runtime: RuntimeFactory, store_url: str) -> None:
+    rt = make_runtime()
+    calls: list[str] = []
+    broken = {"charge": True}
+
+    @rt.activity
+    def step(ctx: outlast.ActivityContext, name: str) -> str:
+        calls.append(name)
+        if broken.get(name):
+            raise RuntimeError(f"{name} is down")
+        return name.upper()
+
+    @rt.workflow
+    def order(ctx: outlast.WorkflowContext, who: str) -> Generator[Any, Any, list[str]]:
+        done = []
+        for name in ("reserve", "pack", "charge"):
+            done.append((yield ctx.call_activity(step, input=name)))
+        return [who, *done]
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    src = client.schedule_new_workflow(order, input="ann", instance_id="src")
+    assert client.wait_for_workflow_completion(src).runtime_status is WorkflowStatus.FAILED  # type: ignore[union-attr]
+    history = client.get_workflow_history(src)
+    charge_id = next(
+        n
+        for n, e in enumerate(history)
+        if e["kind"] == "TaskScheduled" and e["input"] == '"charge"'
+    )
+    broken["charge"] = False
+    calls.clear()
+    again = client.rerun_workflow_from_event(src, charge_id, new_instance_id="again")
+    state = client.wait_for_workflow_completion(again)
+    assert state is not None and state.output() == ["ann", "RESERVE", "PACK", "CHARGE"]
+    assert calls == ["charge"]  # the steps before it were not run again
+    kinds = [e["kind"] for e in client.get_workflow_history(again)]
+    assert "ExecutionRerun" in kinds
+    # With a new input, from the first activity.
+    first = next(n for n, e in enumerate(history) if e["kind"] == "TaskScheduled")
+    other = client.rerun_workflow_from_event(src, first, new_input="bob")
+    assert client.wait_for_workflow_completion(other).output()[0] == "bob"  # type: ignore[union-attr,index]
+    # Bad requests fail clearly.
+    with pytest.raises(ValueError, match="ExecutionStarted"):
+        client.rerun_workflow_from_event(src, 0)
+    with pytest.raises(ValueError, match="out of range"):
+        client.rerun_workflow_from_event(src, 999)
+    with pytest.raises(outlast.InstanceNotFoundError):
+        client.rerun_workflow_from_event("nope", 1)
+
+
+def test_rerun_from_the_middle_of_a_fan_out(make_runtime: RuntimeFactory, store_url: str) -> None:
+    rt = make_runtime()
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, n: int) -> int:
+        return n * 2
+
+    @rt.workflow
+    def fan(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, int]:
+        return sum((yield outlast.when_all([ctx.call_activity(double, input=i) for i in range(n)])))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    src = client.schedule_new_workflow(fan, input=10)
+    assert client.wait_for_workflow_completion(src).output() == 90  # type: ignore[union-attr]
+    middle = [
+        n for n, e in enumerate(client.get_workflow_history(src)) if e["kind"] == "TaskScheduled"
+    ][5]
+    again = client.rerun_workflow_from_event(src, middle)
+    assert client.wait_for_workflow_completion(again).output() == 90  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ from any other process pointed at the same store.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import time
 import uuid
@@ -30,8 +31,9 @@ from .registry import name_of
 from .serialization import to_json_or_none
 from .status import TERMINAL_STATUSES, WorkflowState, WorkflowStatus
 from .store import Store, open_store
-from .store.base import InstanceQuery, InstanceRecord, Message
+from .store.base import ActivityRecord, InstanceQuery, InstanceRecord, Message
 
+_UNSET: Any = object()
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # How often a waiting client re-reads the store when no in-process signal arrives
 # (another process changed it).
@@ -252,6 +254,60 @@ class WorkflowClient:
             query.after = (children[-1].created_at, children[-1].instance_id)
         return found
 
+    def rerun_workflow_from_event(
+        self,
+        instance_id: str,
+        event_id: int,
+        *,
+        new_instance_id: str | None = None,
+        new_input: Any = _UNSET,
+    ) -> str:
+        """Start a new instance that replays ``instance_id``'s history up to its event
+        ``event_id`` (the index in ``get_workflow_history`` of an activity's
+        TaskScheduled event) and runs again from there: that activity, and any
+        scheduled before it whose results came later, run again. ``new_input``
+        replaces the workflow's input. Returns the new instance's ID."""
+        source = self._require(instance_id)
+        if not WorkflowStatus(source.status).is_terminal:
+            raise InvalidStateError(
+                f"workflow instance {instance_id!r} is {source.status}; only a finished "
+                "instance can be rerun"
+            )
+        events = [h.decode_event(t) for t in self._store.get_history(instance_id)]
+        if not 0 < event_id < len(events) or not isinstance(events[event_id], h.TaskScheduled):
+            kind = type(events[event_id]).__name__ if 0 <= event_id < len(events) else None
+            raise ValueError(
+                f"event {event_id} of {instance_id!r} is "
+                f"{'out of range' if kind is None else 'a ' + kind}; rerun needs the ID of "
+                "an activity's TaskScheduled event (see get_workflow_history)"
+            )
+        prefix = events[:event_id]
+        started = prefix[0]
+        assert isinstance(started, h.ExecutionStarted)
+        payload = started.input if new_input is _UNSET else to_json_or_none(new_input)
+        prefix[0] = dataclasses.replace(started, input=payload, parent=None)
+        iid = uuid.uuid4().hex if new_instance_id is None else validate_instance_id(new_instance_id)
+        execution_id = uuid.uuid4().hex
+        activities = _unfinished_activities(prefix, iid, execution_id)
+        now = self._clock.now()
+        record = InstanceRecord(
+            instance_id=iid,
+            name=source.name,
+            status=WorkflowStatus.PENDING.value,
+            execution_id=execution_id,
+            created_at=now,
+            updated_at=now,
+            input=payload,
+        )
+        wake = h.ExecutionRerun(now, instance_id, event_id)
+        self._store.create_instance(
+            record,
+            Message(iid, execution_id, h.encode_event(wake), now),
+            history=[h.encode_event(e) for e in prefix],
+            activities=activities,
+        )
+        return iid
+
     # --- history -------------------------------------------------------------------
 
     def get_workflow_history(self, instance_id: str) -> list[dict[str, Any]]:
@@ -339,6 +395,39 @@ class WorkflowPage:
 
     def __len__(self) -> int:
         return len(self.states)
+
+
+def _unfinished_activities(
+    prefix: list[h.Event], instance_id: str, execution_id: str
+) -> list[ActivityRecord]:
+    """Activities scheduled in ``prefix`` whose outcome it does not hold: they must run
+    again in the rerun, or it would wait for them forever."""
+    scheduled: dict[int, h.TaskScheduled] = {}
+    for event in prefix:
+        if isinstance(event, h.TaskScheduled):
+            scheduled[event.task_id] = event
+        elif isinstance(event, h.TaskCompleted | h.TaskFailed):
+            scheduled.pop(event.task_id, None)
+        elif isinstance(event, h.SubOrchestrationCreated) and not any(
+            isinstance(e, h.SubOrchestrationCompleted | h.SubOrchestrationFailed)
+            and e.task_id == event.task_id
+            for e in prefix
+        ):
+            raise InvalidStateError(
+                f"child workflow {event.instance_id!r} was still running at that event; "
+                "rerun from an event before it started or after it finished"
+            )
+        elif isinstance(event, h.TimerCreated) and not any(
+            isinstance(e, h.TimerFired) and e.task_id == event.task_id for e in prefix
+        ):
+            raise InvalidStateError(
+                "a timer was pending at that event; rerun from an event before the timer "
+                "started or after it fired"
+            )
+    return [
+        ActivityRecord(instance_id, execution_id, e.task_id, e.name, e.input)
+        for e in scheduled.values()
+    ]
 
 
 def _timestamp(value: datetime) -> float:

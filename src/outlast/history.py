@@ -131,6 +131,14 @@ class WorkflowPatched(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutionRerun(Event):
+    """This instance re-runs ``source_instance_id`` from its event ``source_event_id``."""
+
+    source_instance_id: str
+    source_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ContinuedAsNew(Event):
     input: str | None = None
 
@@ -154,6 +162,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExecutionResumed,
         ContinuedAsNew,
         WorkflowPatched,
+        ExecutionRerun,
     )
 }
 

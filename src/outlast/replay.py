@@ -537,4 +537,5 @@ _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
     h.ExecutionCompleted: WorkflowExecutor._on_ignored,
     h.ContinuedAsNew: WorkflowExecutor._on_ignored,
     h.WorkflowPatched: WorkflowExecutor._on_ignored,
+    h.ExecutionRerun: WorkflowExecutor._on_ignored,
 }

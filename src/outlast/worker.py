@@ -271,6 +271,9 @@ class Worker:
                 item.message_ids.append(m.id)
                 item.events.append((h.decode_event(m.event), m.execution_id))
             self._next_due = self.store.next_visible_at(self.worker_id, now)
+            # Unowned activities: a rerun's, or ones released by a stopped worker.
+            for record in self.store.claim_activities(self.worker_id, limit):
+                self._activities.submit(record)
         pending: list[_Pending] = []
         for instance_id, item in inputs.items():
             if self._over_limit(instance_id, item, now, batch):

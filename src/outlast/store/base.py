@@ -207,9 +207,18 @@ class Store(ABC):
     # --- client side --------------------------------------------------------------
 
     @abstractmethod
-    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        start: Message,
+        *,
+        history: Sequence[str] = (),
+        activities: Sequence[ActivityRecord] = (),
+    ) -> None:
         """Insert a new instance and its start message. An existing instance that has
-        finished is replaced; an unfinished one raises InstanceAlreadyExistsError."""
+        finished is replaced; an unfinished one raises InstanceAlreadyExistsError.
+        ``history`` and ``activities`` seed an instance that starts part-way (a
+        rerun of another instance's history)."""
 
     @abstractmethod
     def send_messages(self, messages: Sequence[Message]) -> None:

@@ -51,7 +51,14 @@ class MemoryStore(Store):
 
     # --- client side ----------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        start: Message,
+        *,
+        history: Sequence[str] = (),
+        activities: Sequence[ActivityRecord] = (),
+    ) -> None:
         with self._lock:
             existing = self._instances.get(record.instance_id)
             if existing is not None:
@@ -62,8 +69,10 @@ class MemoryStore(Store):
                     )
                 self._delete([record.instance_id])
             self._instances[record.instance_id] = replace(record)
-            self._history[record.instance_id] = []
+            self._history[record.instance_id] = list(history)
             self._add_messages([start])
+            for a in activities:
+                self._activities[(a.instance_id, a.task_id)] = replace(a)
         self.signal([record.instance_id])
 
     def send_messages(self, messages: Sequence[Message]) -> None:

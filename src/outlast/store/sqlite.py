@@ -182,7 +182,14 @@ class SqliteStore(Store):
 
     # --- client side ----------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, start: Message) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        start: Message,
+        *,
+        history: Sequence[str] = (),
+        activities: Sequence[ActivityRecord] = (),
+    ) -> None:
         with self._write() as conn:
             row = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
@@ -199,6 +206,11 @@ class SqliteStore(Store):
                 _instance_row(record),
             )
             _insert_messages(conn, [start])
+            conn.executemany(
+                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+                [(record.instance_id, n, e) for n, e in enumerate(history)],
+            )
+            _insert_activities(conn, activities)
         self.signal([record.instance_id])
 
     def send_messages(self, messages: Sequence[Message]) -> None:
@@ -349,6 +361,10 @@ class SqliteStore(Store):
         return record, self.get_history(instance_id)
 
     def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+        # Workers ask often; a read first keeps the common "none" answer off the
+        # write lock.
+        if not self._read("SELECT 1 FROM activities WHERE owner IS NULL LIMIT 1"):
+            return []
         with self._write() as conn:
             rows = conn.execute(
                 "SELECT instance_id, execution_id, task_id, name, input FROM activities "
@@ -432,16 +448,7 @@ class SqliteStore(Store):
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
                 [(iid, turn.history_start + n, e) for n, e in enumerate(turn.history)],
             )
-        if turn.activities:
-            conn.executemany(
-                "INSERT OR REPLACE INTO activities "
-                "(instance_id, task_id, execution_id, name, input, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner)
-                    for a in turn.activities
-                ],
-            )
+        _insert_activities(conn, turn.activities)
         for child in turn.children:
             record = child.record
             exists = conn.execute(
@@ -484,4 +491,17 @@ def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> N
         conn.executemany(
             "INSERT INTO inbox (instance_id, execution_id, event, visible_at) VALUES (?, ?, ?, ?)",
             [(m.instance_id, m.execution_id, m.event, m.visible_at) for m in messages],
+        )
+
+
+def _insert_activities(conn: sqlite3.Connection, activities: Sequence[ActivityRecord]) -> None:
+    if activities:
+        conn.executemany(
+            "INSERT OR REPLACE INTO activities "
+            "(instance_id, task_id, execution_id, name, input, owner) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner)
+                for a in activities
+            ],
         )

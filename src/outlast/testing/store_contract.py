@@ -89,6 +89,20 @@ class StoreContract:
         assert (got.name, got.status, got.input, got.owner) == ("wf", "PENDING", '{"x":1}', None)
         assert store.get_instance("missing") is None
 
+    def test_create_with_seeded_history_and_activities(self, store: Store) -> None:
+        act = ActivityRecord("r", "r-e1", 3, "step", '"x"', None)
+        store.create_instance(
+            record("r"),
+            message("r", "wake", execution="r-e1"),
+            history=["h0", "h1"],
+            activities=[act],
+        )
+        assert store.get_history("r") == ["h0", "h1"]
+        [claimed] = store.claim_activities(W1, 10)
+        assert (claimed.instance_id, claimed.task_id, claimed.input) == ("r", 3, '"x"')
+        store.commit(CommitBatch(W1, turns=[turn("r", start=2, history=["h2"])]))
+        assert store.get_history("r") == ["h0", "h1", "h2"]
+
     def test_create_duplicate_active_instance_fails(self, store: Store) -> None:
         self._create(store, "a")
         with pytest.raises(InstanceAlreadyExistsError):
