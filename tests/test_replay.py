@@ -346,6 +346,7 @@ def test_history_codec_round_trips_every_event_kind() -> None:
         h.ExecutionResumed(4.0, None),
         h.ContinuedAsNew(4.0, "1"),
         h.WorkflowPatched(4.0, "fix-1"),
+        h.ExecutionRerun(4.0, "src", 7),
     ]
     assert set(h.EVENT_TYPES.values()) == {type(e) for e in events}
     for event in events:
