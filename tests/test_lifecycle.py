@@ -453,3 +453,41 @@ def test_rerun_from_the_middle_of_a_fan_out(make_runtime: RuntimeFactory, store_
     ][5]
     again = client.rerun_workflow_from_event(src, middle)
     assert client.wait_for_workflow_completion(again).output() == 90  # type: ignore[union-attr]
+
+
+def test_payload_limit_is_enforced_where_payloads_enter(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime(max_payload_bytes=1000)
+
+    @rt.activity
+    def big(ctx: outlast.ActivityContext) -> str:
+        return "x" * 2000
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext) -> Generator[Any, Any, list[str]]:
+        errors = []
+        try:
+            yield ctx.call_activity(big)
+        except outlast.TaskFailedError as e:
+            errors.append(e.details.error_type)
+        try:
+            ctx.call_activity(big, input="y" * 2000)
+        except outlast.PayloadTooLargeError:
+            errors.append("input refused")
+        yield ctx.wait_for_external_event("go")
+        return errors
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url, max_payload_bytes=1000)
+    with pytest.raises(outlast.PayloadTooLargeError, match="1,000-byte limit"):
+        client.schedule_new_workflow(wf, input="z" * 5000, instance_id="too-big")
+    assert client.get_workflow_state("too-big") is None
+    iid = client.schedule_new_workflow(wf)
+    client.wait_for_workflow_start(iid)
+    with pytest.raises(outlast.PayloadTooLargeError):
+        client.raise_workflow_event(iid, "go", data="e" * 5000)
+    client.raise_workflow_event(iid, "go")
+    state = client.wait_for_workflow_completion(iid)
+    assert state is not None
+    assert state.output() == ["PayloadTooLargeError", "input refused"]

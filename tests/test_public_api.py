@@ -12,6 +12,7 @@ def test_all_is_pinned() -> None:
             "InvalidStateError",
             "NonDeterminismError",
             "OutlastError",
+            "PayloadTooLargeError",
             "RegistrationError",
             "RetryPolicy",
             "SerializationError",

@@ -14,7 +14,7 @@ from typing import Any
 from .context import ActivityContext
 from .errors import FailureDetails, UnknownActivityError
 from .registry import Definition, Registry
-from .serialization import from_json, to_json_or_none
+from .serialization import encode_payload, from_json
 from .store.base import ActivityRecord
 
 
@@ -34,7 +34,9 @@ class ActivityExecutor:
         max_concurrent: int,
         on_result: Callable[[ActivityResult], None],
         limits: Mapping[str, int] | None = None,
+        max_payload_bytes: int | None = None,
     ) -> None:
+        self._max_payload = max_payload_bytes
         self._registry = registry
         self._max = max_concurrent
         # Per-name caps: activities over a cap wait here, in order, for a slot.
@@ -105,7 +107,7 @@ class ActivityExecutor:
             args: tuple[Any, ...] = (ctx,)
             if d.takes_input:
                 args += (from_json(record.input, d.input_hint),)
-            outcome = _succeeded(record, to_json_or_none(d.fn(*args)))
+            outcome = _succeeded(record, self._encode(d.fn(*args), record))
         except Exception as e:
             outcome = _failed(record, e)
         self._report(outcome, record.name)
@@ -118,10 +120,13 @@ class ActivityExecutor:
                 args: tuple[Any, ...] = (ctx,)
                 if d.takes_input:
                     args += (from_json(record.input, d.input_hint),)
-                outcome = _succeeded(record, to_json_or_none(await d.fn(*args)))
+                outcome = _succeeded(record, self._encode(await d.fn(*args), record))
             except Exception as e:
                 outcome = _failed(record, e)
         self._report(outcome, record.name)
+
+    def _encode(self, value: Any, record: ActivityRecord) -> str | None:
+        return encode_payload(value, self._max_payload, f"the result of activity {record.name!r}")
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -28,7 +28,7 @@ from .errors import (
     UnknownWorkflowError,
 )
 from .registry import name_of
-from .serialization import to_json_or_none
+from .serialization import default_max_payload_bytes, encode_payload
 from .status import TERMINAL_STATUSES, WorkflowState, WorkflowStatus
 from .store import Store, open_store
 from .store.base import ActivityRecord, InstanceQuery, InstanceRecord, Message
@@ -71,9 +71,16 @@ def state_of(record: InstanceRecord, *, fetch_payloads: bool = True) -> Workflow
 
 
 class WorkflowClient:
-    def __init__(self, store: str | Store | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        clock: Clock | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
         self._store = open_store(store)
         self._clock = clock or SYSTEM_CLOCK
+        self._max_payload = max_payload_bytes or default_max_payload_bytes()
 
     @property
     def store(self) -> Store:
@@ -99,7 +106,7 @@ class WorkflowClient:
                 f"no workflow named {name!r} is registered on the runtime in this process"
             )
         iid = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
-        payload = to_json_or_none(input)
+        payload = encode_payload(input, self._max_payload, "the workflow input")
         now = self._clock.now()
         visible_at = now
         if start_at is not None:
@@ -200,14 +207,14 @@ class WorkflowClient:
         """Deliver an external event; it is kept until the workflow waits for it."""
         if not event_name:
             raise ValueError("event_name must not be empty")
-        payload = to_json_or_none(data)
+        payload = encode_payload(data, self._max_payload, f"the data of event {event_name!r}")
         self._require_active(instance_id, "raise an event to")
         self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
 
     def terminate_workflow(
         self, instance_id: str, *, output: Any = None, recursive: bool = True
     ) -> None:
-        payload = to_json_or_none(output)
+        payload = encode_payload(output, self._max_payload, "the termination output")
         record = self._require_active(instance_id, "terminate")
         now = self._clock.now()
         self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
@@ -284,7 +291,11 @@ class WorkflowClient:
         prefix = events[:event_id]
         started = prefix[0]
         assert isinstance(started, h.ExecutionStarted)
-        payload = started.input if new_input is _UNSET else to_json_or_none(new_input)
+        payload = (
+            started.input
+            if new_input is _UNSET
+            else encode_payload(new_input, self._max_payload, "the new input")
+        )
         prefix[0] = dataclasses.replace(started, input=payload, parent=None)
         iid = uuid.uuid4().hex if new_instance_id is None else validate_instance_id(new_instance_id)
         execution_id = uuid.uuid4().hex

@@ -4,6 +4,7 @@ The tree::
 
     OutlastError
     ├── SerializationError            a value cannot be encoded to / decoded from JSON
+    │   └── PayloadTooLargeError      an encoded payload exceeds the configured maximum
     ├── TaskFailedError               an activity or child workflow failed (``details``)
     ├── WorkflowTimeoutError          wait_for_external_event(timeout=...) elapsed
     ├── NonDeterminismError           workflow code no longer matches its history
@@ -55,6 +56,10 @@ class FailureDetails:
     @classmethod
     def from_dict(cls, data: dict[str, str | None]) -> FailureDetails:
         return cls(str(data["error_type"]), str(data["message"]), data.get("stack_trace"))
+
+
+class PayloadTooLargeError(SerializationError, ValueError):
+    """An encoded payload is larger than the configured ``max_payload_bytes``."""
 
 
 class TaskFailedError(OutlastError):

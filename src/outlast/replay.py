@@ -28,7 +28,7 @@ from .errors import (
 )
 from .registry import Registry, name_of
 from .retry import RetryPolicy
-from .serialization import from_json, to_json_or_none
+from .serialization import encode_payload, from_json
 from .status import WorkflowStatus
 from .task import CompletableTask, Task
 
@@ -65,8 +65,10 @@ class WorkflowExecutor:
         instance_id: str,
         execution_id: str,
         registry: Registry,
+        max_payload_bytes: int | None = None,
     ) -> None:
         self.instance_id = instance_id
+        self.max_payload_bytes = max_payload_bytes
         self.execution_id = execution_id
         self.name = ""
         self.parent: h.ParentInfo | None = None
@@ -223,7 +225,7 @@ class WorkflowExecutor:
             )
             return
         try:
-            result = to_json_or_none(value)
+            result = encode_payload(value, self.max_payload_bytes, "the workflow's result")
         except OutlastError as e:
             self._fail(e)
             return
@@ -359,7 +361,7 @@ class WorkflowExecutor:
         name = name_of(activity)
         definition = self.registry.activities.get(name)
         hint = definition.result_hint if definition is not None else None
-        payload = to_json_or_none(input)
+        payload = encode_payload(input, self.max_payload_bytes, f"the input of activity {name!r}")
 
         def attempt() -> CompletableTask[Any]:
             task_id = self._next_id()
@@ -380,7 +382,9 @@ class WorkflowExecutor:
         name = name_of(workflow)
         definition = self.registry.workflows.get(name)
         hint = definition.result_hint if definition is not None else None
-        payload = to_json_or_none(input)
+        payload = encode_payload(
+            input, self.max_payload_bytes, f"the input of child workflow {name!r}"
+        )
 
         def attempt() -> CompletableTask[Any]:
             task_id = self._next_id()
@@ -468,10 +472,11 @@ class WorkflowExecutor:
         return task
 
     def continue_as_new(self, new_input: Any, save_events: bool) -> None:
-        self._continue_as_new = (to_json_or_none(new_input), save_events)
+        payload = encode_payload(new_input, self.max_payload_bytes, "the continue-as-new input")
+        self._continue_as_new = (payload, save_events)
 
     def set_custom_status(self, value: Any) -> None:
-        self._custom_status = to_json_or_none(value)
+        self._custom_status = encode_payload(value, self.max_payload_bytes, "the custom status")
         self._custom_status_changed = True
 
     def is_patched(self, name: str) -> bool:

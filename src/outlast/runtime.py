@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InvalidStateError
 from .registry import Registry
+from .serialization import default_max_payload_bytes
 from .status import WorkflowStatus
 from .store import Store, open_store
 from .worker import Worker, WorkerOptions
@@ -54,7 +55,9 @@ class WorkflowRuntime:
     wait, in order). ``workflow_limits={"import_batch": 5}`` caps how many instances
     of a workflow run at once on this runtime; further starts wait as PENDING.
     ``retention={WorkflowStatus.COMPLETED: timedelta(days=7)}`` purges instances
-    that finished with that status longer ago than that.
+    that finished with that status longer ago than that. ``max_payload_bytes``
+    (default 4 MiB, or ``$OUTLAST_MAX_PAYLOAD_BYTES``) refuses larger inputs and
+    results where they enter, with ``PayloadTooLargeError``.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class WorkflowRuntime:
         activity_limits: Mapping[str, int] | None = None,
         workflow_limits: Mapping[str, int] | None = None,
         retention: Mapping[WorkflowStatus | str, timedelta] | None = None,
+        max_payload_bytes: int | None = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -93,6 +97,7 @@ class WorkflowRuntime:
             activity_limits=_limits(activity_limits, "activity_limits"),
             workflow_limits=_limits(workflow_limits, "workflow_limits"),
             retention=_retention(retention),
+            max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
         )
         self._worker: Worker | None = None
 

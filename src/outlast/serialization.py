@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import enum
 import inspect
+import os
 import types
 import typing
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from .errors import SerializationError
+from .errors import PayloadTooLargeError, SerializationError
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -49,6 +50,28 @@ def to_json(value: Any) -> str:
 
 def to_json_or_none(value: Any) -> str | None:
     return None if value is None else to_json(value)
+
+
+DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+
+
+def default_max_payload_bytes() -> int:
+    configured = os.environ.get("OUTLAST_MAX_PAYLOAD_BYTES")
+    return int(configured) if configured else DEFAULT_MAX_PAYLOAD_BYTES
+
+
+def encode_payload(value: Any, limit: int | None, what: str) -> str | None:
+    """``value`` as JSON text, refused with a clear error if over ``limit`` bytes."""
+    text = to_json_or_none(value)
+    if text is not None and limit is not None and len(text) > limit:
+        # len() counts characters; only the exact check needs the bytes.
+        size = len(text.encode())
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"{what} is {size:,} bytes of JSON, over the {limit:,}-byte limit "
+                "(max_payload_bytes)"
+            )
+    return text
 
 
 def from_json(text: str | bytes | None, hint: Any = None) -> Any:

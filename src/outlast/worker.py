@@ -59,6 +59,7 @@ class WorkerOptions:
     # Finished instances are purged once this long past their last update, per status.
     retention: dict[str, float] = field(default_factory=dict)
     retention_interval: float = 60.0
+    max_payload_bytes: int | None = None
 
 
 @dataclass(slots=True)
@@ -117,6 +118,7 @@ class Worker:
             options.max_concurrent_activities,
             self._on_activity_result,
             options.activity_limits,
+            options.max_payload_bytes,
         )
         # Per-name workflow caps: instances of a capped name running here, and the
         # start messages put off until one of them finishes.
@@ -360,7 +362,9 @@ class Worker:
                 batch.dropped_messages.extend(item.message_ids)
                 return None
             record, stored = loaded
-            executor = WorkflowExecutor(instance_id, record.execution_id, self.registry)
+            executor = WorkflowExecutor(
+                instance_id, record.execution_id, self.registry, self.options.max_payload_bytes
+            )
             try:
                 executor.replay(h.decode_event(e) for e in stored)
             except _STALL_ERRORS as e:
