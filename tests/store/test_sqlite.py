@@ -62,3 +62,38 @@ def test_open_store_shares_one_object_per_file(tmp_path: Path) -> None:
 def test_open_store_rejects_unknown_scheme() -> None:
     with pytest.raises(ValueError, match="unsupported store URL"):
         open_store("redis://localhost")
+
+
+def test_large_payloads_are_compressed_out_of_line(tmp_path: Path) -> None:
+    from collections.abc import Generator
+    from typing import Any
+
+    import outlast
+
+    url = f"sqlite:///{tmp_path}/big.db"
+    rt = outlast.WorkflowRuntime(url)
+
+    @rt.activity
+    def count_words(ctx: outlast.ActivityContext, text: str) -> int:
+        return len(text.split())
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext, text: str) -> Generator[Any, Any, list[int]]:
+        counts = []
+        for _ in range(5):
+            counts.append((yield ctx.call_activity(count_words, input=text)))
+        return counts
+
+    document = "lorem ipsum dolor sit amet " * 40_000  # ~1 MB
+    with rt:
+        client = outlast.WorkflowClient(url)
+        iid = client.schedule_new_workflow(wf, input=document)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+    assert state is not None and state.output() == [200_000] * 5
+    assert state.input() == document
+    db = sqlite3.connect(tmp_path / "big.db")
+    kinds = db.execute("SELECT typeof(event), COUNT(*) FROM history GROUP BY 1").fetchall()
+    biggest = db.execute("SELECT MAX(length(event)) FROM history").fetchone()[0]
+    db.close()
+    assert dict(kinds)["blob"] == 6  # the start and the five scheduled activities
+    assert biggest < len(document) / 50

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,32 @@ CREATE TABLE workers (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
+
+# Payload-bearing values longer than this are stored zlib-compressed, as a BLOB in
+# the same column: SQLite keeps such values in overflow pages, out of the B-tree
+# pages that scans and replays walk, and compression shrinks what they read.
+COMPRESS_OVER = 16 * 1024
+
+
+def _pack(text: str | None) -> str | bytes | None:
+    if text is None or len(text) <= COMPRESS_OVER:
+        return text
+    return zlib.compress(text.encode(), 6)
+
+
+def _unpack(value: str | bytes | None) -> str | None:
+    if isinstance(value, bytes):
+        return zlib.decompress(value).decode()
+    return value
+
+
+def _record(row: Sequence[Any]) -> InstanceRecord:
+    r = InstanceRecord(*row)
+    r.input = _unpack(r.input)
+    r.output = _unpack(r.output)
+    r.custom_status = _unpack(r.custom_status)
+    return r
+
 
 # Each entry upgrades the schema by one version; never edit a released entry.
 MIGRATIONS: list[str] = [_SCHEMA_V1]
@@ -208,7 +235,7 @@ class SqliteStore(Store):
             _insert_messages(conn, [start])
             conn.executemany(
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                [(record.instance_id, n, e) for n, e in enumerate(history)],
+                [(record.instance_id, n, _pack(e)) for n, e in enumerate(history)],
             )
             _insert_activities(conn, activities)
         self.signal([record.instance_id])
@@ -222,7 +249,7 @@ class SqliteStore(Store):
         rows = self._read(
             f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
         )
-        return InstanceRecord(*rows[0]) if rows else None
+        return _record(rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
         where: list[str] = []
@@ -253,13 +280,13 @@ class SqliteStore(Store):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at, instance_id LIMIT ?"
         params.append(query.limit)
-        return [InstanceRecord(*row) for row in self._read(sql, params)]
+        return [_record(row) for row in self._read(sql, params)]
 
     def get_history(self, instance_id: str) -> list[str]:
         rows = self._read(
             "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
         )
-        return [r[0] for r in rows]
+        return [_unpack(r[0]) or "" for r in rows]
 
     def purge_instances(self, instance_ids: Sequence[str]) -> int:
         with self._write() as conn:
@@ -342,7 +369,7 @@ class SqliteStore(Store):
             "AND i.status != 'STALLED' ORDER BY m.visible_at, m.id LIMIT ?",
             (now, worker_id, limit),
         )
-        return [Message(*r) for r in rows]
+        return [Message(r[0], r[1], _unpack(r[2]) or "", r[3], r[4]) for r in rows]
 
     def next_visible_at(self, worker_id: str, now: float) -> float | None:
         rows = self._read(
@@ -375,7 +402,7 @@ class SqliteStore(Store):
                 "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ?",
                 [(worker_id, r[0], r[2]) for r in rows],
             )
-        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id) for r in rows]
+        return [ActivityRecord(r[0], r[1], r[2], r[3], _unpack(r[4]), worker_id) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
@@ -415,17 +442,17 @@ class SqliteStore(Store):
         params: list[Any] = [
             u.status,
             u.updated_at,
-            u.output,
+            _pack(u.output),
             u.failure,
             execution_id,
             None if u.release else worker_id,
         ]
         if u.set_custom_status:
             sets += ", custom_status = ?"
-            params.append(u.custom_status)
+            params.append(_pack(u.custom_status))
         if u.new_execution_id is not None:
             sets += ", input = ?"
-            params.append(u.new_input)
+            params.append(_pack(u.new_input))
         params += [iid, turn.execution_id, worker_id]
         cur = conn.execute(
             f"UPDATE instances SET {sets} WHERE instance_id = ? AND execution_id = ? "
@@ -446,7 +473,7 @@ class SqliteStore(Store):
         if turn.history:
             conn.executemany(
                 "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                [(iid, turn.history_start + n, e) for n, e in enumerate(turn.history)],
+                [(iid, turn.history_start + n, _pack(e)) for n, e in enumerate(turn.history)],
             )
         _insert_activities(conn, turn.activities)
         for child in turn.children:
@@ -477,9 +504,9 @@ def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
         r.execution_id,
         r.created_at,
         r.updated_at,
-        r.input,
-        r.output,
-        r.custom_status,
+        _pack(r.input),
+        _pack(r.output),
+        _pack(r.custom_status),
         r.failure,
         r.parent_instance_id,
         r.owner,
@@ -490,7 +517,7 @@ def _insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> N
     if messages:
         conn.executemany(
             "INSERT INTO inbox (instance_id, execution_id, event, visible_at) VALUES (?, ?, ?, ?)",
-            [(m.instance_id, m.execution_id, m.event, m.visible_at) for m in messages],
+            [(m.instance_id, m.execution_id, _pack(m.event), m.visible_at) for m in messages],
         )
 
 
@@ -501,7 +528,7 @@ def _insert_activities(conn: sqlite3.Connection, activities: Sequence[ActivityRe
             "(instance_id, task_id, execution_id, name, input, owner) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner)
+                (a.instance_id, a.task_id, a.execution_id, a.name, _pack(a.input), a.owner)
                 for a in activities
             ],
         )

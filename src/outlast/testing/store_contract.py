@@ -103,6 +103,25 @@ class StoreContract:
         store.commit(CommitBatch(W1, turns=[turn("r", start=2, history=["h2"])]))
         assert store.get_history("r") == ["h0", "h1", "h2"]
 
+    def test_large_values_round_trip(self, store: Store) -> None:
+        big = '"' + "payload " * 20_000 + '"'
+        rec = record("big")
+        rec.input = big
+        store.create_instance(rec, message("big", big, execution="big-e1"), history=[big])
+        act = ActivityRecord("big", "big-e1", 0, "step", big, None)
+        t = turn("big", start=1, history=[big], activities=[act])
+        t.update.output = big
+        t.update.custom_status = big
+        t.update.set_custom_status = True
+        store.commit(CommitBatch(W1, turns=[t]))
+        got = store.get_instance("big")
+        assert got is not None and got.input == big and got.output == big
+        assert got.custom_status == big
+        assert store.get_history("big") == [big, big]
+        assert [m.event for m in store.fetch_messages(W1, 1000.0, 10)] == [big]
+        store.remove_worker(W1)
+        assert [a.input for a in store.claim_activities(W2, 10)] == [big]
+
     def test_create_duplicate_active_instance_fails(self, store: Store) -> None:
         self._create(store, "a")
         with pytest.raises(InstanceAlreadyExistsError):
