@@ -5,12 +5,14 @@ Serve your own the same way: ``outlast serve mymodule:runtime``.
 
 import outlast.dapr as wf
 from outlast.examples import (
+    child_workflows,
     error_handling,
     fan_out_fan_in,
     human_interaction,
     monitor,
     order_processing,
     task_chaining,
+    versioning,
 )
 
 EXAMPLES = (
@@ -20,6 +22,8 @@ EXAMPLES = (
     monitor,
     error_handling,
     order_processing,
+    child_workflows,
+    versioning,
 )
 
 

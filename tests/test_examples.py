@@ -14,12 +14,14 @@ import pytest
 import outlast
 import outlast.dapr as wf
 from outlast.examples import (
+    child_workflows,
     error_handling,
     fan_out_fan_in,
     human_interaction,
     monitor,
     order_processing,
     task_chaining,
+    versioning,
 )
 from outlast.testing import FakeClock
 
@@ -141,11 +143,28 @@ def test_order_processing_polls_to_completion(store_url: str) -> None:
     assert state is not None and state.output() == {"Processed": True}
 
 
+def test_child_workflows(store_url: str) -> None:
+    good, bad = child_workflows.main(store_url)
+    assert good == {
+        "order": "A1",
+        "shipped": True,
+        "labels": ["lamp -> Oslo", "rug -> Bergen"],
+    }
+    assert bad["shipped"] is False and "no address" in bad["reason"]
+
+
+def test_versioning_rerun_after_fix(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(versioning, "payment_service_up", False)
+    status, steps = versioning.main(store_url)
+    assert status == "FAILED"
+    assert steps == ["reserved order-7", "receipt for order-7", "charged order-7"]
+
+
 def test_app_registers_every_example() -> None:
     from outlast.examples import app
 
     assert "OrderProcessingWorkflow" in app.runtime.registry.workflows
-    assert len(app.runtime.registry.workflows) == len(app.EXAMPLES)
+    assert len(app.runtime.registry.workflows) == len(app.EXAMPLES) + 1  # + ship_package
 
 
 @pytest.mark.parametrize("name", ["task_chaining", "human_interaction", "order_processing"])
