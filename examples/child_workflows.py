@@ -10,7 +10,7 @@ import outlast
 def ship_package(ctx: outlast.WorkflowContext, package: dict) -> Generator[Any, Any, str]:
     label = yield ctx.call_activity(print_label, input=package)
     yield ctx.call_activity(hand_to_carrier, input=label)
-    return label
+    return str(label)
 
 
 def fulfil_order(ctx: outlast.WorkflowContext, order: dict) -> Generator[Any, Any, dict]:
