@@ -66,6 +66,7 @@ class WorkerOptions:
 class _Cached:
     executor: WorkflowExecutor
     history_len: int
+    status: str  # as last committed
 
 
 @dataclass(slots=True)
@@ -86,6 +87,7 @@ class _Pending:
     activities: list[ActivityRecord]
     history_len: int
     evict: bool
+    status: str
 
 
 def _pid_alive(pid: int) -> bool:
@@ -346,6 +348,7 @@ class Worker:
             cached = self._cache.get(p.instance_id)
             if cached is not None:
                 cached.history_len = p.history_len
+                cached.status = p.status
             for record in p.activities:
                 self._activities.submit(record)
         while len(self._cache) > self.options.cache_size:
@@ -369,7 +372,7 @@ class Worker:
                 executor.replay(h.decode_event(e) for e in stored)
             except _STALL_ERRORS as e:
                 return self._stall(record, item, e, now, batch, len(stored))
-            cached = _Cached(executor, len(stored))
+            cached = _Cached(executor, len(stored), record.status)
             self._cache[instance_id] = cached
         else:
             self._cache.move_to_end(instance_id)
@@ -387,17 +390,18 @@ class Worker:
                 batch.dropped_messages.extend(item.message_ids)
                 return None
             return self._stall(current, item, e, now, batch, cached.history_len)
-        return self._write_turn(executor, cached.history_len, item, result, now, batch)
+        return self._write_turn(executor, cached, item, result, now, batch)
 
     def _write_turn(
         self,
         ex: WorkflowExecutor,
-        history_len: int,
+        cached: _Cached,
         item: _Inputs,
         result: TurnResult,
         now: float,
         batch: CommitBatch,
     ) -> _Pending:
+        history_len = cached.history_len
         iid, exec_id = ex.instance_id, ex.execution_id
         activities: list[ActivityRecord] = []
         messages: list[Message] = []
@@ -419,6 +423,10 @@ class Worker:
             updated_at=now,
             custom_status=result.custom_status,
             set_custom_status=result.custom_status_changed,
+            # Waiting clients care about status changes; most turns make none.
+            status_changed=result.status.value != cached.status
+            or result.custom_status_changed
+            or result.completion is not None,
         )
         turn = TurnWrite(
             instance_id=iid,
@@ -438,7 +446,7 @@ class Worker:
             self._complete(ex, result.completion, turn, now)
         self._track_limits(ex, result.status.is_terminal, batch, now)
         batch.turns.append(turn)
-        return _Pending(iid, activities, history_len + len(turn.history), evict)
+        return _Pending(iid, activities, history_len + len(turn.history), evict, update.status)
 
     def _complete(
         self, ex: WorkflowExecutor, completion: Completion, turn: TurnWrite, now: float

@@ -79,6 +79,9 @@ class InstanceUpdate:
     # continue-as-new: a fresh execution with this ID and input replaces the old one
     new_execution_id: str | None = None
     new_input: str | None = None
+    # False when the status and custom status are as they were: the store then
+    # need not wake clients waiting on this instance.
+    status_changed: bool = True
 
 
 @dataclass(slots=True)

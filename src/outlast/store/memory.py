@@ -236,7 +236,7 @@ class MemoryStore(Store):
                     self._next_id,
                 ) = saved
                 raise
-        self.signal([t.instance_id for t in batch.turns])
+        self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
         return rejected
 
     def _commit(self, batch: CommitBatch, rejected: set[str]) -> None:

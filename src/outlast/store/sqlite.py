@@ -430,7 +430,7 @@ class SqliteStore(Store):
                     rejected.add(turn.instance_id)
                     _insert_messages(conn, turn.fallback)
         if signal or batch.turns:
-            self.signal([t.instance_id for t in batch.turns])
+            self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
         return rejected
 
     @staticmethod
