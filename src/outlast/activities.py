@@ -7,7 +7,7 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from .errors import FailureDetails, UnknownActivityError
 from .registry import Definition, Registry
 from .serialization import encode_payload, from_json
 from .store.base import ActivityRecord
+from .threadpool import ThreadPool
 
 
 @dataclass(slots=True)
@@ -44,11 +45,11 @@ class ActivityExecutor:
         self._running: dict[str, int] = {}
         self._waiting: dict[str, deque[ActivityRecord]] = {}
         self._on_result = on_result
-        self._pool = ThreadPoolExecutor(max_concurrent, thread_name_prefix="outlast-activity")
+        self._pool = ThreadPool(max_concurrent, "outlast-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._async_slots: asyncio.Semaphore | None = None
-        self._futures: set[Future[Any]] = set()
+        self._async_running: set[Future[Any]] = set()
         self._lock = threading.Lock()
 
     def submit(self, record: ActivityRecord) -> None:
@@ -87,20 +88,19 @@ class ActivityExecutor:
             self._report(_failed(record, error), record.name)
             return
         ctx = ActivityContext(record.instance_id, record.task_id, record.name)
-        future: Future[Any]
-        if definition.is_async:
-            future = asyncio.run_coroutine_threadsafe(
-                self._run_async(definition, record, ctx), self._event_loop()
-            )
-        else:
-            future = self._pool.submit(self._run_sync, definition, record, ctx)
+        if not definition.is_async:
+            self._pool.submit(lambda: self._run_sync(definition, record, ctx))
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            self._run_async(definition, record, ctx), self._event_loop()
+        )
         with self._lock:
-            self._futures.add(future)
+            self._async_running.add(future)
         future.add_done_callback(self._forget)
 
     def _forget(self, future: Future[Any]) -> None:
         with self._lock:
-            self._futures.discard(future)
+            self._async_running.discard(future)
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         try:
@@ -142,9 +142,9 @@ class ActivityExecutor:
     def shutdown(self, timeout: float) -> None:
         """Let running activities finish (up to ``timeout``); drop queued ones (they
         are still in the store and run again on the next start)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(timeout)
         with self._lock:
-            pending = list(self._futures)
+            pending = list(self._async_running)
         for f in pending:
             with contextlib.suppress(Exception):
                 f.result(timeout=timeout)
