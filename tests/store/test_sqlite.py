@@ -97,3 +97,40 @@ def test_large_payloads_are_compressed_out_of_line(tmp_path: Path) -> None:
     db.close()
     assert dict(kinds)["blob"] == 6  # the start and the five scheduled activities
     assert biggest < len(document) / 50
+
+
+def test_concurrent_writers_share_commits_and_fail_alone(tmp_path: Path) -> None:
+    import threading
+
+    from outlast.errors import InstanceAlreadyExistsError
+    from outlast.testing.store_contract import message, record
+
+    store = SqliteStore(tmp_path / "group.db")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        for k in range(25):
+            iid = f"w{n}-{k}" if k % 5 else "dup"  # everyone also races for "dup"
+            try:
+                store.create_instance(record(iid), message(iid))
+            except InstanceAlreadyExistsError as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    transactions = store._txn
+    store.close()
+    # Writers that overlapped shared a commit (the counter includes the migration).
+    assert transactions < 8 * 25
+    reopened = SqliteStore(tmp_path / "group.db")
+    from outlast.store.base import InstanceQuery
+
+    ids = {r.instance_id for r in reopened.list_instances(InstanceQuery(limit=1000))}
+    assert len(ids) == 8 * 20 + 1  # every unique write, and "dup" exactly once
+    assert len(errors) == 8 * 5 - 1
+    reopened.close()

@@ -8,8 +8,10 @@ own write lock (``BEGIN IMMEDIATE`` with a busy timeout).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -109,6 +111,9 @@ def _record(row: Sequence[Any]) -> InstanceRecord:
     return r
 
 
+# A transaction stays open for more writers at most this long before it commits.
+_GROUP_SECONDS = 0.005
+
 # Each entry upgrades the schema by one version; never edit a released entry.
 MIGRATIONS: list[str] = [_SCHEMA_V1]
 
@@ -128,7 +133,13 @@ class SqliteStore(Store):
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self._synchronous = sync
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the write connection
+        self._state = threading.Condition()  # group commit bookkeeping
+        self._waiting = 0  # threads waiting for the write connection
+        self._txn = 0  # number of the open (or last) transaction
+        self._txn_started = 0.0
+        self._committed = 0  # number of the last finished transaction
+        self._txn_errors: dict[int, BaseException] = {}
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
@@ -162,23 +173,80 @@ class SqliteStore(Store):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write, committed together with whatever writes queue up meanwhile.
+
+        Group commit across threads: the body runs in the caller's thread inside a
+        savepoint of the open transaction; when other writers are already waiting
+        for the connection, the caller leaves the COMMIT (the fsync) to the last of
+        them and waits for it. The call returns only once its writes are durable,
+        and a body that raises undoes only its own writes.
+        """
         if self._closed:
             raise StoreError("the store is closed")
-        with self._lock:
-            conn = self._conn
+        with self._state:
+            self._waiting += 1
+        self._lock.acquire()
+        with self._state:
+            self._waiting -= 1
+        conn = self._conn
+        failure: BaseException | None = None
+        try:
+            if not conn.in_transaction:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as e:
+                    raise StoreError(f"cannot begin a write transaction: {e}") from e
+                self._txn += 1
+                self._txn_started = time.monotonic()
+            txn = self._txn
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot begin a write transaction: {e}") from e
-            try:
+                conn.execute("SAVEPOINT w")
                 yield conn
-                conn.execute("COMMIT")
+                conn.execute("RELEASE w")
             except BaseException as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(e, sqlite3.Error):
-                    raise StoreError(f"SQLite write failed: {e}") from e
-                raise
+                failure = e
+                # Undo this body's writes only. If SQLite already aborted the whole
+                # transaction there is no savepoint left to roll back to.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+            if not conn.in_transaction:
+                self._end_txn(txn, failure or StoreError("SQLite aborted the transaction"))
+            else:
+                with self._state:
+                    others_waiting = self._waiting > 0
+                if not others_waiting or time.monotonic() - self._txn_started > _GROUP_SECONDS:
+                    self._commit_txn(conn, txn)
+        finally:
+            self._lock.release()
+        with self._state:
+            while self._committed < txn:
+                self._state.wait()
+            lost = self._txn_errors.get(txn)
+        if failure is not None:
+            if isinstance(failure, sqlite3.Error):
+                raise StoreError(f"SQLite write failed: {failure}") from failure
+            raise failure
+        if lost is not None:
+            raise StoreError(f"SQLite commit failed; the write was not saved: {lost}") from lost
+
+    def _commit_txn(self, conn: sqlite3.Connection, txn: int) -> None:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._end_txn(txn, e)
+            return
+        self._end_txn(txn, None)
+
+    def _end_txn(self, txn: int, error: BaseException | None) -> None:
+        with self._state:
+            if error is not None:
+                self._txn_errors[txn] = error  # every caller in this transaction sees it
+            self._txn_errors.pop(txn - 1000, None)  # nobody waits that long ago
+            self._committed = txn
+            self._state.notify_all()
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
