@@ -18,8 +18,8 @@ serve: $(STAMP)
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -218,6 +218,7 @@ async def _s5_async(sizes: Sizes) -> dict[str, float]:
         "went_quiet": float(started),
         "rss_baseline_mb": baseline,
         "rss_idle_mb": idle_rss,
+        "rss_peak_mb": probes.peak_rss_mb(),
         "kb_per_instance": (idle_rss - baseline) * 1000 / n,
         "raised": raised,
         "raise_concurrency": sizes.s5_raise_concurrency,

@@ -199,6 +199,7 @@ def s5_idle(db_path: str, sizes: Sizes) -> dict[str, float]:
         "went_quiet": float(quiet),
         "rss_baseline_mb": baseline,
         "rss_idle_mb": idle_rss,
+        "rss_peak_mb": probes.peak_rss_mb(),
         "kb_per_instance": (idle_rss - baseline) * 1000 / n,
         "raised": raised,
         "raise_concurrency": sizes.s5_raise_concurrency,

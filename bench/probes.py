@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,11 @@ class StartClock:
 
 def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 1e6
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux (bytes on macOS; this suite targets Linux).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.05) -> bool:

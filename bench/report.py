@@ -36,7 +36,11 @@ disk. Everything between the `bench:results` markers is written by
 - DBOS's fan-out is its documented pattern: the workflow enqueues each step on
   a queue and collects the handles' results. Its idle instances are async
   workflows waiting in `DBOS.recv_async`, so that they do not hold a thread
-  each. Where DBOS runs at a smaller size than outlast, the table says so.
+  each. Where DBOS runs at a smaller size than outlast, the table says so:
+  the fan-out at 500 (as the issue allows) and the idle instances at 2,000,
+  because DBOS starts async workflows at about 75 a second here, so 100,000
+  would take over 20 minutes a run. Ratios for those rows compare rates
+  (activities/s, memory per instance), not totals.
 - On SQLite, DBOS wakes a workflow waiting in `recv` by polling the database
   (once a second by default, `notification_listener_polling_interval_sec`),
   which dominates its raise → complete latency in S5. That is its default, so
@@ -45,6 +49,21 @@ disk. Everything between the `bench:results` markers is written by
   table), and reads resident memory once every instance is waiting: for
   outlast, once the last instance has left PENDING and the process has gone
   quiet; for DBOS, once every instance has registered its `recv` waiter.
+
+## Running it
+
+```
+make bench                          # full sizes, 3 runs, writes docs/benchmarks.{{md,png,json}}
+make bench QUICK=1 RUNS=1           # smoke run with small sizes, writes bench/out/
+make bench SCENARIOS=S1,S2 RUNS=5   # a subset, more runs
+make bench SIZES=s3_fanout_dbos=10000   # any size in bench/config.py, e.g. DBOS at 10,000
+```
+
+`make bench` builds its own virtual env, `.bench-venv`, with outlast installed
+from this checkout and the pinned peers from `bench/requirements.txt`. A run
+prints each measurement as it goes and exits non-zero only if a run failed;
+it never judges a figure. A full run takes about 35 minutes on a 2-core
+machine, most of it DBOS's S2 and S5; a quick run about 3.
 
 ## What profiling showed
 
