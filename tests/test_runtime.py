@@ -748,3 +748,36 @@ def test_stalled_instance_can_be_terminated(store_url: str) -> None:
         state = client.wait_for_workflow_completion(iid)
     assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
     assert state.output() == "given up"
+
+
+def test_a_failed_commit_loses_no_activity_result() -> None:
+    from outlast.store import MemoryStore
+    from outlast.store.base import CommitBatch
+
+    class FlakyStore(MemoryStore):
+        failures = 2
+
+        def commit(self, batch: CommitBatch) -> set[str]:
+            if batch.finished_activities and self.failures:
+                self.failures -= 1
+                raise outlast.StoreError("disk full (simulated)")
+            return super().commit(batch)
+
+    store = FlakyStore()
+    rt = outlast.WorkflowRuntime(store, poll_interval=0.02)
+    runs: list[int] = []
+
+    @rt.activity
+    def once(ctx: outlast.ActivityContext, x: int) -> int:
+        runs.append(x)
+        return x + 1
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
+        return int((yield ctx.call_activity(once, input=x)))
+
+    with rt:
+        client = outlast.WorkflowClient(store)
+        state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf, input=1))
+    assert state is not None and state.output() == 2
+    assert store.failures == 0 and runs == [1]  # retried from memory, not re-run

@@ -257,6 +257,23 @@ class Worker:
             results, self._results = self._results, []
             fetch = fetch and self._fetch
             self._fetch = False
+        try:
+            batch, pending = self._prepare(results, fetch)
+            if not batch:
+                return
+            rejected = self.store.commit(batch)
+        except BaseException:
+            # Nothing of this round was saved: its activity results exist only here,
+            # so they go back in line for the next round.
+            with self._cv:
+                self._results[:0] = results
+            raise
+        self._after_commit(batch, pending, rejected)
+
+    def _prepare(
+        self, results: list[ActivityResult], fetch: bool
+    ) -> tuple[CommitBatch, list[_Pending]]:
+        """Gather this round's inputs and run its turns into one batch."""
         now = self.clock.now()
         batch = CommitBatch(self.worker_id)
         inputs: dict[str, _Inputs] = defaultdict(_Inputs)
@@ -285,10 +302,7 @@ class Worker:
             done = self._turn(instance_id, item, now, batch)
             if done is not None:
                 pending.append(done)
-        if not batch:
-            return
-        rejected = self.store.commit(batch)
-        self._after_commit(batch, pending, rejected)
+        return batch, pending
 
     def _over_limit(self, instance_id: str, item: _Inputs, now: float, batch: CommitBatch) -> bool:
         """Put off starting an instance whose workflow is at its concurrency cap."""
