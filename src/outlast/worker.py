@@ -14,34 +14,27 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict, defaultdict, deque
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
 from . import history as h
 from .activities import ActivityExecutor, ActivityResult
 from .clock import Clock
-from .errors import FailureDetails, NonDeterminismError, OutlastError, UnknownWorkflowError
+from .errors import NonDeterminismError, OutlastError, UnknownWorkflowError
+from .limits import WorkflowLimits
 from .registry import Registry
-from .replay import Completion, TurnResult, WorkflowExecutor
-from .serialization import to_json
+from .replay import TurnResult, WorkflowExecutor
 from .status import WorkflowStatus
 from .store.base import (
     ActivityRecord,
-    ChildStart,
     CommitBatch,
     InstanceQuery,
     InstanceRecord,
-    InstanceUpdate,
-    Message,
     Store,
-    TurnWrite,
 )
+from .turns import result_event, result_message, stall_turn, write_turn
 
 log = logging.getLogger("outlast.worker")
-
-# How long a start put off by a per-name workflow cap waits before it is retried,
-# if no slot frees up on this worker first.
-_PARK_SECONDS = 10.0
 
 _STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
 
@@ -122,10 +115,7 @@ class Worker:
             options.activity_limits,
             options.max_payload_bytes,
         )
-        # Per-name workflow caps: instances of a capped name running here, and the
-        # start messages put off until one of them finishes.
-        self._active: dict[str, set[str]] = defaultdict(set)
-        self._parked: dict[str, deque[int]] = defaultdict(deque)
+        self._limits = WorkflowLimits(options.workflow_limits)
         self._thread: threading.Thread | None = None
         self._loop_ident = 0
         self._next_due: float | None = None
@@ -283,7 +273,7 @@ class Worker:
             if cached is not None and cached.executor.execution_id == r.execution_id:
                 inputs[r.instance_id].local.append(r)
             else:
-                batch.messages.append(_result_message(r, now))
+                batch.messages.append(result_message(r, now))
         if fetch:
             self._last_poll = time.monotonic()
             limit = self.options.max_concurrent_workflows
@@ -297,46 +287,15 @@ class Worker:
                 self._activities.submit(record)
         pending: list[_Pending] = []
         for instance_id, item in inputs.items():
-            if self._over_limit(instance_id, item, now, batch):
+            start = next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
+            if start is not None and self._limits.put_off(
+                instance_id, start, item.message_ids, batch, now
+            ):
                 continue
             done = self._turn(instance_id, item, now, batch)
             if done is not None:
                 pending.append(done)
         return batch, pending
-
-    def _over_limit(self, instance_id: str, item: _Inputs, now: float, batch: CommitBatch) -> bool:
-        """Put off starting an instance whose workflow is at its concurrency cap."""
-        if not self.options.workflow_limits:
-            return False
-        start = next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
-        if start is None:
-            return False
-        cap = self.options.workflow_limits.get(start.name)
-        active = self._active[start.name]
-        if cap is None or instance_id in active or len(active) < cap:
-            return False
-        # Parked messages come back by themselves after a while (in case this worker
-        # goes away), or as soon as a slot frees up here.
-        batch.rescheduled.extend((mid, now + _PARK_SECONDS) for mid in item.message_ids)
-        self._parked[start.name].extend(item.message_ids)
-        return True
-
-    def _track_limits(
-        self, ex: WorkflowExecutor, finished: bool, batch: CommitBatch, now: float
-    ) -> None:
-        cap = self.options.workflow_limits.get(ex.name)
-        if cap is None:
-            return
-        active = self._active[ex.name]
-        if not finished:
-            active.add(ex.instance_id)
-            return
-        active.discard(ex.instance_id)
-        parked = self._parked[ex.name]
-        for _ in range(max(0, cap - len(active))):
-            if not parked:
-                break
-            batch.rescheduled.append((parked.popleft(), now))
 
     def _after_commit(
         self, batch: CommitBatch, pending: list[_Pending], rejected: set[str]
@@ -385,7 +344,8 @@ class Worker:
             try:
                 executor.replay(h.decode_event(e) for e in stored)
             except _STALL_ERRORS as e:
-                return self._stall(record, item, e, now, batch, len(stored))
+                self._stall(record, item, e, now, batch, len(stored))
+                return None
             cached = _Cached(executor, len(stored), record.status)
             self._cache[instance_id] = cached
         else:
@@ -394,7 +354,7 @@ class Worker:
         events = [
             e for e, target in item.events if target is None or target == executor.execution_id
         ]
-        events.extend(_result_event(r, now) for r in item.local)
+        events.extend(result_event(r, now) for r in item.local)
         try:
             result = executor.run_turn(events, now)
         except _STALL_ERRORS as e:
@@ -403,7 +363,8 @@ class Worker:
             if current is None:
                 batch.dropped_messages.extend(item.message_ids)
                 return None
-            return self._stall(current, item, e, now, batch, cached.history_len)
+            self._stall(current, item, e, now, batch, cached.history_len)
+            return None
         return self._write_turn(executor, cached, item, result, now, batch)
 
     def _write_turn(
@@ -415,122 +376,24 @@ class Worker:
         now: float,
         batch: CommitBatch,
     ) -> _Pending:
-        history_len = cached.history_len
-        iid, exec_id = ex.instance_id, ex.execution_id
-        activities: list[ActivityRecord] = []
-        messages: list[Message] = []
-        children: list[ChildStart] = []
-        for action in result.actions:
-            if isinstance(action, h.ScheduleActivity):
-                activities.append(
-                    ActivityRecord(
-                        iid, exec_id, action.task_id, action.name, action.input, self.worker_id
-                    )
-                )
-            elif isinstance(action, h.StartTimer):
-                fired = h.TimerFired(0.0, action.task_id, action.fire_at)
-                messages.append(Message(iid, exec_id, h.encode_event(fired), action.fire_at))
-            else:
-                children.append(self._child_start(ex, action, now))
-        update = InstanceUpdate(
-            status=result.status.value,
-            updated_at=now,
-            custom_status=result.custom_status,
-            set_custom_status=result.custom_status_changed,
-            # Waiting clients care about status changes; most turns make none.
-            status_changed=result.status.value != cached.status
-            or result.custom_status_changed
-            or result.completion is not None,
-        )
-        turn = TurnWrite(
-            instance_id=iid,
-            execution_id=exec_id,
-            history_start=history_len,
-            history=[h.encode_event(e) for e in result.history],
-            update=update,
+        turn = write_turn(
+            ex,
+            result,
+            history_start=cached.history_len,
+            previous_status=cached.status,
             consumed=item.message_ids,
-            activities=activities,
-            messages=messages,
-            children=children,
-            fallback=[_result_message(r, now) for r in item.local],
+            local=item.local,
+            worker_id=self.worker_id,
+            now=now,
         )
-        evict = False
-        if result.completion is not None:
-            evict = True
-            self._complete(ex, result.completion, turn, now)
-        self._track_limits(ex, result.status.is_terminal, batch, now)
+        self._limits.track(ex, result.status.is_terminal, batch, now)
         batch.turns.append(turn)
-        return _Pending(iid, activities, history_len + len(turn.history), evict, update.status)
-
-    def _complete(
-        self, ex: WorkflowExecutor, completion: Completion, turn: TurnWrite, now: float
-    ) -> None:
-        update = turn.update
-        status = completion.status
-        if status is WorkflowStatus.CONTINUED_AS_NEW:
-            new_exec = uuid.uuid4().hex
-            turn.reset_history = True
-            turn.history = []
-            turn.history_start = 0
-            turn.activities = []
-            started = h.ExecutionStarted(now, ex.name, completion.new_input, ex.parent)
-            turn.messages = [Message(ex.instance_id, new_exec, h.encode_event(started), now)]
-            turn.messages.extend(
-                Message(ex.instance_id, new_exec, h.encode_event(e), now)
-                for e in completion.carryover
-            )
-            update.new_execution_id = new_exec
-            update.new_input = completion.new_input
-            return
-        update.release = True
-        update.output = completion.result
-        for child_id in completion.terminate_children:
-            stop = h.ExecutionTerminated(now, None, recursive=True)
-            turn.messages.append(Message(child_id, None, h.encode_event(stop), now))
-        if completion.failure is not None:
-            update.failure = to_json(completion.failure.to_dict())
-        parent = ex.parent
-        if parent is None:
-            return
-        if status is WorkflowStatus.COMPLETED:
-            event: h.Event = h.SubOrchestrationCompleted(now, parent.task_id, completion.result)
-        else:
-            failure = completion.failure or FailureDetails(
-                "WorkflowTerminatedError", f"child workflow {ex.instance_id!r} was terminated"
-            )
-            event = h.SubOrchestrationFailed(now, parent.task_id, failure)
-        turn.messages.append(
-            Message(parent.instance_id, parent.execution_id, h.encode_event(event), now)
-        )
-
-    def _child_start(
-        self, ex: WorkflowExecutor, action: h.StartChildWorkflow, now: float
-    ) -> ChildStart:
-        child_exec = uuid.uuid4().hex
-        parent = h.ParentInfo(ex.instance_id, ex.execution_id, action.task_id)
-        record = InstanceRecord(
-            instance_id=action.instance_id,
-            name=action.name,
-            status=WorkflowStatus.PENDING.value,
-            execution_id=child_exec,
-            created_at=now,
-            updated_at=now,
-            input=action.input,
-            parent_instance_id=ex.instance_id,
-        )
-        started = h.ExecutionStarted(now, action.name, action.input, parent)
-        conflict = h.SubOrchestrationFailed(
-            now,
-            action.task_id,
-            FailureDetails(
-                "InstanceAlreadyExistsError",
-                f"a workflow instance {action.instance_id!r} is already running",
-            ),
-        )
-        return ChildStart(
-            record,
-            Message(action.instance_id, child_exec, h.encode_event(started), now),
-            Message(ex.instance_id, ex.execution_id, h.encode_event(conflict), now),
+        return _Pending(
+            ex.instance_id,
+            turn.activities,
+            cached.history_len + len(turn.history),
+            result.completion is not None,
+            turn.update.status,
         )
 
     def _stall(
@@ -541,44 +404,9 @@ class Worker:
         now: float,
         batch: CommitBatch,
         history_len: int,
-    ) -> _Pending | None:
-        """The code can't run this history: keep everything, mark it STALLED. A
-        terminate request still ends it, without running the code."""
-        batch.messages.extend(_result_message(r, now) for r in item.local)
+    ) -> None:
+        batch.messages.extend(result_message(r, now) for r in item.local)
         terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
-        details = FailureDetails(type(error).__name__, str(error))
-        if terminate is not None:
-            status, output, failure = WorkflowStatus.TERMINATED, terminate.output, None
-            consumed = item.message_ids
-            history = [h.encode_event(h.ExecutionCompleted(now, status.value, output))]
-        else:
+        if terminate is None:
             log.warning("instance %s stalled: %s", record.instance_id, error)
-            status, output, failure = WorkflowStatus.STALLED, None, to_json(details.to_dict())
-            consumed, history = [], []
-        batch.turns.append(
-            TurnWrite(
-                instance_id=record.instance_id,
-                execution_id=record.execution_id,
-                history_start=history_len,
-                history=history,
-                update=InstanceUpdate(
-                    status=status.value,
-                    updated_at=now,
-                    output=output,
-                    failure=failure,
-                    release=True,
-                ),
-                consumed=consumed,
-            )
-        )
-        return None
-
-
-def _result_event(r: ActivityResult, now: float) -> h.Event:
-    if r.failure is not None:
-        return h.TaskFailed(now, r.task_id, r.failure)
-    return h.TaskCompleted(now, r.task_id, r.result)
-
-
-def _result_message(r: ActivityResult, now: float) -> Message:
-    return Message(r.instance_id, r.execution_id, h.encode_event(_result_event(r, now)), now)
+        batch.turns.append(stall_turn(record, error, terminate, item.message_ids, history_len, now))
