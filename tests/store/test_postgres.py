@@ -188,13 +188,6 @@ def test_reaping_spares_a_worker_that_just_heartbeat(pg: PostgresStore) -> None:
     assert pg.reap_workers(100.0, lambda host, pid: False) == 0
 
 
-def test_heartbeat_of_a_reaped_live_worker_registers_it_again(pg: PostgresStore) -> None:
-    pg.register_worker(W1, "host", 1, expires_at=50.0)
-    assert pg.reap_workers(100.0, lambda host, pid: False) == 1
-    pg.heartbeat(W1, 500.0)  # it was only cut off, and must stay reapable
-    assert pg.reap_workers(600.0, lambda host, pid: False) == 1
-
-
 # --- notifications --------------------------------------------------------------------
 
 

@@ -251,7 +251,9 @@ class Store(ABC):
     def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None: ...
 
     @abstractmethod
-    def heartbeat(self, worker_id: str, expires_at: float) -> None: ...
+    def heartbeat(self, worker_id: str, expires_at: float) -> None:
+        """Extend the lease of a worker registered through this store object; if its
+        row was reaped meanwhile, put it back."""
 
     @abstractmethod
     def remove_worker(self, worker_id: str) -> None:

@@ -33,6 +33,7 @@ class MemoryStore(Store):
         self._inbox: dict[int, Message] = {}
         self._activities: dict[tuple[str, int], ActivityRecord] = {}
         self._workers: dict[str, tuple[str, int, float]] = {}
+        self._identities: dict[str, tuple[str, int]] = {}
         self._next_id = 1
 
     def _add_messages(self, messages: Sequence[Message]) -> None:
@@ -144,12 +145,13 @@ class MemoryStore(Store):
     def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None:
         with self._lock:
             self._workers[worker_id] = (host, pid, expires_at)
+            self._identities[worker_id] = (host, pid)
 
     def heartbeat(self, worker_id: str, expires_at: float) -> None:
         with self._lock:
-            if worker_id in self._workers:
-                host, pid, _ = self._workers[worker_id]
-                self._workers[worker_id] = (host, pid, expires_at)
+            identity = self._identities.get(worker_id)
+            if identity is not None:
+                self._workers[worker_id] = (*identity, expires_at)
 
     def remove_worker(self, worker_id: str) -> None:
         with self._lock:
@@ -260,6 +262,7 @@ class MemoryStore(Store):
             record is None
             or record.execution_id != turn.execution_id
             or record.owner not in (None, worker_id)
+            or record.status in TERMINAL_STATUSES
         ):
             return False
         u = turn.update

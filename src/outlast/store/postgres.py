@@ -163,7 +163,7 @@ _INSERT_MESSAGE = (
     "INSERT INTO outlast_inbox (instance_id, execution_id, event, visible_at) "
     "VALUES (%s, %s, %s, %s)"
 )
-_UPDATE_TURNS = """
+_UPDATE_TURNS = f"""
 UPDATE outlast_instances i SET status = u.status, updated_at = u.updated_at,
     output = u.output, failure = u.failure, execution_id = u.next_execution, owner = u.owner,
     custom_status = CASE WHEN u.set_custom_status THEN u.custom_status
@@ -174,7 +174,7 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::te
     AS u(instance_id, execution_id, status, updated_at, output, failure, next_execution,
         owner, set_custom_status, custom_status, set_input, input)
 WHERE i.instance_id = u.instance_id AND i.execution_id = u.execution_id
-    AND (i.owner IS NULL OR i.owner = %s)
+    AND (i.owner IS NULL OR i.owner = %s) AND i.status NOT IN {_TERMINAL_SQL}
 RETURNING i.instance_id
 """
 _FETCH = f"""

@@ -117,6 +117,8 @@ _GROUP_SECONDS = 0.005
 # Each entry upgrades the schema by one version; never edit a released entry.
 MIGRATIONS: list[str] = [_SCHEMA_V1]
 
+# A finished instance takes no more turns, whoever asks (a stale cache elsewhere).
+_TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 _INSTANCE_COLUMNS = (
     "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
     "custom_status, failure, parent_instance_id, owner"
@@ -142,6 +144,7 @@ class SqliteStore(Store):
         self._txn_errors: dict[int, BaseException] = {}
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._identities: dict[str, tuple[str, int]] = {}  # worker -> (host, pid)
         self._closed = False
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -395,6 +398,7 @@ class SqliteStore(Store):
     # --- worker side ----------------------------------------------------------------
 
     def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None:
+        self._identities[worker_id] = (host, pid)
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO workers (worker_id, host, pid, expires_at) "
@@ -403,6 +407,12 @@ class SqliteStore(Store):
             )
 
     def heartbeat(self, worker_id: str, expires_at: float) -> None:
+        identity = self._identities.get(worker_id)
+        if identity is not None:
+            # Upsert: a worker reaped while alive (paused past its lease) must get its
+            # row back, or what it owns from now on could never be reaped.
+            self.register_worker(worker_id, *identity, expires_at)
+            return
         with self._write() as conn:
             conn.execute(
                 "UPDATE workers SET expires_at = ? WHERE worker_id = ?", (expires_at, worker_id)
@@ -524,7 +534,7 @@ class SqliteStore(Store):
         params += [iid, turn.execution_id, worker_id]
         cur = conn.execute(
             f"UPDATE instances SET {sets} WHERE instance_id = ? AND execution_id = ? "
-            "AND (owner IS NULL OR owner = ?)",
+            f"AND (owner IS NULL OR owner = ?) AND status NOT IN {_TERMINAL_SQL}",
             params,
         )
         if cur.rowcount != 1:

@@ -242,6 +242,15 @@ class StoreContract:
         assert store.get_history("a") == ["e0"]
         assert "result" in [m.event for m in store.fetch_messages(W1, 1000.0, 10)]
 
+    def test_turn_for_finished_instance_is_rejected(self, store: Store) -> None:
+        self._create(store, "a")
+        store.commit(
+            CommitBatch(W1, turns=[turn("a", history=["e0"], status="COMPLETED", release=True)])
+        )
+        late = turn("a", start=1, history=[], status="RUNNING")  # a stale cache elsewhere
+        assert store.commit(CommitBatch(W2, turns=[late])) == {"a"}
+        assert store.get_instance("a").status == "COMPLETED"  # type: ignore[union-attr]
+
     def test_turn_for_replaced_execution_is_rejected(self, store: Store) -> None:
         self._create(store, "a")
         stale = turn("a", history=["e0"])
@@ -331,6 +340,12 @@ class StoreContract:
         store.register_worker(W1, "host", 1, expires_at=50.0)
         store.heartbeat(W1, 500.0)
         assert store.reap_workers(100.0, lambda host, pid: False) == 0
+
+    def test_heartbeat_of_a_reaped_live_worker_registers_it_again(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=50.0)
+        assert store.reap_workers(100.0, lambda host, pid: False) == 1
+        store.heartbeat(W1, 500.0)  # it was only cut off, and must stay reapable
+        assert store.reap_workers(600.0, lambda host, pid: False) == 1
 
     def test_finished_activities_are_deleted(self, store: Store) -> None:
         self._create(store, "a")
