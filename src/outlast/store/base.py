@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InstanceAlreadyExistsError, InvalidStateError
+from ..status import TERMINAL_STATUSES
+
 
 @dataclass(slots=True)
 class InstanceRecord:
@@ -287,3 +290,18 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - stores without connections need nothing
         """Release connections; the store is unusable afterwards."""
+
+
+def refuse_existing(instance_id: str, status: str) -> None:
+    """Creating over an instance is allowed only once it has finished."""
+    if status not in TERMINAL_STATUSES:
+        raise InstanceAlreadyExistsError(
+            f"workflow instance {instance_id!r} already exists and is {status}"
+        )
+
+
+def refuse_unfinished(instance_id: str, status: str) -> None:
+    if status not in TERMINAL_STATUSES:
+        raise InvalidStateError(
+            f"workflow instance {instance_id!r} is {status}; only finished instances can be purged"
+        )

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ..errors import InstanceAlreadyExistsError, InvalidStateError
 from ..status import TERMINAL_STATUSES
 from .base import (
     ActivityRecord,
@@ -20,6 +19,8 @@ from .base import (
     Message,
     Store,
     TurnWrite,
+    refuse_existing,
+    refuse_unfinished,
 )
 
 
@@ -63,11 +64,7 @@ class MemoryStore(Store):
         with self._lock:
             existing = self._instances.get(record.instance_id)
             if existing is not None:
-                if existing.status not in TERMINAL_STATUSES:
-                    raise InstanceAlreadyExistsError(
-                        f"workflow instance {record.instance_id!r} already exists and is "
-                        f"{existing.status}"
-                    )
+                refuse_existing(record.instance_id, existing.status)
                 self._delete([record.instance_id])
             self._instances[record.instance_id] = replace(record)
             self._history[record.instance_id] = list(history)
@@ -121,12 +118,7 @@ class MemoryStore(Store):
         with self._lock:
             found = [i for i in instance_ids if i in self._instances]
             for iid in found:
-                status = self._instances[iid].status
-                if status not in TERMINAL_STATUSES:
-                    raise InvalidStateError(
-                        f"workflow instance {iid!r} is {status}; only finished instances "
-                        "can be purged"
-                    )
+                refuse_unfinished(iid, self._instances[iid].status)
             self._delete(found)
             return len(found)
 

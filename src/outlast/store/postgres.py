@@ -63,8 +63,7 @@ import psycopg_pool
 from psycopg import Connection, Cursor, Pipeline
 from psycopg.pq import TransactionStatus
 
-from ..errors import InstanceAlreadyExistsError, InvalidStateError, StoreError
-from ..status import TERMINAL_STATUSES
+from ..errors import InstanceAlreadyExistsError, StoreError
 from .base import (
     ActivityRecord,
     CommitBatch,
@@ -73,7 +72,10 @@ from .base import (
     Message,
     Store,
     TurnWrite,
+    refuse_existing,
+    refuse_unfinished,
 )
+from .sql import INSTANCE_COLUMNS, TERMINAL_SQL, list_query
 
 log = logging.getLogger("outlast.store.postgres")
 
@@ -149,14 +151,9 @@ _TABLES = (
     "outlast_activities",
     "outlast_workers",
 )
-_INSTANCE_COLUMNS = (
-    "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
-    "custom_status, failure, parent_instance_id, owner"
-)
-_TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 
 _INSERT_INSTANCE = (
-    f"INSERT INTO outlast_instances ({_INSTANCE_COLUMNS}) "
+    f"INSERT INTO outlast_instances ({INSTANCE_COLUMNS}) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _INSERT_MESSAGE = (
@@ -174,7 +171,7 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::te
     AS u(instance_id, execution_id, status, updated_at, output, failure, next_execution,
         owner, set_custom_status, custom_status, set_input, input)
 WHERE i.instance_id = u.instance_id AND i.execution_id = u.execution_id
-    AND (i.owner IS NULL OR i.owner = %s) AND i.status NOT IN {_TERMINAL_SQL}
+    AND (i.owner IS NULL OR i.owner = %s) AND i.status NOT IN {TERMINAL_SQL}
 RETURNING i.instance_id
 """
 _FETCH = f"""
@@ -190,7 +187,7 @@ WITH ready AS (
     UPDATE outlast_instances SET owner = %(worker)s
     WHERE instance_id IN (
         SELECT instance_id FROM ready
-        WHERE owner IS NULL AND status NOT IN {_TERMINAL_SQL}
+        WHERE owner IS NULL AND status NOT IN {TERMINAL_SQL}
     )
     RETURNING instance_id
 )
@@ -543,10 +540,7 @@ class PostgresStore(Store):
                 "SELECT status FROM outlast_instances WHERE instance_id = %s FOR UPDATE", (iid,)
             ).fetchone()
             if row is not None:
-                if row[0] not in TERMINAL_STATUSES:
-                    raise InstanceAlreadyExistsError(
-                        f"workflow instance {iid!r} already exists and is {row[0]}"
-                    )
+                refuse_existing(iid, row[0])
                 _delete_instances(conn, [iid])
             inserted = conn.execute(
                 _INSERT_INSTANCE + " ON CONFLICT (instance_id) DO NOTHING RETURNING 1",
@@ -575,40 +569,13 @@ class PostgresStore(Store):
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         rows = self._read(
-            f"SELECT {_INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = %s",
+            f"SELECT {INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = %s",
             (instance_id,),
         )
         return InstanceRecord(*rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.statuses:
-            where.append("status = ANY(%s)")
-            params.append(list(query.statuses))
-        if query.name is not None:
-            where.append("name = %s")
-            params.append(query.name)
-        if query.created_after is not None:
-            where.append("created_at >= %s")
-            params.append(query.created_after)
-        if query.created_before is not None:
-            where.append("created_at < %s")
-            params.append(query.created_before)
-        if query.parent_instance_id is not None:
-            where.append("parent_instance_id = %s")
-            params.append(query.parent_instance_id)
-        if query.updated_before is not None:
-            where.append("updated_at < %s")
-            params.append(query.updated_before)
-        if query.after is not None:
-            where.append("(created_at, instance_id) > (%s, %s)")
-            params.extend(query.after)
-        sql = f"SELECT {_INSTANCE_COLUMNS} FROM outlast_instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, instance_id LIMIT %s"
-        params.append(query.limit)
+        sql, params = list_query(query, "outlast_instances", "%s")
         return [InstanceRecord(*row) for row in self._read(sql, params)]
 
     def get_history(self, instance_id: str) -> list[str]:
@@ -626,11 +593,7 @@ class PostgresStore(Store):
                 (list(instance_ids),),
             ).fetchall()
             for iid, status in rows:
-                if status not in TERMINAL_STATUSES:
-                    raise InvalidStateError(
-                        f"workflow instance {iid!r} is {status}; only finished instances "
-                        "can be purged"
-                    )
+                refuse_unfinished(iid, status)
             _delete_instances(conn, [r[0] for r in rows])
             return len(rows)
 
@@ -771,7 +734,7 @@ class PostgresStore(Store):
         def attempt(deadline: float) -> tuple[InstanceRecord, list[str]] | None:
             with self._connection(deadline) as conn, conn.pipeline():
                 record = conn.execute(
-                    f"SELECT {_INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = %s",
+                    f"SELECT {INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = %s",
                     (instance_id,),
                 )
                 events = conn.execute(
@@ -969,12 +932,12 @@ def _create_children(conn: Conn, turn: TurnWrite) -> list[Message]:
         cid = child.record.instance_id
         finished = (
             "EXISTS (SELECT 1 FROM outlast_instances "
-            f"WHERE instance_id = %s AND status IN {_TERMINAL_SQL})"
+            f"WHERE instance_id = %s AND status IN {TERMINAL_SQL})"
         )
         for table in ("outlast_history", "outlast_inbox", "outlast_activities"):
             conn.execute(f"DELETE FROM {table} WHERE instance_id = %s AND {finished}", (cid, cid))
         conn.execute(
-            f"DELETE FROM outlast_instances WHERE instance_id = %s AND status IN {_TERMINAL_SQL}",
+            f"DELETE FROM outlast_instances WHERE instance_id = %s AND status IN {TERMINAL_SQL}",
             (cid,),
         )
         cursors.append(
@@ -994,7 +957,7 @@ def _load(conn: Conn, ids: list[str]) -> dict[str, tuple[InstanceRecord, list[st
     if not ids:
         return {}
     records = conn.execute(
-        f"SELECT {_INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = ANY(%s)", (ids,)
+        f"SELECT {INSTANCE_COLUMNS} FROM outlast_instances WHERE instance_id = ANY(%s)", (ids,)
     )
     events = conn.execute(
         "SELECT instance_id, event FROM outlast_history WHERE instance_id = ANY(%s) "

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import InstanceAlreadyExistsError, InvalidStateError, StoreError
+from ..errors import StoreError
 from ..status import TERMINAL_STATUSES
 from .base import (
     ActivityRecord,
@@ -28,7 +28,10 @@ from .base import (
     Message,
     Store,
     TurnWrite,
+    refuse_existing,
+    refuse_unfinished,
 )
+from .sql import INSTANCE_COLUMNS, TERMINAL_SQL, list_query
 
 _SCHEMA_V1 = """
 CREATE TABLE instances (
@@ -117,12 +120,6 @@ _GROUP_SECONDS = 0.005
 # Each entry upgrades the schema by one version; never edit a released entry.
 MIGRATIONS: list[str] = [_SCHEMA_V1]
 
-# A finished instance takes no more turns, whoever asks (a stale cache elsewhere).
-_TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
-_INSTANCE_COLUMNS = (
-    "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
-    "custom_status, failure, parent_instance_id, owner"
-)
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
@@ -293,13 +290,10 @@ class SqliteStore(Store):
                 "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
             ).fetchone()
             if row is not None:
-                if row[0] not in TERMINAL_STATUSES:
-                    raise InstanceAlreadyExistsError(
-                        f"workflow instance {record.instance_id!r} already exists and is {row[0]}"
-                    )
+                refuse_existing(record.instance_id, row[0])
                 self._delete_instances(conn, [record.instance_id])
             conn.execute(
-                f"INSERT INTO instances ({_INSTANCE_COLUMNS}) "
+                f"INSERT INTO instances ({INSTANCE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _instance_row(record),
             )
@@ -318,39 +312,12 @@ class SqliteStore(Store):
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         rows = self._read(
-            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
+            f"SELECT {INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (instance_id,)
         )
         return _record(rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.statuses:
-            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
-            params.extend(query.statuses)
-        if query.name is not None:
-            where.append("name = ?")
-            params.append(query.name)
-        if query.created_after is not None:
-            where.append("created_at >= ?")
-            params.append(query.created_after)
-        if query.created_before is not None:
-            where.append("created_at < ?")
-            params.append(query.created_before)
-        if query.parent_instance_id is not None:
-            where.append("parent_instance_id = ?")
-            params.append(query.parent_instance_id)
-        if query.updated_before is not None:
-            where.append("updated_at < ?")
-            params.append(query.updated_before)
-        if query.after is not None:
-            where.append("(created_at, instance_id) > (?, ?)")
-            params.extend(query.after)
-        sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, instance_id LIMIT ?"
-        params.append(query.limit)
+        sql, params = list_query(query, "instances", "?")
         return [_record(row) for row in self._read(sql, params)]
 
     def get_history(self, instance_id: str) -> list[str]:
@@ -368,11 +335,7 @@ class SqliteStore(Store):
                 ).fetchone()
                 if row is None:
                     continue
-                if row[0] not in TERMINAL_STATUSES:
-                    raise InvalidStateError(
-                        f"workflow instance {iid!r} is {row[0]}; only finished instances "
-                        "can be purged"
-                    )
+                refuse_unfinished(iid, row[0])
                 done.append(iid)
             self._delete_instances(conn, done)
         return len(done)
@@ -534,7 +497,7 @@ class SqliteStore(Store):
         params += [iid, turn.execution_id, worker_id]
         cur = conn.execute(
             f"UPDATE instances SET {sets} WHERE instance_id = ? AND execution_id = ? "
-            f"AND (owner IS NULL OR owner = ?) AND status NOT IN {_TERMINAL_SQL}",
+            f"AND (owner IS NULL OR owner = ?) AND status NOT IN {TERMINAL_SQL}",
             params,
         )
         if cur.rowcount != 1:
@@ -565,7 +528,7 @@ class SqliteStore(Store):
                     continue
                 SqliteStore._delete_instances(conn, [record.instance_id])
             conn.execute(
-                f"INSERT INTO instances ({_INSTANCE_COLUMNS}) "
+                f"INSERT INTO instances ({INSTANCE_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _instance_row(record),
             )

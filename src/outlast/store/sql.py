@@ -1,0 +1,44 @@
+"""What the SQL stores share: column lists, the listing query, the refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..status import TERMINAL_STATUSES
+from .base import InstanceQuery
+
+INSTANCE_COLUMNS = (
+    "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
+    "custom_status, failure, parent_instance_id, owner"
+)
+# A finished instance takes no more turns, whoever asks (a stale cache elsewhere).
+TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
+
+
+def list_query(query: InstanceQuery, table: str, mark: str) -> tuple[str, list[Any]]:
+    """The SELECT for ``list_instances``, with ``mark`` as the parameter placeholder.
+    Every filter is on an indexed column; paging is a keyset cursor."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.statuses:
+        where.append(f"status IN ({', '.join([mark] * len(query.statuses))})")
+        params.extend(query.statuses)
+    for column, op, value in (
+        ("name", "=", query.name),
+        ("created_at", ">=", query.created_after),
+        ("created_at", "<", query.created_before),
+        ("parent_instance_id", "=", query.parent_instance_id),
+        ("updated_at", "<", query.updated_before),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} {mark}")
+            params.append(value)
+    if query.after is not None:
+        where.append(f"(created_at, instance_id) > ({mark}, {mark})")
+        params.extend(query.after)
+    sql = f"SELECT {INSTANCE_COLUMNS} FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at, instance_id LIMIT {mark}"
+    params.append(query.limit)
+    return sql, params
