@@ -1,0 +1,149 @@
+"""Output: rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ..status import WorkflowState, WorkflowStatus
+
+STATUS_STYLES: dict[WorkflowStatus, str] = {
+    WorkflowStatus.PENDING: "yellow",
+    WorkflowStatus.RUNNING: "cyan",
+    WorkflowStatus.SUSPENDED: "yellow",
+    WorkflowStatus.COMPLETED: "green",
+    WorkflowStatus.CONTINUED_AS_NEW: "blue",
+    WorkflowStatus.FAILED: "bold red",
+    WorkflowStatus.TERMINATED: "magenta",
+    WorkflowStatus.CANCELED: "magenta",
+    WorkflowStatus.STALLED: "bold red",
+}
+
+
+def console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
+    # Rich reads sys.stdout at print time, so click's test runner captures it.
+    return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def status_text(status: WorkflowStatus) -> Text:
+    return Text(status.value, style=STATUS_STYLES.get(status, ""))
+
+
+def relative(moment: datetime, now: datetime | None = None) -> str:
+    """``3m ago``, ``2h ago``, ``just now``, ``in 5s``."""
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 1:
+        return "just now"
+    for size, unit in ((86_400 * 365, "y"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds >= size:
+            amount = f"{int(seconds // size)}{unit}"
+            return f"in {amount}" if future else f"{amount} ago"
+    return "just now"  # pragma: no cover - the loop always returns
+
+
+def _timestamp(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({relative(moment)})"
+
+
+def _payload(text: str | None) -> str:
+    return "-" if text is None else text
+
+
+def render_status(state: WorkflowState) -> None:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("Instance", escape(state.instance_id))
+    table.add_row("Workflow", escape(state.name))
+    table.add_row("Status", status_text(state.runtime_status))
+    table.add_row("Created", _timestamp(state.created_at))
+    table.add_row("Updated", _timestamp(state.last_updated_at))
+    if state.parent_instance_id:
+        table.add_row("Parent", escape(state.parent_instance_id))
+    table.add_row("Input", escape(_payload(state.serialized_input)))
+    if state.serialized_output is not None:
+        table.add_row("Output", escape(state.serialized_output))
+    if state.serialized_custom_status is not None:
+        table.add_row("Custom status", escape(state.serialized_custom_status))
+    failure = state.failure_details
+    if failure is not None:
+        table.add_row("Error", Text(f"{failure.error_type}: {failure.message}", style="red"))
+    console().print(table)
+
+
+def render_list(states: list[WorkflowState], continuation_token: str | None) -> None:
+    out = console()
+    if not states:
+        out.print("No workflow instances match.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("INSTANCE", no_wrap=True)
+    table.add_column("WORKFLOW")
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("CREATED", no_wrap=True)
+    table.add_column("UPDATED", no_wrap=True)
+    for state in states:
+        table.add_row(
+            escape(state.instance_id),
+            escape(state.name),
+            status_text(state.runtime_status),
+            relative(state.created_at),
+            relative(state.last_updated_at),
+        )
+    out.print(table)
+    if continuation_token:
+        out.print(f"More instances: add --continuation-token {continuation_token}")
+
+
+_HIDDEN_FIELDS = frozenset({"kind", "timestamp"})
+
+
+def _details(event: dict[str, Any]) -> str:
+    parts = []
+    for key, value in event.items():
+        if key in _HIDDEN_FIELDS or value is None:
+            continue
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        if len(text) > 80:
+            text = text[:77] + "..."
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def render_history(events: Iterable[dict[str, Any]]) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("TIME", no_wrap=True)
+    table.add_column("EVENT", no_wrap=True)
+    table.add_column("DETAILS", overflow="fold")
+    first: datetime | None = None
+    for number, event in enumerate(events):
+        moment = datetime.fromisoformat(event["timestamp"])
+        first = first or moment
+        offset = (moment - first).total_seconds()
+        when = f"{moment.astimezone(UTC):%H:%M:%S}" if number == 0 else f"+{offset:.3f}s"
+        table.add_row(str(number), when, escape(event["kind"]), escape(_details(event)))
+    console().print(table)
+
+
+def done(message: str) -> None:
+    console().print(message, markup=False)
+
+
+def error(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)

@@ -1,0 +1,118 @@
+"""``outlast serve``: the runtime and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..store import open_store
+from .backend import CliError
+from .exit_codes import EXIT_USAGE
+from .options import CliState
+from .render import console
+
+
+@click.command()
+@click.argument("app", required=False, metavar="[APP]")
+@click.option(
+    "--store",
+    metavar="URL",
+    help="The store to run on [default: $OUTLAST_STORE or sqlite:///outlast.db].",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=3500, show_default=True, help="Port (0: any)."
+)
+@click.option(
+    "--app-dir",
+    default=".",
+    show_default=True,
+    help="Directory put first on the import path for APP.",
+)
+@click.option(
+    "--max-body-size",
+    type=click.IntRange(min=1),
+    help="Largest request body accepted, in bytes (larger: 413) "
+    "[default: the payload limit plus 64 KiB].",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+@click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+def serve(
+    app: str | None,
+    store: str | None,
+    host: str,
+    port: int,
+    app_dir: str,
+    max_body_size: int | None,
+    log_level: str,
+    no_access_log: bool,
+) -> None:
+    """Run the workflows of APP and serve the HTTP API, until Ctrl+C or SIGTERM.
+
+    APP is an import string MODULE:ATTRIBUTE naming a WorkflowRuntime (like
+    uvicorn's); without it, the bundled examples are served. The API is Dapr's
+    workflow API under /v1.0, /v1.0-beta1 and /v1.0-alpha1, plus /openapi.json
+    and /healthz. Set OUTLAST_API_TOKEN (or DAPR_API_TOKEN) to require that token
+    in the dapr-api-token header.
+
+    \b
+      outlast serve
+      outlast serve myapp.workflows:runtime --store sqlite:///orders.db --port 8080
+    """
+    # Imported here: the other commands do not need uvicorn.
+    from ..server.serve import EXAMPLES_APP, AppLoadError, load_runtime
+    from ..server.serve import serve as run_server
+
+    if store:
+        # A runtime built without a store URL opens $OUTLAST_STORE, lazily: set it
+        # before APP is imported, so even import-time code sees this store.
+        os.environ["OUTLAST_STORE"] = store
+    target = app or EXAMPLES_APP
+    try:
+        runtime = load_runtime(target, app_dir=app_dir)
+    except AppLoadError as e:
+        hint = "" if app else " (pass APP to serve your own workflows)"
+        raise CliError(f"{e}{hint}", EXIT_USAGE) from e
+    if store and runtime.store is not open_store(store):
+        raise CliError(
+            f"{target} runs on the store {runtime.store.url}, which --store cannot change; "
+            "build the runtime without a store URL to choose one with --store",
+            EXIT_USAGE,
+        )
+    out = console(stderr=True, soft_wrap=True)
+    names = ", ".join(sorted(runtime.registry.workflows)) or "(none)"
+
+    def ready(url: str) -> None:
+        out.print(f"[bold]outlast[/] serving [bold]{target}[/] on [bold]{url}[/]")
+        out.print(f"  store      {runtime.store.url}", markup=False)
+        out.print(f"  workflows  {names}", markup=False)
+        out.print(
+            f"  start      POST {url}/v1.0/workflows/dapr/{{workflowName}}/start", markup=False
+        )
+        out.print(f"  status     GET  {url}/v1.0/workflows/dapr/{{instanceID}}", markup=False)
+        out.print(f"  reference  {url}/openapi.json", markup=False)
+        out.print("Press Ctrl+C to stop.", markup=False)
+
+    state = click.get_current_context().find_object(CliState) or CliState()
+    try:
+        run_server(
+            runtime,
+            host=host,
+            port=port,
+            max_body_size=max_body_size,
+            log_level=log_level,
+            access_log=not no_access_log,
+            on_ready=ready,
+        )
+    except OSError as e:
+        raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    finally:
+        if state.owns_stores:
+            runtime.store.close()
+    out.print("outlast stopped; every committed step is in the store.", markup=False)
