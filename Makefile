@@ -13,9 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	for f in task_chaining fan_out_fan_in human_interaction error_handling order_processing; do \
-		$(BIN)/python examples/$$f.py || exit 1; \
-	done
+	$(BIN)/outlast serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench

@@ -24,7 +24,7 @@ def OrderProcessingWorkflow(ctx: wf.DaprWorkflowContext, order: OrderPayload):
     yield ctx.call_activity(process_payment, input=order)
     ctx.set_custom_status("shipping")
     yield ctx.call_activity(ship_order, input=order)
-    ctx.set_custom_status("")
+    ctx.set_custom_status(None)
     return {"Processed": True}
 
 

@@ -781,3 +781,14 @@ def test_a_failed_commit_loses_no_activity_result() -> None:
         state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf, input=1))
     assert state is not None and state.output() == 2
     assert store.failures == 0 and runs == [1]  # retried from memory, not re-run
+
+
+def test_runtime_client_shares_store_clock_and_limits(store_url: str) -> None:
+    from outlast.testing import FakeClock
+
+    clock = FakeClock()
+    rt = outlast.WorkflowRuntime(store_url, clock=clock, max_payload_bytes=100)
+    client = rt.client()
+    assert client.store is rt.store
+    with pytest.raises(outlast.PayloadTooLargeError):
+        client.schedule_new_workflow("anything", input="x" * 200)

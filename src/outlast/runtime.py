@@ -8,6 +8,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+from .client import WorkflowClient
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import InvalidStateError
 from .registry import Registry
@@ -158,6 +159,12 @@ class WorkflowRuntime:
         if self._store is None:
             self._store = open_store(self._store_arg)
         return self._store
+
+    def client(self) -> WorkflowClient:
+        """A client on this runtime's store, clock and payload limit."""
+        return WorkflowClient(
+            self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
+        )
 
     @property
     def is_running(self) -> bool:

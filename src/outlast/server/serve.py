@@ -16,7 +16,6 @@ from typing import Any, Final
 import uvicorn
 from starlette.applications import Starlette
 
-from ..client import WorkflowClient
 from ..runtime import WorkflowRuntime
 from .app import api_of, create_app
 
@@ -157,7 +156,7 @@ def serve(
     sock = bind_socket(host, port)
     try:
         app = create_app(
-            WorkflowClient(runtime.store),
+            runtime.client(),
             runtime=runtime,
             api_token=api_token,
             max_body_size=max_body_size,
