@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 from . import history as h
-from .replay import WorkflowExecutor
 from .store.base import CommitBatch
 
 # How long a start put off by a cap waits before it is retried, if no slot frees up
@@ -38,17 +37,20 @@ class WorkflowLimits:
         self._parked[start.name].extend(message_ids)
         return True
 
-    def track(self, ex: WorkflowExecutor, finished: bool, batch: CommitBatch, now: float) -> None:
-        """Count a turn of ``ex``; when it finished, bring a parked start forward."""
-        cap = self._caps.get(ex.name)
+    def track(
+        self, name: str, instance_id: str, running: bool, batch: CommitBatch, now: float
+    ) -> None:
+        """Count a turn of an instance; once it stopped running (finished, stalled),
+        bring a parked start forward."""
+        cap = self._caps.get(name)
         if cap is None:
             return
-        active = self._active[ex.name]
-        if not finished:
-            active.add(ex.instance_id)
+        active = self._active[name]
+        if running:
+            active.add(instance_id)
             return
-        active.discard(ex.instance_id)
-        parked = self._parked[ex.name]
+        active.discard(instance_id)
+        parked = self._parked[name]
         for _ in range(max(0, cap - len(active))):
             if not parked:
                 break

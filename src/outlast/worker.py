@@ -386,7 +386,8 @@ class Worker:
             worker_id=self.worker_id,
             now=now,
         )
-        self._limits.track(ex, result.status.is_terminal, batch, now)
+        running = not result.status.is_terminal
+        self._limits.track(ex.name, ex.instance_id, running, batch, now)
         batch.turns.append(turn)
         return _Pending(
             ex.instance_id,
@@ -409,4 +410,5 @@ class Worker:
         terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
         if terminate is None:
             log.warning("instance %s stalled: %s", record.instance_id, error)
+        self._limits.track(record.name, record.instance_id, False, batch, now)
         batch.turns.append(stall_turn(record, error, terminate, item.message_ids, history_len, now))
