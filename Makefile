@@ -32,6 +32,10 @@ examples: $(STAMP)
 # dependency of outlast, stays out of .venv. Options, given on the make line
 # (make exports them to the runner): SCENARIOS=S1,S2 RUNS=3 QUICK=1 SYSTEMS=dbos
 # SIZES=s5_idle=20000 BENCH_OUT=dir BENCH_DIR=dir BENCH_KEEP=1 (see bench/run.py).
+# PostgreSQL: SCENARIOS=S1PG,S2PG runs S1 and S2 with both systems on fresh
+# databases of one server (BENCH_PG=postgresql://postgres@127.0.0.1:5432/postgres,
+# the default) and outlast with PG_WORKERS=1,2,3 worker processes; they are part
+# of the default set and skipped, with a message, when no server answers.
 bench:
 	@test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
 	@if [ ! -f .bench-venv/.installed ] || [ pyproject.toml -nt .bench-venv/.installed ] \
@@ -40,7 +44,7 @@ bench:
 	  .bench-venv/bin/pip install --quiet -e . -r bench/requirements.txt && \
 	  touch .bench-venv/.installed; \
 	fi
-	BENCH_COMMAND='$(strip make bench $(foreach v,SCENARIOS RUNS QUICK SYSTEMS SIZES,$(if $($(v)),$(v)=$($(v)))))' \
+	BENCH_COMMAND='$(strip make bench $(foreach v,SCENARIOS RUNS QUICK SYSTEMS SIZES PG_WORKERS,$(if $($(v)),$(v)=$($(v)))))' \
 	  .bench-venv/bin/python -m bench
 
 clean:

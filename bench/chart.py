@@ -1,4 +1,5 @@
-"""The report's chart: one panel per table row, outlast beside DBOS, on log scales.
+"""The report's chart: one panel per table row, outlast beside DBOS, on log scales,
+then the S2 vs raw SQLite panel and one panel per PostgreSQL scale-out row.
 
 Log scales because the ratios span orders of magnitude; the value is printed
 on each bar so nobody has to read a log axis.
@@ -20,9 +21,11 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from bench.summary import Row
+from bench.summary import Row, ScaleRow
 
 COLOURS = {"outlast": "#2a7ab0", "DBOS": "#c8553d", "SQLite": "#7a7a7a"}
+# Lighter to darker blue for 1, 2, 3... outlast worker processes.
+SCALE_COLOURS = ["#2a7ab0", "#1d5a85", "#123b59", "#0a2436"]
 
 
 def _label(value: float) -> str:
@@ -82,15 +85,53 @@ def _raw_panel(ax: Axes, rows: list[Row], raw: dict[str, Any] | None) -> None:
     ax.tick_params(axis="x", labelsize=7)
 
 
-def draw(path: Path, rows: list[Row], raw: dict[str, Any] | None, when: str) -> None:
-    panels = len(rows) + 1
+def _raw_pg_panel(ax: Axes, rows: list[Row], raw_pg: dict[str, Any]) -> None:
+    s2 = next((r for r in rows if r.scenario == "S2PG"), None)
+    names = ["outlast S2 PG", "DBOS S2 PG", "PostgreSQL"]
+    values = [
+        s2.outlast_value if s2 else None,
+        s2.dbos_value if s2 else None,
+        raw_pg["commits_per_s"],
+    ]
+    _bars(ax, names, values, [COLOURS["outlast"], COLOURS["DBOS"], COLOURS["SQLite"]])
+    ax.set_ylabel("steps/s or commits/s (higher is better)", fontsize=8)
+    ax.set_title(
+        "S2 on PostgreSQL, steps/s vs raw PostgreSQL\ncommits/s (one insert per transaction)",
+        fontsize=9,
+    )
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def _scale_panel(ax: Axes, row: ScaleRow) -> None:
+    names = [f"{n} process{'es' if n > 1 else ''}" for n in row.workers]
+    colours = [SCALE_COLOURS[min(i, len(SCALE_COLOURS) - 1)] for i in range(len(names))]
+    _bars(ax, names, row.steps_per_s, colours)
+    ax.set_ylabel("steps/s (higher is better)", fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(f"outlast on PostgreSQL, {row.title}", 42)), fontsize=9)
+
+
+def draw(
+    path: Path,
+    rows: list[Row],
+    raw: dict[str, Any] | None,
+    when: str,
+    scale_rows: list[ScaleRow] | None = None,
+    raw_pg: dict[str, Any] | None = None,
+) -> None:
+    scale_rows = scale_rows or []
+    extra: list[Any] = [lambda ax: _raw_panel(ax, rows, raw)]
+    if raw_pg:
+        extra.append(lambda ax: _raw_pg_panel(ax, rows, raw_pg))
+    extra += [lambda ax, r=row: _scale_panel(ax, r) for row in scale_rows]
+    panels = len(rows) + len(extra)
     cols = 3
     lines = math.ceil(panels / cols)
     fig, axes = plt.subplots(lines, cols, figsize=(4.2 * cols, 3.6 * lines), squeeze=False)
     flat = [ax for line in axes for ax in line]
     for ax, row in zip(flat, rows, strict=False):
         _panel(ax, row)
-    _raw_panel(flat[len(rows)], rows, raw)
+    for ax, draw_panel in zip(flat[len(rows) :], extra, strict=False):
+        draw_panel(ax)
     for ax in flat[panels:]:
         ax.set_visible(False)
     fig.suptitle(f"outlast vs DBOS Transact (dashed: target) — {when}", fontsize=11)

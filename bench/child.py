@@ -1,5 +1,8 @@
 """One measurement in a fresh process: ``python -m bench.child SYSTEM SCENARIO DB SIZES OUT``.
 
+DB is a SQLite path, or a PostgreSQL URL for the PG scenarios. SYSTEM is
+``outlast``, ``dbos``, ``sqlite`` or ``postgres`` (the raw commit rates), or
+``outlast-wN``: outlast with N worker processes (this one and N - 1 more).
 The parent reads the JSON written to OUT; stdout and stderr are only logs.
 Importing a system's module only here keeps outlast and DBOS out of each
 other's processes.
@@ -18,22 +21,39 @@ from typing import Any
 
 from bench.config import Sizes
 
-MODULES = {"outlast": "bench.outlast_impl", "dbos": "bench.dbos_impl", "sqlite": "bench.raw_sqlite"}
+MODULES = {
+    "outlast": "bench.outlast_impl",
+    "dbos": "bench.dbos_impl",
+    "sqlite": "bench.raw_sqlite",
+    "postgres": "bench.raw_postgres",
+}
 FUNCTIONS = {
     "S1": "s1_sequential",
     "S2": "s2_throughput",
+    "S1PG": "s1_sequential",
+    "S2PG": "s2_throughput",
     "S3": "s3_fanout",
     "S4": "s4_long_history",
     "S5": "s5_idle",
     "S6": "s6_latency",
     "RAW": "measure",
+    "RAWPG": "measure",
 }
 
 
+def workers_of(system: str) -> tuple[str, int]:
+    """``outlast-w3`` -> ("outlast", 3); any other system runs in one process."""
+    base, sep, count = system.partition("-w")
+    return (base, int(count)) if sep else (system, 1)
+
+
 def run(system: str, scenario: str, db_path: str, sizes: Sizes) -> dict[str, Any]:
-    module = importlib.import_module(MODULES[system])
+    base, workers = workers_of(system)
+    module = importlib.import_module(MODULES[base])
     fn = getattr(module, FUNCTIONS[scenario])
-    figures: dict[str, Any] = fn(db_path, sizes)
+    figures: dict[str, Any] = (
+        fn(db_path, sizes, workers=workers) if workers > 1 else fn(db_path, sizes)
+    )
     return figures
 
 

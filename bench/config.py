@@ -8,8 +8,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5", "S6")
+# S1PG and S2PG are S1 and S2 on PostgreSQL: both systems on fresh databases
+# of one server, and outlast again with more worker processes (PG_WORKERS).
+SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5", "S6", "S1PG", "S2PG")
+PG_SCENARIOS: frozenset[str] = frozenset({"S1PG", "S2PG"})
 SYSTEMS: tuple[str, ...] = ("outlast", "dbos")
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_PG_WORKERS: tuple[int, ...] = (1, 2, 3)
 REPO = Path(__file__).resolve().parent.parent
 # Activities per workflow in S1 and S2, as the issue specifies.
 CHAIN_LENGTH = 10
@@ -38,6 +43,7 @@ class Sizes:
     raw_full_commits: int = 4_000
     raw_normal_commits: int = 40_000
     raw_delete_commits: int = 1_000
+    raw_pg_commits: int = 2_000
 
     def with_overrides(self, spec: str) -> Sizes:
         """Apply ``name=value,name=value`` overrides (e.g. ``s3_fanout_dbos=10000``)."""
@@ -66,6 +72,7 @@ QUICK = Sizes(
     raw_full_commits=500,
     raw_normal_commits=5_000,
     raw_delete_commits=200,
+    raw_pg_commits=300,
 )
 
 
@@ -82,10 +89,27 @@ class Settings:
     timeout_s: float
     command: str
     argv: list[str] = field(default_factory=list)
+    # The PostgreSQL server for the PG scenarios: a URL to its maintenance
+    # database, where each run's own database is created and dropped.
+    pg_url: str = DEFAULT_PG_URL
+    # Worker-process counts outlast runs the PG scenarios with (1 is its column
+    # beside DBOS; more are extra processes on the same database).
+    pg_workers: tuple[int, ...] = DEFAULT_PG_WORKERS
 
     @property
     def mode(self) -> str:
         return "quick" if self.quick else "full"
+
+    @property
+    def pg_scenarios(self) -> tuple[str, ...]:
+        return tuple(s for s in self.scenarios if s in PG_SCENARIOS)
+
+    def systems_for(self, scenario: str) -> tuple[str, ...]:
+        """Who runs a scenario: the selected systems, and on PostgreSQL also
+        ``outlast-wN`` for each worker count N > 1 (when outlast is selected)."""
+        if scenario not in PG_SCENARIOS or "outlast" not in self.systems:
+            return self.systems
+        return self.systems + tuple(f"outlast-w{n}" for n in self.pg_workers if n > 1)
 
 
 def _env(name: str) -> str:
@@ -129,6 +153,16 @@ def parse(argv: list[str]) -> Settings:
         "--keep", action="store_true", default=_truthy(_env("BENCH_KEEP")), help="keep files"
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per subprocess")
+    parser.add_argument(
+        "--pg-url",
+        default=_env("BENCH_PG") or DEFAULT_PG_URL,
+        help="PostgreSQL server for S1PG/S2PG (its maintenance database)",
+    )
+    parser.add_argument(
+        "--pg-workers",
+        default=_env("PG_WORKERS") or ",".join(map(str, DEFAULT_PG_WORKERS)),
+        help="outlast worker-process counts on PostgreSQL (default 1,2,3)",
+    )
     args = parser.parse_args(argv)
 
     runs = args.runs if args.runs is not None else int(_env("RUNS") or 3)
@@ -148,4 +182,17 @@ def parse(argv: list[str]) -> Settings:
         timeout_s=args.timeout or (600.0 if args.quick else 3600.0),
         command=_env("BENCH_COMMAND") or " ".join(["python -m bench", *argv]).strip(),
         argv=list(argv),
+        pg_url=args.pg_url,
+        pg_workers=_worker_counts(args.pg_workers),
     )
+
+
+def _worker_counts(value: str) -> tuple[int, ...]:
+    try:
+        counts = {int(part) for part in value.split(",") if part.strip()}
+    except ValueError:
+        raise SystemExit(f"bad worker counts {value!r}; e.g. 1,2,3") from None
+    if any(n < 1 for n in counts):
+        raise SystemExit("worker counts must be at least 1")
+    # 1 is always run: it is outlast's column beside DBOS, and the base of the speed-ups.
+    return tuple(sorted(counts | {1}))

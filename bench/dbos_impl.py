@@ -2,7 +2,9 @@
 
 DBOS is embedded in this process on its SQLite system database with its
 default durability (rollback journal, synchronous=FULL; the report records
-the pragmas actually in force). Workflows and steps mirror outlast_impl.py.
+the pragmas actually in force), or, for the PG scenarios, on a PostgreSQL
+system database (a URL instead of a path) on the same server as outlast's.
+Workflows and steps mirror outlast_impl.py.
 """
 
 from __future__ import annotations
@@ -84,20 +86,26 @@ def _sys_db() -> Any:
 
 @contextmanager
 def _launched(db_path: str) -> Iterator[dict[str, Any]]:
+    """DBOS launched on a SQLite file or, given a ``postgresql://`` URL, on that
+    database; yields the SQLite pragmas in force (nothing on PostgreSQL, whose
+    server settings the parent records)."""
+    sqlite = "://" not in db_path
     config: DBOSConfig = {
         "name": "outlast-bench",
-        "system_database_url": f"sqlite:///{db_path}",
+        "system_database_url": f"sqlite:///{db_path}" if sqlite else db_path,
         # Quieter logs only; durability settings are left at DBOS's defaults.
         "log_level": "WARNING",
     }
     DBOS(config=config)
     DBOS.launch()
     try:
-        with _sys_db().engine.connect() as conn:
-            pragmas = {
-                "journal_mode": conn.execute(sa.text("PRAGMA journal_mode")).scalar(),
-                "synchronous": conn.execute(sa.text("PRAGMA synchronous")).scalar(),
-            }
+        pragmas: dict[str, Any] = {}
+        if sqlite:
+            with _sys_db().engine.connect() as conn:
+                pragmas = {
+                    "journal_mode": conn.execute(sa.text("PRAGMA journal_mode")).scalar(),
+                    "synchronous": conn.execute(sa.text("PRAGMA synchronous")).scalar(),
+                }
         yield pragmas
     finally:
         DBOS.destroy(destroy_registry=False)
@@ -109,6 +117,8 @@ def _expect(value: Any, expected: Any, what: str) -> None:
 
 
 def _with_pragmas(figures: dict[str, float], pragmas: dict[str, Any]) -> dict[str, Any]:
+    if not pragmas:
+        return dict(figures)
     return {
         **figures,
         "sqlite_journal_mode": pragmas["journal_mode"],

@@ -1,8 +1,11 @@
 """The scenarios written against outlast's public API.
 
-Each function gets a fresh SQLite path and returns a dict of figures. The
-runtime and the client live in this one process, as an embedded user would
-run them; the default store settings (WAL + synchronous=FULL) are kept.
+Each function gets a fresh store (a SQLite path, or a PostgreSQL URL for the PG
+scenarios) and returns a dict of figures. The runtime and the client live in
+this one process, as an embedded user would run them; the default store
+settings (SQLite: WAL + synchronous=FULL) are kept. On PostgreSQL, S1 and S2
+can also run with extra worker processes (``bench/pg_workers.py``) on the same
+database.
 """
 
 from __future__ import annotations
@@ -20,16 +23,27 @@ from bench.config import CHAIN_LENGTH, Sizes
 
 TIMEOUT_S = 3600
 CLOCK = probes.StartClock()
+# Activity runs in this process, so the multi-worker runs can tell how the
+# steps were split between processes.
+RUNS = probes.Counter()
 
 
-@contextmanager
-def _runtime(db_path: str) -> Iterator[tuple[Any, Any]]:
-    """A runtime with the benchmark's workflows registered, started, plus a client."""
-    url = f"sqlite:///{db_path}"
+def store_url(db: str) -> str:
+    """A PostgreSQL URL as given; anything else is a SQLite file path."""
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def build_runtime(url: str) -> tuple[outlast.WorkflowRuntime, dict[str, Any]]:
+    """A runtime (not started) with the benchmark's workflows and activities registered.
+
+    The extra worker processes build theirs with this too, so every process
+    registers the same code under the same names.
+    """
     rt = outlast.WorkflowRuntime(store=url)
 
     @rt.activity
     def inc(ctx: outlast.ActivityContext, x: int) -> int:
+        RUNS.add()
         return x + 1
 
     @rt.activity
@@ -72,11 +86,58 @@ def _runtime(db_path: str) -> Iterator[tuple[Any, Any]]:
         "waiter": waiter,
         "first_step": first_step,
     }
+    return rt, workflows
+
+
+@contextmanager
+def _runtime(db: str) -> Iterator[tuple[Any, Any]]:
+    """A runtime with the benchmark's workflows registered, started, plus a client."""
+    url = store_url(db)
+    rt, workflows = build_runtime(url)
     rt.start()
     try:
         yield workflows, outlast.WorkflowClient(store=url)
     finally:
         rt.shutdown()
+
+
+@contextmanager
+def _cluster(db: str, workers: int) -> Iterator[tuple[Any, Any, list[int]]]:
+    """``_runtime`` plus ``workers - 1`` more worker processes on the same PostgreSQL
+    database, every one of them listening before this yields. On the way out the
+    extra workers are stopped and the list it yielded is filled with how many
+    activities each process ran (this one first)."""
+    if workers == 1:
+        runs: list[int] = []
+        with _runtime(db) as (wf, client):
+            before = RUNS.value
+            yield wf, client, runs
+        runs.append(RUNS.value - before)
+        return
+    if "://" not in db:
+        raise ValueError("extra worker processes need a PostgreSQL store")
+    from bench import pg_workers
+
+    runs = []
+    with _runtime(db) as (wf, client), pg_workers.ExtraWorkers(db, workers - 1) as extra:
+        # This process's runtime and client must hear the others' commits too.
+        pg_workers.wait_listening(client.store, db)
+        before = RUNS.value
+        yield wf, client, runs
+        ours = RUNS.value - before
+    runs += [ours, *extra.activity_runs]
+
+
+def _split(workers: int, runs: list[int], steps: int) -> dict[str, Any]:
+    """How the steps were shared between the worker processes (PG runs only)."""
+    total = sum(runs)
+    figures: dict[str, Any] = {"workers": workers, "activity_runs": total}
+    if workers > 1 and total:
+        figures["busiest_share"] = max(runs) / total
+        figures["split"] = "/".join(f"{100 * r / total:.0f}" for r in runs)
+    if total < steps:
+        raise RuntimeError(f"{total} activity runs counted for {steps} steps")
+    return figures
 
 
 def _completed(client: Any, iid: str) -> Any:
@@ -94,21 +155,22 @@ def _expect(value: Any, expected: Any, what: str) -> None:
         raise RuntimeError(f"{what}: expected {expected!r}, got {value!r}")
 
 
-def s1_sequential(db_path: str, sizes: Sizes) -> dict[str, float]:
+def s1_sequential(db_path: str, sizes: Sizes, workers: int = 1) -> dict[str, Any]:
     n = sizes.s1_workflows
-    with _runtime(db_path) as (wf, client):
+    with _cluster(db_path, workers) as (wf, client, runs):
         watch = probes.Stopwatch()
         for _ in range(n):
             iid = client.schedule_new_workflow(wf["chain"], input=0)
             _expect(_completed(client, iid), CHAIN_LENGTH, "chain result")
         elapsed = watch.elapsed()
     steps = n * CHAIN_LENGTH
-    return {"workflows": n, "steps": steps, "elapsed_s": elapsed, "steps_per_s": steps / elapsed}
+    figures = {"workflows": n, "steps": steps, "elapsed_s": elapsed, "steps_per_s": steps / elapsed}
+    return figures | (_split(workers, runs, steps) if "://" in db_path else {})
 
 
-def s2_throughput(db_path: str, sizes: Sizes) -> dict[str, float]:
+def s2_throughput(db_path: str, sizes: Sizes, workers: int = 1) -> dict[str, Any]:
     n = sizes.s2_workflows
-    with _runtime(db_path) as (wf, client):
+    with _cluster(db_path, workers) as (wf, client, runs):
         watch = probes.Stopwatch()
         ids = [client.schedule_new_workflow(wf["chain"], input=0) for _ in range(n)]
         scheduled = watch.elapsed()
@@ -116,13 +178,14 @@ def s2_throughput(db_path: str, sizes: Sizes) -> dict[str, float]:
             _expect(_completed(client, iid), CHAIN_LENGTH, "chain result")
         elapsed = watch.elapsed()
     steps = n * CHAIN_LENGTH
-    return {
+    figures = {
         "workflows": n,
         "steps": steps,
         "schedule_s": scheduled,
         "elapsed_s": elapsed,
         "steps_per_s": steps / elapsed,
     }
+    return figures | (_split(workers, runs, steps) if "://" in db_path else {})
 
 
 def s3_fanout(db_path: str, sizes: Sizes) -> dict[str, float]:

@@ -29,6 +29,22 @@ class StartClock:
         self.starts.clear()
 
 
+class Counter:
+    """A thread-safe count (activities may run on several threads at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._value += 1
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
 def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 1e6
 

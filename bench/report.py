@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import machine, summary
-from bench.summary import Row
+from bench import machine, pg, summary
+from bench.summary import TIMES, Row, ScaleRow
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
@@ -17,8 +17,10 @@ TEMPLATE = f"""# Benchmarks
 
 outlast against DBOS Transact (the embedded, SQLite-backed peer a Python user
 would otherwise pick) and against the raw commit rate of SQLite on the same
-disk. Everything between the `bench:results` markers is written by
-`make bench`; the prose around them is edited by hand.
+disk; then S1 and S2 again with both systems on one PostgreSQL server, and
+outlast with 1, 2 and 3 worker processes on it. Everything between the
+`bench:results` markers is written by `make bench`; the prose around them is
+edited by hand.
 
 {START}
 {END}
@@ -50,6 +52,37 @@ disk. Everything between the `bench:results` markers is written by
   outlast, once the last instance has left PENDING and the process has gone
   quiet; for DBOS, once every instance has registered its `recv` waiter.
 
+### On PostgreSQL (S1PG, S2PG)
+
+- S1PG and S2PG are S1 and S2 (same sizes, same code) with both systems on the
+  same PostgreSQL server: outlast with `store="postgresql://..."`, DBOS with
+  `system_database_url="postgresql://..."`. Every run gets a fresh database,
+  created before it and dropped after it by the runner. The server keeps its
+  defaults (`fsync=on`, `synchronous_commit=on`), which the report records, with
+  the server's raw commit rate (one 200-byte insert per transaction from one
+  connection), measured in the same invocation.
+- outlast's column beside DBOS is one process: runtime and client in the
+  measuring process, as DBOS runs. Each round then also runs outlast with 2
+  and 3 worker processes: the measuring process plus 1 or 2 more
+  (`bench/pg_workers.py`), each a `WorkflowRuntime` with the same workflows
+  and activities, on the same database. They are started before the clock,
+  and the clock starts only once every process's LISTEN connection has heard a
+  notification; after the run they are asked to stop (their stdin is closed),
+  leave their `with runtime:` block and report how many activities they ran,
+  which gives the split of steps between processes shown in the table. A worker
+  that fails to start or to stop fails the run.
+- A round is outlast, DBOS, outlast with 2 and with 3 processes, back to back,
+  in reverse order every other round; the speed-ups (N processes ÷ 1) are
+  paired by round like the ratios.
+- In S2 a single client starts the workflows one by one (as on SQLite, and as
+  for DBOS). On PostgreSQL each start is a durable transaction of its own, so
+  the table shows how much of the run the starting took: where it is most of
+  it, the figure is the client's, and more workers cannot raise it.
+- The machine's 2 cores run the measuring process, the extra workers and the
+  PostgreSQL server alike, so the 2- and 3-process figures show what the extra
+  processes cost or gain on one small machine, not how a cluster of machines
+  scales.
+
 ## Running it
 
 ```
@@ -57,13 +90,24 @@ make bench                          # full sizes, 3 runs, writes docs/benchmarks
 make bench QUICK=1 RUNS=1           # smoke run with small sizes, writes bench/out/
 make bench SCENARIOS=S1,S2 RUNS=5   # a subset, more runs
 make bench SIZES=s3_fanout_dbos=10000   # any size in bench/config.py, e.g. DBOS at 10,000
+make bench SCENARIOS=S1PG,S2PG      # only the PostgreSQL scenarios
+make bench SCENARIOS=S2PG PG_WORKERS=1,2,4   # other worker-process counts
+make bench BENCH_PG=postgresql://user:pw@host:5432/postgres   # another server
 ```
+
+The scenarios are S1 to S6 (SQLite) and S1PG, S2PG (PostgreSQL); all eight run by
+default. The PostgreSQL ones need a server where the URL's user may create
+databases (by default `postgresql://postgres@127.0.0.1:5432/postgres`; the URL
+names its maintenance database, and each run gets a database of its own,
+`outlast_bench_*`, dropped afterwards unless `BENCH_KEEP=1`). Without a server
+they are skipped with a message saying why, and the rest still runs.
 
 `make bench` builds its own virtual env, `.bench-venv`, with outlast installed
 from this checkout and the pinned peers from `bench/requirements.txt`. A run
 prints each measurement as it goes and exits non-zero only if a run failed;
 it never judges a figure. A full run takes about 35 minutes on a 2-core
-machine, most of it DBOS's S2 and S5; a quick run about 3.
+machine, most of it DBOS's S2 and S5, plus about 7 for S1PG and S2PG; a quick
+run about 3.
 
 ## What profiling showed
 
@@ -105,7 +149,59 @@ def raw_table(raw: dict[str, Any] | None) -> str:
     )
 
 
-def block(data: dict[str, Any], rows: list[Row], chart_name: str | None) -> str:
+def scale_table(rows: list[ScaleRow]) -> str:
+    counts = rows[0].workers
+    header = "| outlast on PostgreSQL, by worker processes | " + " | ".join(
+        f"{n} process{'es' if n > 1 else ''}" for n in counts
+    )
+    header += " |\n|---|" + "---|" * len(counts) + "\n"
+    body = "".join(f"| {r.title} | " + " | ".join(r.cells) + " |\n" for r in rows)
+    return header + body
+
+
+def postgres_lines(data: dict[str, Any], scale_rows: list[ScaleRow]) -> list[str]:
+    """What the PG rows ran on, the server's raw commit rate, the scale-out table."""
+    lines: list[str] = []
+    server = data.get("postgres")
+    if server:
+        raw = data.get("raw_postgres")
+        raw_text = (
+            f" Its raw commit rate, one 200-byte insert per transaction from one "
+            f"connection: {raw['commits_per_s']:,.0f} commits/s."
+            if raw
+            else ""
+        )
+        lines += [
+            f"The PostgreSQL rows ran on {pg.one_line(server)}, each run on a fresh "
+            f"database of its own; outlast and DBOS are both clients of it.{raw_text}",
+            "",
+        ]
+    if scale_rows:
+        lines += [
+            scale_table(scale_rows),
+            "One process is outlast's PostgreSQL column above (runtime and client in the "
+            "measuring process); with N, N - 1 more processes each run a `WorkflowRuntime` "
+            "with the same workflows on the same database, all listening before the clock "
+            "starts. The measuring process schedules the workflows and waits for them. "
+            f"“{TIMES}”: steps/s with N processes ÷ with 1, the median of per-round ratios. "
+            "The machine's cores are shared by every process and the server, so this "
+            "shows what extra workers cost or gain here, not a cluster's scaling.",
+            "",
+        ]
+    by_reason: dict[str, list[str]] = {}
+    for scenario, reason in (data.get("skipped") or {}).items():
+        by_reason.setdefault(reason, []).append(scenario)
+    for reason, scenarios in by_reason.items():
+        lines += [f"_{', '.join(scenarios)} skipped: {reason}_", ""]
+    return lines
+
+
+def block(
+    data: dict[str, Any],
+    rows: list[Row],
+    chart_name: str | None,
+    scale_rows: list[ScaleRow] | None = None,
+) -> str:
     raw = data["raw_sqlite"]
     dbos_pragmas = data.get("dbos_sqlite_pragmas")
     lines = [
@@ -121,6 +217,7 @@ def block(data: dict[str, Any], rows: list[Row], chart_name: str | None) -> str:
     ]
     if dbos_pragmas:
         lines += [f"DBOS ran with SQLite `{dbos_pragmas}`.", ""]
+    lines += postgres_lines(data, scale_rows or [])
     if chart_name:
         lines += [f"![outlast vs DBOS, from this run]({chart_name})", ""]
     lines += [
@@ -143,7 +240,9 @@ def update_markdown(path: Path, generated: str) -> None:
     path.write_text(text)
 
 
-def write_all(out_dir: Path, data: dict[str, Any], rows: list[Row]) -> dict[str, Path]:
+def write_all(
+    out_dir: Path, data: dict[str, Any], rows: list[Row], scale_rows: list[ScaleRow]
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "benchmarks.json",
@@ -155,11 +254,18 @@ def write_all(out_dir: Path, data: dict[str, Any], rows: list[Row]) -> dict[str,
     try:
         from bench import chart
 
-        chart.draw(paths["chart"], rows, data["raw_sqlite"], data["finished_at"])
+        chart.draw(
+            paths["chart"],
+            rows,
+            data["raw_sqlite"],
+            data["finished_at"],
+            scale_rows,
+            data.get("raw_postgres"),
+        )
     except ImportError as exc:  # matplotlib missing outside .bench-venv
         print(f"chart skipped: {exc}")
         chart_name = None
-    update_markdown(paths["markdown"], block(data, rows, chart_name))
+    update_markdown(paths["markdown"], block(data, rows, chart_name, scale_rows))
     return paths
 
 

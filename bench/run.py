@@ -2,17 +2,24 @@
 
 Options (arguments, or the environment variables ``make bench`` passes on)::
 
-    --scenarios S1,S2   SCENARIOS=S1,S2     which scenarios (default all six)
+    --scenarios S1,S2   SCENARIOS=S1,S2     which scenarios (default all: S1-S6, S1PG, S2PG)
     --systems dbos      SYSTEMS=dbos        which engines (default outlast,dbos)
     --runs 5            RUNS=5              runs per system per scenario (default 3)
     --quick             QUICK=1             small sizes for a smoke run; writes to bench/out/
     --sizes k=v,...     SIZES=k=v,...       override sizes (see bench/config.py: Sizes)
     --out-dir DIR       BENCH_OUT=DIR       where the JSON, markdown and chart go (default docs/)
     --work-dir DIR      BENCH_DIR=DIR       where the SQLite files go (default a new temp dir)
-    --keep              BENCH_KEEP=1        keep the SQLite files and logs
+    --keep              BENCH_KEEP=1        keep the SQLite files, PostgreSQL databases and logs
+    --pg-url URL        BENCH_PG=URL        PostgreSQL server for S1PG/S2PG (its maintenance
+                                            database; default postgresql://postgres@127.0.0.1:5432/postgres)
+    --pg-workers 1,2,3  PG_WORKERS=1,2,3    outlast worker-process counts on PostgreSQL
 
-Raw SQLite is measured in every invocation. The exit status is non-zero when a
-run failed (an error, not a slow figure: benchmarks never assert timing).
+S1PG and S2PG are S1 and S2 with both systems on PostgreSQL, each run on a fresh
+database of the same server (created and dropped by this runner), plus outlast
+with 2 and 3 worker processes. Without a reachable server they are skipped
+with a message. Raw SQLite is measured in every invocation, raw PostgreSQL in
+every one that runs a PG scenario. The exit status is non-zero when a run
+failed (an error, not a slow figure: benchmarks never assert timing).
 """
 
 from __future__ import annotations
@@ -26,9 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import config, machine, report, summary
+from bench import config, machine, pg, report, summary
 from bench.child import sizes_arg
-from bench.config import REPO, Settings
+from bench.config import PG_SCENARIOS, REPO, Settings
 from bench.summary import TIMES, num
 
 Record = dict[str, Any]
@@ -43,8 +50,11 @@ def _headline(scenario: str, m: dict[str, Any]) -> str:
             f"WAL+NORMAL {m['wal_normal_commits_per_s']:,.0f}/s, "
             f"DELETE+FULL {m['delete_full_commits_per_s']:,.0f}/s"
         )
-    if scenario in ("S1", "S2"):
-        return f"{m['steps_per_s']:,.0f} steps/s ({m['elapsed_s']:.2f} s)"
+    if scenario == "RAWPG":
+        return f"{m['commits_per_s']:,.0f} commits/s"
+    if scenario in ("S1", "S2", "S1PG", "S2PG"):
+        split = f"; steps split {m['split']} %" if "split" in m else ""
+        return f"{m['steps_per_s']:,.0f} steps/s ({m['elapsed_s']:.2f} s{split})"
     if scenario == "S3":
         return f"{m['fanout']:,.0f}-way fan-out in {m['elapsed_s']:.2f} s"
     if scenario == "S4":
@@ -67,29 +77,49 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def run_one(system: str, scenario: str, round_: int, settings: Settings, work: Path) -> Record:
-    stem = f"{scenario.lower()}-{system}-r{round_}"
-    db, out, log = (work / f"{stem}{ext}" for ext in (".db", ".json", ".log"))
-    cmd = [sys.executable, "-m", "bench.child", system, scenario, str(db)]
-    cmd += [sizes_arg(settings.sizes), str(out)]
-    result: dict[str, Any]
+def _run_child(cmd: list[str], log: Path, out: Path, timeout_s: float) -> dict[str, Any]:
     with log.open("w") as fh:
         try:
             proc = subprocess.run(
-                cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=settings.timeout_s
+                cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s
             )
             returncode: int | None = proc.returncode
         except subprocess.TimeoutExpired:
             returncode = None
     if out.exists():
-        result = json.loads(out.read_text())
-    elif returncode is None:
-        result = {"ok": False, "error": f"timed out after {settings.timeout_s:.0f} s"}
-    else:
-        result = {"ok": False, "error": f"exited with status {returncode} and no result"}
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+    if returncode is None:
+        return {"ok": False, "error": f"timed out after {timeout_s:.0f} s"}
+    return {"ok": False, "error": f"exited with status {returncode} and no result"}
+
+
+def run_one(system: str, scenario: str, round_: int, settings: Settings, work: Path) -> Record:
+    stem = f"{scenario.lower()}-{system}-r{round_}"
+    db_file, out, log = (work / f"{stem}{ext}" for ext in (".db", ".json", ".log"))
+    on_pg = scenario in PG_SCENARIOS or scenario == "RAWPG"
+    db: str | None = str(db_file)
+    result: dict[str, Any]
+    if on_pg:
+        try:
+            db = pg.create_database(settings.pg_url, stem)
+        except Exception as e:
+            db = None
+            result = {"ok": False, "error": f"cannot create a database: {e}"}
+    if db is not None:
+        cmd = [sys.executable, "-m", "bench.child", system, scenario, db]
+        cmd += [sizes_arg(settings.sizes), str(out)]
+        try:
+            result = _run_child(cmd, log, out, settings.timeout_s)
+        finally:
+            if on_pg and not settings.keep:
+                try:
+                    pg.drop_database(settings.pg_url, db)
+                except Exception as e:  # the figures stand; say what was left behind
+                    print(f"could not drop {pg.redact(db)}: {e}", flush=True)
     record: Record = {"scenario": scenario, "system": system, "round": round_, **result}
 
-    label = f"{scenario} round {round_ + 1}/{settings.runs} {system:>7}"
+    label = f"{scenario} round {round_ + 1}/{settings.runs} {system:>10}"
     if record["ok"]:
         print(f"{label}: {_headline(scenario, record['metrics'])}", flush=True)
     else:
@@ -100,16 +130,30 @@ def run_one(system: str, scenario: str, round_: int, settings: Settings, work: P
     return record
 
 
-def run_all(settings: Settings, work: Path) -> dict[str, list[Record]]:
+def run_all(settings: Settings, work: Path, skipped: dict[str, str]) -> dict[str, list[Record]]:
+    """Every run, by scenario. PG scenarios that cannot run land in ``skipped``."""
     results: dict[str, list[Record]] = {
         "RAW": [run_one("sqlite", "RAW", r, settings, work) for r in range(settings.runs)]
     }
+    if settings.pg_scenarios:
+        reason = pg.unreachable(settings.pg_url)
+        if reason is None:
+            results["RAWPG"] = [
+                run_one("postgres", "RAWPG", r, settings, work) for r in range(settings.runs)
+            ]
+        else:
+            for scenario in settings.pg_scenarios:
+                skipped[scenario] = reason
+            print(f"skipping {', '.join(settings.pg_scenarios)}: {reason}", flush=True)
     for scenario in settings.scenarios:
+        if scenario in skipped:
+            continue
+        systems = settings.systems_for(scenario)
         records: list[Record] = []
         for r in range(settings.runs):
             # Alternate who goes first, so neither system always meets a warmer
             # (or more tired) machine.
-            order = settings.systems if r % 2 == 0 else tuple(reversed(settings.systems))
+            order = systems if r % 2 == 0 else tuple(reversed(systems))
             for system in order:
                 records.append(run_one(system, scenario, r, settings, work))
         results[scenario] = records
@@ -126,6 +170,17 @@ def _dbos_pragmas(results: dict[str, list[Record]]) -> str | None:
     return None
 
 
+def _postgres(settings: Settings) -> dict[str, Any] | None:
+    """The PostgreSQL server's version and settings, when a PG scenario is selected."""
+    if not settings.pg_scenarios:
+        return None
+    if pg.unreachable(settings.pg_url) is not None:
+        return None
+    server = pg.describe(settings.pg_url)
+    print(pg.one_line(server), flush=True)
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = config.parse(sys.argv[1:] if argv is None else argv)
     own_work_dir = settings.work_dir is None
@@ -139,9 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{settings.runs} run(s) each; SQLite files in {work}",
         flush=True,
     )
+    postgres = _postgres(settings)
 
-    results = run_all(settings, work)
+    skipped: dict[str, str] = {}
+    results = run_all(settings, work, skipped)
     rows = summary.build_rows(results, settings.sizes)
+    scale_rows = summary.build_scale_rows(results, settings.sizes, settings.pg_workers)
     data: dict[str, Any] = {
         "schema": 1,
         "mode": settings.mode,
@@ -155,18 +213,32 @@ def main(argv: list[str] | None = None) -> int:
         "systems": list(settings.systems),
         "raw_sqlite": report.raw_from(results),
         "dbos_sqlite_pragmas": _dbos_pragmas(results),
+        "postgres": postgres,
+        "raw_postgres": summary.medians(results.get("RAWPG", []), "postgres"),
+        "skipped": skipped,
+        "pg_workers": list(settings.pg_workers),
         "medians": {
-            scenario: {s: summary.medians(records, s) for s in ("outlast", "dbos", "sqlite")}
+            scenario: {
+                s: summary.medians(records, s)
+                for s in dict.fromkeys(
+                    ["outlast", "dbos", "sqlite", *(r["system"] for r in records)]
+                )
+            }
             for scenario, records in results.items()
         },
         "rows": [row.as_dict() for row in rows],
+        "scale_rows": [row.as_dict() for row in scale_rows],
         "records": results,
     }
-    paths = report.write_all(settings.out_dir, data, rows)
+    paths = report.write_all(settings.out_dir, data, rows, scale_rows)
 
     print()
     print(report.table(rows))
+    if scale_rows:
+        print(report.scale_table(scale_rows))
     print(report.raw_table(data["raw_sqlite"]))
+    if skipped:
+        print(f"{', '.join(skipped)} skipped: {next(iter(skipped.values()))}")
     print("written: " + ", ".join(str(p) for p in paths.values()))
     failed = [r for records in results.values() for r in records if not r["ok"]]
     if own_work_dir and not settings.keep and not failed:

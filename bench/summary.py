@@ -3,7 +3,8 @@
 Ratios are always "how many times better outlast is": outlast ÷ DBOS for
 throughput, DBOS ÷ outlast for times, latencies and memory. Each ratio is the
 median of per-round ratios, where a round is one outlast run and one DBOS run
-made back to back, so drift on a shared machine cancels out.
+made back to back, so drift on a shared machine cancels out. The PostgreSQL
+scale-out speed-ups (N worker processes ÷ 1) are paired by round the same way.
 """
 
 from __future__ import annotations
@@ -58,14 +59,21 @@ def medians(records: list[Record], system: str) -> dict[str, Any] | None:
     return out
 
 
-def paired_ratio(records: list[Record], metric: str, higher_is_better: bool) -> float | None:
+def paired_ratio(
+    records: list[Record],
+    metric: str,
+    higher_is_better: bool,
+    ours: str = "outlast",
+    theirs: str = "dbos",
+) -> float | None:
+    """Median over rounds of ``ours`` ÷ ``theirs`` (inverted when lower is better)."""
     by_round: dict[int, dict[str, float]] = {}
     for r in records:
         if r["ok"] and metric in r["metrics"]:
             by_round.setdefault(r["round"], {})[r["system"]] = float(r["metrics"][metric])
     ratios = []
     for pair in by_round.values():
-        o, d = pair.get("outlast"), pair.get("dbos")
+        o, d = pair.get(ours), pair.get(theirs)
         if o and d:
             ratios.append(o / d if higher_is_better else d / o)
     return statistics.median(ratios) if ratios else None
@@ -163,6 +171,126 @@ def s1_s2_rows(
             dbos_value=dbos_rate,
             target_value=target_value,
         )
+    ]
+
+
+def _steps_scheduled(m: dict[str, Any]) -> str:
+    """steps/s, and how much of the run the one client spent starting workflows:
+    on PostgreSQL each start is a transaction of its own, so it can dominate."""
+    return f"{_steps(m)} (starting them: {num(m['schedule_s'])} of {num(m['elapsed_s'])} s)"
+
+
+def pg_rows(scenario: str, records: list[Record], sizes: Sizes) -> list[Row]:
+    """S1 or S2 on PostgreSQL: outlast in one process beside DBOS, as on SQLite.
+    The issues set no target here; the row is for the comparison."""
+    sides = _Sides(records)
+    render = _steps if scenario == "S1PG" else _steps_scheduled
+    if scenario == "S1PG":
+        title = (
+            f"S1 on PostgreSQL: {sizes.s1_workflows:,} workflows {TIMES} {CHAIN_LENGTH} steps, "
+            "one at a time"
+        )
+    else:
+        title = (
+            f"S2 on PostgreSQL: {sizes.s2_workflows:,} workflows {TIMES} {CHAIN_LENGTH} steps, "
+            "all at once"
+        )
+    return [
+        Row(
+            scenario=scenario,
+            title=title,
+            outlast=sides.cell("outlast", render),
+            dbos=sides.cell("dbos", render),
+            ratio=_ratio(sides.ratio("steps_per_s", higher_is_better=True)),
+            target="none set",
+            met=None,
+            unit="steps/s",
+            higher_is_better=True,
+            outlast_value=_value(sides.o, "steps_per_s"),
+            dbos_value=_value(sides.d, "steps_per_s"),
+            target_value=None,
+            outlast_label="outlast PG",
+            dbos_label="DBOS PG",
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    """outlast on PostgreSQL with 1, 2, 3... worker processes, for one scenario."""
+
+    scenario: str
+    title: str
+    workers: list[int]
+    cells: list[str]
+    steps_per_s: list[float | None]
+    # Paired by round against the 1-process run: N processes ÷ 1.
+    speedups: list[float | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _system(workers: int) -> str:
+    return "outlast" if workers == 1 else f"outlast-w{workers}"
+
+
+def scale_row(
+    scenario: str, records: list[Record], sizes: Sizes, counts: tuple[int, ...]
+) -> ScaleRow:
+    n = sizes.s1_workflows if scenario == "S1PG" else sizes.s2_workflows
+    how = "one at a time" if scenario == "S1PG" else "all at once"
+    cells: list[str] = []
+    rates: list[float | None] = []
+    speedups: list[float | None] = []
+    for count in counts:
+        system = _system(count)
+        m = medians(records, system)
+        ran = [r for r in records if r["system"] == system]
+        speedup = (
+            1.0
+            if count == 1 and m is not None
+            else paired_ratio(records, "steps_per_s", True, ours=system, theirs="outlast")
+        )
+        rates.append(_value(m, "steps_per_s"))
+        speedups.append(speedup)
+        if not ran:
+            cells.append("not run")
+            continue
+        if m is None:
+            cells.append(f"error: {ran[0].get('error', '?')[:80]}")
+            continue
+        text = f"{num(m['steps_per_s'])} steps/s"
+        if "schedule_s" in m:
+            text += f", starting them {num(m['schedule_s'])} of {num(m['elapsed_s'])} s"
+        if count > 1:
+            text += f" ({_ratio(speedup)} of 1"
+            if "busiest_share" in m:
+                text += f"; busiest process ran {100 * m['busiest_share']:.0f} % of steps"
+            text += ")"
+        if m["runs"] < len(ran):
+            text += f" ({m['runs']} of {len(ran)} runs ok)"
+        cells.append(text)
+    return ScaleRow(
+        scenario=scenario,
+        title=f"{scenario}: {n:,} workflows {TIMES} {CHAIN_LENGTH} steps, {how}",
+        workers=list(counts),
+        cells=cells,
+        steps_per_s=rates,
+        speedups=speedups,
+    )
+
+
+def build_scale_rows(
+    results: dict[str, list[Record]], sizes: Sizes, counts: tuple[int, ...]
+) -> list[ScaleRow]:
+    """One row per PG scenario that ran outlast with more than one worker count."""
+    if len(counts) < 2:
+        return []
+    return [
+        scale_row(scenario, records, sizes, counts)
+        for scenario, records in results.items()
+        if scenario in ("S1PG", "S2PG") and any(r["system"] != "dbos" for r in records)
     ]
 
 
@@ -311,6 +439,8 @@ def build_rows(results: dict[str, list[Record]], sizes: Sizes) -> list[Row]:
     for scenario, records in results.items():
         if scenario in ("S1", "S2"):
             rows += s1_s2_rows(scenario, records, sizes, raw_full)
+        elif scenario in ("S1PG", "S2PG"):
+            rows += pg_rows(scenario, records, sizes)
         elif scenario == "S3":
             rows += s3_rows(records, sizes)
         elif scenario == "S4":
