@@ -31,7 +31,7 @@ examples: $(STAMP)
 # Benchmarks (bench/) in their own venv, so DBOS, a benchmark peer and never a
 # dependency of outlast, stays out of .venv. Options, given on the make line
 # (make exports them to the runner): SCENARIOS=S1,S2 RUNS=3 QUICK=1 SYSTEMS=dbos
-# SIZES=s5_idle=20000 BENCH_OUT=dir BENCH_DIR=dir BENCH_KEEP=1 (see bench/run.py).
+# SIZES=s5_idle=20000 BENCH_OUT=dir BENCH_DIR=dir BENCH_KEEP=1 BENCH_MERGE=1 (see bench/run.py).
 # PostgreSQL: SCENARIOS=S1PG,S2PG runs S1 and S2 with both systems on fresh
 # databases of one server (BENCH_PG=postgresql://postgres@127.0.0.1:5432/postgres,
 # the default) and outlast with PG_WORKERS=1,2,3 worker processes; they are part

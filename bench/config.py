@@ -87,6 +87,9 @@ class Settings:
     work_dir: Path | None
     keep: bool
     timeout_s: float
+    # Keep the earlier results (in the output JSON) of scenarios this run leaves out,
+    # so the report can be completed a part at a time.
+    merge: bool = False
     command: str
     argv: list[str] = field(default_factory=list)
     # The PostgreSQL server for the PG scenarios: a URL to its maintenance
@@ -152,6 +155,12 @@ def parse(argv: list[str]) -> Settings:
     parser.add_argument(
         "--keep", action="store_true", default=_truthy(_env("BENCH_KEEP")), help="keep files"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        default=_truthy(_env("BENCH_MERGE")),
+        help="keep earlier results of the scenarios not run this time",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="seconds per subprocess")
     parser.add_argument(
         "--pg-url",
@@ -179,6 +188,7 @@ def parse(argv: list[str]) -> Settings:
         out_dir=Path(args.out_dir).resolve() if args.out_dir else default_out,
         work_dir=Path(args.work_dir).resolve() if args.work_dir else None,
         keep=args.keep,
+        merge=args.merge,
         timeout_s=args.timeout or (600.0 if args.quick else 3600.0),
         command=_env("BENCH_COMMAND") or " ".join(["python -m bench", *argv]).strip(),
         argv=list(argv),

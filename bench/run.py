@@ -10,6 +10,7 @@ Options (arguments, or the environment variables ``make bench`` passes on)::
     --out-dir DIR       BENCH_OUT=DIR       where the JSON, markdown and chart go (default docs/)
     --work-dir DIR      BENCH_DIR=DIR       where the SQLite files go (default a new temp dir)
     --keep              BENCH_KEEP=1        keep the SQLite files, PostgreSQL databases and logs
+    --merge             BENCH_MERGE=1       keep the earlier results of scenarios not run now
     --pg-url URL        BENCH_PG=URL        PostgreSQL server for S1PG/S2PG (its maintenance
                                             database; default postgresql://postgres@127.0.0.1:5432/postgres)
     --pg-workers 1,2,3  PG_WORKERS=1,2,3    outlast worker-process counts on PostgreSQL
@@ -24,6 +25,7 @@ failed (an error, not a slow figure: benchmarks never assert timing).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -170,6 +172,16 @@ def _dbos_pragmas(results: dict[str, list[Record]]) -> str | None:
     return None
 
 
+def _earlier(settings: Settings) -> dict[str, Any] | None:
+    """The previous results in the output folder, to merge with this run's."""
+    path = settings.out_dir / "benchmarks.json"
+    if not path.exists():
+        print(f"nothing to merge: {path} does not exist", flush=True)
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
 def _postgres(settings: Settings) -> dict[str, Any] | None:
     """The PostgreSQL server's version and settings, when a PG scenario is selected."""
     if not settings.pg_scenarios:
@@ -198,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
 
     skipped: dict[str, str] = {}
     results = run_all(settings, work, skipped)
+    earlier = _earlier(settings) if settings.merge else None
+    if earlier is not None:
+        for scenario, records in earlier["records"].items():
+            results.setdefault(scenario, records)
+        settings = dataclasses.replace(
+            settings,
+            scenarios=tuple(dict.fromkeys([*earlier["scenarios"], *settings.scenarios])),
+            command=f"{earlier['command']}; then {settings.command}",
+        )
     rows = summary.build_rows(results, settings.sizes)
     scale_rows = summary.build_scale_rows(results, settings.sizes, settings.pg_workers)
     data: dict[str, Any] = {
