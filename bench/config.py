@@ -87,9 +87,6 @@ class Settings:
     work_dir: Path | None
     keep: bool
     timeout_s: float
-    # Keep the earlier results (in the output JSON) of scenarios this run leaves out,
-    # so the report can be completed a part at a time.
-    merge: bool = False
     command: str
     argv: list[str] = field(default_factory=list)
     # The PostgreSQL server for the PG scenarios: a URL to its maintenance
@@ -98,6 +95,9 @@ class Settings:
     # Worker-process counts outlast runs the PG scenarios with (1 is its column
     # beside DBOS; more are extra processes on the same database).
     pg_workers: tuple[int, ...] = DEFAULT_PG_WORKERS
+    # Keep the earlier results (in the output JSON) of scenarios this run leaves out,
+    # so the report can be completed a part at a time.
+    merge: bool = False
 
     @property
     def mode(self) -> str:
