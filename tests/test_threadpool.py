@@ -45,3 +45,22 @@ def test_shutdown_lets_running_finish_and_drops_queued() -> None:
     assert ran == [1]
     pool.submit(lambda: ran.append(3))  # ignored once closed
     assert ran == [1]
+
+
+def test_a_call_submitted_from_a_pool_thread_runs_next_on_that_thread() -> None:
+    pool = ThreadPool(4, "t")
+    threads: list[str] = []
+    done = threading.Event()
+
+    def second() -> None:
+        threads.append(threading.current_thread().name)
+        done.set()
+
+    def first() -> None:
+        threads.append(threading.current_thread().name)
+        pool.submit(second)
+
+    pool.submit(first)
+    assert done.wait(5)
+    pool.shutdown(1.0)
+    assert threads[0] == threads[1]

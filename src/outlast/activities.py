@@ -33,7 +33,7 @@ class ActivityExecutor:
         self,
         registry: Registry,
         max_concurrent: int,
-        on_result: Callable[[ActivityResult], None],
+        on_result: Callable[[ActivityResult, bool], None],
         limits: Mapping[str, int] | None = None,
         max_payload_bytes: int | None = None,
     ) -> None:
@@ -75,9 +75,11 @@ class ActivityExecutor:
         if following is not None:
             self._start(following)
 
-    def _report(self, outcome: ActivityResult, name: str) -> None:
-        self._on_result(outcome)
+    def _report(self, outcome: ActivityResult, name: str, inline: bool = False) -> None:
+        """Hand a result over; ``inline`` when this thread may run the worker's next
+        round itself (a pool thread, not the event loop nor the worker)."""
         self._finished(name)
+        self._on_result(outcome, inline)
 
     def _start(self, record: ActivityRecord) -> None:
         definition = self._registry.activities.get(record.name)
@@ -110,7 +112,7 @@ class ActivityExecutor:
             outcome = _succeeded(record, self._encode(d.fn(*args), record))
         except Exception as e:
             outcome = _failed(record, e)
-        self._report(outcome, record.name)
+        self._report(outcome, record.name, inline=True)
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         if self._async_slots is None:

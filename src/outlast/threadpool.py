@@ -24,8 +24,20 @@ class ThreadPool:
         self._lock = threading.Lock()
         self._busy = 0  # submitted and not yet finished
         self._closing = False
+        # A call submitted from a pool thread runs next on that same thread: the
+        # common "an activity's result schedules the next activity" step then needs
+        # no thread wake-up at all.
+        self._here = threading.local()
 
     def submit(self, fn: Callable[[], None]) -> None:
+        here = self._here
+        if getattr(here, "pool", None) is self and here.next is None:
+            with self._lock:
+                if self._closing:
+                    return
+                self._busy += 1
+            here.next = fn
+            return
         with self._lock:
             if self._closing:
                 return
@@ -39,13 +51,17 @@ class ThreadPool:
         self._queue.put(fn)
 
     def _work(self) -> None:
+        here = self._here
+        here.pool, here.next = self, None
         while (fn := self._queue.get()) is not None:
-            try:
-                if not self._closing:
-                    fn()
-            finally:
-                with self._lock:
-                    self._busy -= 1
+            while fn is not None:
+                try:
+                    if not self._closing:
+                        fn()
+                finally:
+                    with self._lock:
+                        self._busy -= 1
+                fn, here.next = here.next, None
 
     def shutdown(self, timeout: float) -> None:
         """Drop what has not started; give running calls up to ``timeout`` to end."""

@@ -117,7 +117,10 @@ class Worker:
         )
         self._limits = WorkflowLimits(options.workflow_limits)
         self._thread: threading.Thread | None = None
-        self._loop_ident = 0
+        # One round at a time, run by the worker thread or, to save two thread
+        # hand-offs a step, by the activity thread whose result it carries.
+        self._round_lock = threading.Lock()
+        self._in_round = threading.local()
         self._next_due: float | None = None
         self._last_poll = 0.0
         self._last_heartbeat = 0.0
@@ -158,10 +161,11 @@ class Worker:
             self._thread.join()
         self._activities.shutdown(self.options.shutdown_grace)
         # Results of activities that finished during shutdown still count.
-        try:
-            self._commit_round(fetch=False)
-        except OutlastError:
-            log.exception("final commit at shutdown failed; those activities run again")
+        with self._round_lock:
+            try:
+                self._commit_round(fetch=False)
+            except OutlastError:
+                log.exception("final commit at shutdown failed; those activities run again")
         self.store.remove_listener(self._on_store_change)
         self.store.remove_worker(self.worker_id)
 
@@ -173,18 +177,27 @@ class Worker:
     def _on_store_change(self) -> None:
         # Our own commits signal too; what they inserted is handled in _after_commit,
         # so only changes made by other threads (clients, other workers) need a fetch.
-        if threading.get_ident() != self._loop_ident:
+        if not getattr(self._in_round, "active", False):
             self._wake()
 
-    def _on_activity_result(self, result: ActivityResult) -> None:
+    def _on_activity_result(self, result: ActivityResult, inline: bool) -> None:
         with self._cv:
             self._results.append(result)
-            self._cv.notify_all()
+        # If no round is running, run it here: the result, the turn it resumes and
+        # the next activity's dispatch then happen on this thread, with no wake-up
+        # of the worker thread in between.
+        if inline and not self._stopping and self._round_lock.acquire(blocking=False):
+            try:
+                self._guarded_round(housekeeping=False)
+            finally:
+                self._round_lock.release()
+        with self._cv:
+            if self._results or self._fetch:
+                self._cv.notify_all()
 
     # --- the loop ------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._loop_ident = threading.get_ident()
         while True:
             with self._cv:
                 while not (self._results or self._fetch or self._stopping):
@@ -195,18 +208,31 @@ class Worker:
                     self._cv.wait(timeout)
                 if self._stopping:
                     return
-            try:
-                self._housekeeping()
-                self._commit_round(fetch=True)
-            except Exception as e:
-                # The batch was rolled back; drop cached state it may have touched
-                # and try again from the store after a pause.
-                log.exception("worker round failed; retrying")
-                self.error = e
-                self._cache.clear()
+            with self._round_lock:
+                ok = self._guarded_round(housekeeping=True)
+            if not ok:
                 with self._cv:
-                    self._fetch = True
                     self._cv.wait(min(1.0, self.options.poll_interval * 4))
+
+    def _guarded_round(self, *, housekeeping: bool) -> bool:
+        """Run one round (the round lock held); False if it failed."""
+        self._in_round.active = True
+        try:
+            if housekeeping:
+                self._housekeeping()
+            self._commit_round(fetch=True)
+            return True
+        except Exception as e:
+            # The batch was rolled back; drop cached state it may have touched and
+            # try again from the store.
+            log.exception("worker round failed; retrying")
+            self.error = e
+            self._cache.clear()
+            with self._cv:
+                self._fetch = True
+            return False
+        finally:
+            self._in_round.active = False
 
     def _idle_timeout(self) -> float:
         now = self.clock.now()
