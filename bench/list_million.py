@@ -68,10 +68,11 @@ def fill(url: str, count: int) -> None:
 
 
 def _bulk(store: SqliteStore, chunk: list[tuple[Any, ...]]) -> None:
-    with store._write() as conn:
-        conn.executemany(
+    store._transact(
+        lambda conn: conn.executemany(
             f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})", chunk
         )
+    )
 
 
 def timed(label: str, fn: Callable[[], Any], repeat: int = 5) -> None:

@@ -32,10 +32,13 @@ def write_turn(
     previous_status: str,
     consumed: list[int],
     local: list[ActivityResult],
+    first_local: int,
     worker_id: str,
     now: float,
 ) -> TurnWrite:
-    """The records of one turn: history, activities, timers, children, status."""
+    """The records of one turn: history, activities, timers, children, status.
+    ``local`` are the turn's activity results that no inbox row carried; their
+    events start at ``first_local`` in the turn's history."""
     iid, exec_id = ex.instance_id, ex.execution_id
     activities: list[ActivityRecord] = []
     messages: list[Message] = []
@@ -60,17 +63,23 @@ def write_turn(
         or result.custom_status_changed
         or result.completion is not None,
     )
+    history = [h.encode_event(e) for e in result.history]
     turn = TurnWrite(
         instance_id=iid,
         execution_id=exec_id,
         history_start=history_start,
-        history=[h.encode_event(e) for e in result.history],
+        history=history,
         update=update,
         consumed=consumed,
         activities=activities,
         messages=messages,
         children=children,
-        fallback=[result_message(r, now) for r in local],
+        # Should the store refuse the turn, the results go to the inbox instead; they
+        # are the history's own events, already encoded.
+        fallback=[
+            Message(r.instance_id, r.execution_id, history[first_local + n], now)
+            for n, r in enumerate(local)
+        ],
     )
     if result.completion is not None:
         _complete(ex, result.completion, turn, now)

@@ -321,6 +321,11 @@ class Worker:
             done = self._turn(instance_id, item, now, batch)
             if done is not None:
                 pending.append(done)
+            if len(inputs) > 1:
+                # Let other threads (a client starting workflows, say) have the GIL
+                # between turns of a long round: otherwise each of their blocking
+                # calls may wait out a whole switch interval (5 ms) behind it.
+                time.sleep(0)
         return batch, pending
 
     def _after_commit(
@@ -380,6 +385,7 @@ class Worker:
         events = [
             e for e, target in item.events if target is None or target == executor.execution_id
         ]
+        first_local = len(events)
         events.extend(result_event(r, now) for r in item.local)
         try:
             result = executor.run_turn(events, now)
@@ -391,7 +397,7 @@ class Worker:
                 return None
             self._stall(current, item, e, now, batch, cached.history_len)
             return None
-        return self._write_turn(executor, cached, item, result, now, batch)
+        return self._write_turn(executor, cached, item, result, now, batch, first_local)
 
     def _write_turn(
         self,
@@ -401,6 +407,7 @@ class Worker:
         result: TurnResult,
         now: float,
         batch: CommitBatch,
+        first_local: int,
     ) -> _Pending:
         turn = write_turn(
             ex,
@@ -409,6 +416,7 @@ class Worker:
             previous_status=cached.status,
             consumed=item.message_ids,
             local=item.local,
+            first_local=first_local,
             worker_id=self.worker_id,
             now=now,
         )

@@ -13,10 +13,10 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ..status import TERMINAL_STATUSES
@@ -31,7 +31,7 @@ from .base import (
     refuse_existing,
     refuse_unfinished,
 )
-from .sql import INSTANCE_COLUMNS, TERMINAL_SQL, list_query
+from .sql import INSTANCE_COLUMNS, list_query
 
 _SCHEMA_V1 = """
 CREATE TABLE instances (
@@ -114,7 +114,18 @@ def _record(row: Sequence[Any]) -> InstanceRecord:
     return r
 
 
-# A transaction stays open for more writers at most this long before it commits.
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Write:
+    body: Callable[[sqlite3.Connection], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+# A leader takes in more queued writes for at most this long before it commits.
 _GROUP_SECONDS = 0.005
 
 # Each entry upgrades the schema by one version; never edit a released entry.
@@ -133,12 +144,9 @@ class SqliteStore(Store):
         self.url = f"sqlite:///{self.path}"
         self._synchronous = sync
         self._lock = threading.Lock()  # the write connection
-        self._state = threading.Condition()  # group commit bookkeeping
-        self._waiting = 0  # threads waiting for the write connection
-        self._txn = 0  # number of the open (or last) transaction
-        self._txn_started = 0.0
-        self._committed = 0  # number of the last finished transaction
-        self._txn_errors: dict[int, BaseException] = {}
+        self._state = threading.Lock()  # guards the queue
+        self._queue: list[_Write] = []  # writes waiting for a leader to run them
+        self._txn = 0  # transactions committed
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._identities: dict[str, tuple[str, int]] = {}  # worker -> (host, pid)
@@ -171,82 +179,90 @@ class SqliteStore(Store):
                 self._readers.append(conn)
         return conn
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write, committed together with whatever writes queue up meanwhile.
+    def _transact(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in a write transaction, committed together with whatever other
+        writes are queued meanwhile; return its result once the commit is durable.
 
-        Group commit across threads: the body runs in the caller's thread inside a
-        savepoint of the open transaction; when other writers are already waiting
-        for the connection, the caller leaves the COMMIT (the fsync) to the last of
-        them and waits for it. The call returns only once its writes are durable,
-        and a body that raises undoes only its own writes.
+        Group commit across threads: a writer queues its body and takes the
+        connection; whoever holds it (the leader) runs every queued body, each in
+        its own savepoint, and commits them with one fsync. A writer that arrives
+        while a leader works, a client's call during a worker's batch, say, is
+        carried by that leader's commit instead of waiting to make its own. A body
+        that raises undoes only its own writes, and its caller gets the error.
         """
         if self._closed:
             raise StoreError("the store is closed")
+        write = _Write(body)
         with self._state:
-            self._waiting += 1
-        self._lock.acquire()
-        with self._state:
-            self._waiting -= 1
+            self._queue.append(write)
+        with self._lock:
+            if not write.done:
+                self._lead()
+        if write.error is not None:
+            raise write.error
+        return write.result  # type: ignore[no-any-return]
+
+    def _lead(self) -> None:
+        """Run all queued writes in one transaction and commit it (lock held)."""
         conn = self._conn
-        failure: BaseException | None = None
+        taken: list[_Write] = []
         try:
-            if not conn.in_transaction:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as e:
-                    raise StoreError(f"cannot begin a write transaction: {e}") from e
-                self._txn += 1
-                self._txn_started = time.monotonic()
-            txn = self._txn
             try:
-                conn.execute("SAVEPOINT w")
-                yield conn
-                conn.execute("RELEASE w")
-            except BaseException as e:
-                failure = e
-                # Undo this body's writes only. If SQLite already aborted the whole
-                # transaction there is no savepoint left to roll back to.
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-            if not conn.in_transaction:
-                self._end_txn(txn, failure or StoreError("SQLite aborted the transaction"))
-            else:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot begin a write transaction: {e}") from e
+            started = time.monotonic()
+            while True:
                 with self._state:
-                    others_waiting = self._waiting > 0
-                if not others_waiting or time.monotonic() - self._txn_started > _GROUP_SECONDS:
-                    self._commit_txn(conn, txn)
-        finally:
-            self._lock.release()
-        with self._state:
-            while self._committed < txn:
-                self._state.wait()
-            lost = self._txn_errors.get(txn)
-        if failure is not None:
-            if isinstance(failure, sqlite3.Error):
-                raise StoreError(f"SQLite write failed: {failure}") from failure
-            raise failure
-        if lost is not None:
-            raise StoreError(f"SQLite commit failed; the write was not saved: {lost}") from lost
-
-    def _commit_txn(self, conn: sqlite3.Connection, txn: int) -> None:
-        try:
+                    batch, self._queue = self._queue, []
+                if not batch:
+                    break
+                for write in batch:
+                    taken.append(write)
+                    self._run(conn, write)
+                    if not conn.in_transaction:
+                        raise StoreError("SQLite aborted the transaction")
+                if time.monotonic() - started > _GROUP_SECONDS:
+                    break  # commit what we have; later writers lead the next one
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+            self._txn += 1
+        except BaseException as e:
             with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self._end_txn(txn, e)
-            return
-        self._end_txn(txn, None)
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            lost = e if isinstance(e, StoreError) else StoreError(f"SQLite commit failed: {e}")
+            for write in taken:
+                if write.error is None:
+                    write.error, write.result = lost, None
+            with self._state:  # queued but not run: they fail with it, never hang
+                rest, self._queue = self._queue, []
+            for write in rest:
+                write.error = lost
+                write.done = True
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            for write in taken:
+                write.done = True
 
-    def _end_txn(self, txn: int, error: BaseException | None) -> None:
-        with self._state:
-            if error is not None:
-                self._txn_errors[txn] = error  # every caller in this transaction sees it
-            self._txn_errors.pop(txn - 1000, None)  # nobody waits that long ago
-            self._committed = txn
-            self._state.notify_all()
+    @staticmethod
+    def _run(conn: sqlite3.Connection, write: _Write) -> None:
+        conn.execute("SAVEPOINT w")
+        try:
+            write.result = write.body(conn)
+            conn.execute("RELEASE w")
+        except BaseException as e:
+            # Undo this body's writes only. If SQLite already aborted the whole
+            # transaction there is no savepoint left to roll back to.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+            if isinstance(e, sqlite3.Error):
+                write.error = StoreError(f"SQLite write failed: {e}")
+            elif isinstance(e, Exception):
+                write.error = e
+            else:
+                raise
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -255,7 +271,7 @@ class SqliteStore(Store):
             raise StoreError(f"SQLite read failed: {e}") from e
 
     def _migrate(self) -> None:
-        with self._write() as conn:
+        def body(conn: sqlite3.Connection) -> None:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise StoreError(
@@ -267,6 +283,8 @@ class SqliteStore(Store):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
+
+        self._transact(body)
 
     def close(self) -> None:
         with self._lock:
@@ -285,7 +303,7 @@ class SqliteStore(Store):
         history: Sequence[str] = (),
         activities: Sequence[ActivityRecord] = (),
     ) -> None:
-        with self._write() as conn:
+        def body(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
             ).fetchone()
@@ -303,11 +321,12 @@ class SqliteStore(Store):
                 [(record.instance_id, n, _pack(e)) for n, e in enumerate(history)],
             )
             _insert_activities(conn, activities)
+
+        self._transact(body)
         self.signal([record.instance_id])
 
     def send_messages(self, messages: Sequence[Message]) -> None:
-        with self._write() as conn:
-            _insert_messages(conn, messages)
+        self._transact(lambda conn: _insert_messages(conn, messages))
         self.signal([m.instance_id for m in messages])
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
@@ -327,7 +346,7 @@ class SqliteStore(Store):
         return [_unpack(r[0]) or "" for r in rows]
 
     def purge_instances(self, instance_ids: Sequence[str]) -> int:
-        with self._write() as conn:
+        def body(conn: sqlite3.Connection) -> int:
             done: list[str] = []
             for iid in instance_ids:
                 row = conn.execute(
@@ -338,16 +357,21 @@ class SqliteStore(Store):
                 refuse_unfinished(iid, row[0])
                 done.append(iid)
             self._delete_instances(conn, done)
-        return len(done)
+            return len(done)
+
+        return self._transact(body)
 
     def set_status_if(self, instance_id: str, expected: str, status: str, now: float) -> bool:
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE instances SET status = ?, updated_at = ? "
-                "WHERE instance_id = ? AND status = ?",
-                (status, now, instance_id, expected),
+        changed = self._transact(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE instances SET status = ?, updated_at = ? "
+                    "WHERE instance_id = ? AND status = ?",
+                    (status, now, instance_id, expected),
+                ).rowcount
+                == 1
             )
-            changed = cur.rowcount == 1
+        )
         if changed:
             self.signal([instance_id])
         return changed
@@ -362,12 +386,13 @@ class SqliteStore(Store):
 
     def register_worker(self, worker_id: str, host: str, pid: int, expires_at: float) -> None:
         self._identities[worker_id] = (host, pid)
-        with self._write() as conn:
-            conn.execute(
+        self._transact(
+            lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO workers (worker_id, host, pid, expires_at) "
                 "VALUES (?, ?, ?, ?)",
                 (worker_id, host, pid, expires_at),
             )
+        )
 
     def heartbeat(self, worker_id: str, expires_at: float) -> None:
         identity = self._identities.get(worker_id)
@@ -376,14 +401,14 @@ class SqliteStore(Store):
             # row back, or what it owns from now on could never be reaped.
             self.register_worker(worker_id, *identity, expires_at)
             return
-        with self._write() as conn:
-            conn.execute(
+        self._transact(
+            lambda conn: conn.execute(
                 "UPDATE workers SET expires_at = ? WHERE worker_id = ?", (expires_at, worker_id)
             )
+        )
 
     def remove_worker(self, worker_id: str) -> None:
-        with self._write() as conn:
-            self._release(conn, [worker_id])
+        self._transact(lambda conn: self._release(conn, [worker_id]))
         self.signal()
 
     @staticmethod
@@ -397,8 +422,7 @@ class SqliteStore(Store):
         rows = self._read("SELECT worker_id, host, pid, expires_at FROM workers")
         dead = [w for w, host, pid, exp in rows if exp < now or is_dead(host, pid)]
         if dead:
-            with self._write() as conn:
-                self._release(conn, dead)
+            self._transact(lambda conn: self._release(conn, dead))
             self.signal()
         return len(dead)
 
@@ -433,7 +457,8 @@ class SqliteStore(Store):
         # write lock.
         if not self._read("SELECT 1 FROM activities WHERE owner IS NULL LIMIT 1"):
             return []
-        with self._write() as conn:
+
+        def body(conn: sqlite3.Connection) -> list[Any]:
             rows = conn.execute(
                 "SELECT instance_id, execution_id, task_id, name, input FROM activities "
                 "WHERE owner IS NULL LIMIT ?",
@@ -443,12 +468,16 @@ class SqliteStore(Store):
                 "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ?",
                 [(worker_id, r[0], r[2]) for r in rows],
             )
+            return rows
+
+        rows = self._transact(body)
         return [ActivityRecord(r[0], r[1], r[2], r[3], _unpack(r[4]), worker_id) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
         signal = bool(batch.messages)
-        with self._write() as conn:
+
+        def body(conn: sqlite3.Connection) -> None:
             if batch.finished_activities:
                 conn.executemany(
                     "DELETE FROM activities WHERE instance_id = ? AND task_id = ?",
@@ -464,60 +493,97 @@ class SqliteStore(Store):
                     "UPDATE inbox SET visible_at = ? WHERE id = ?",
                     [(at, mid) for mid, at in batch.rescheduled],
                 )
+            accepted = self._claimable(conn, batch.worker_id, batch.turns)
             for turn in batch.turns:
-                if self._apply_turn(conn, batch.worker_id, turn):
-                    signal = True
-                else:
+                if turn.instance_id not in accepted:
                     rejected.add(turn.instance_id)
                     _insert_messages(conn, turn.fallback)
+            self._apply_turns(
+                conn, batch.worker_id, [t for t in batch.turns if t.instance_id in accepted]
+            )
+
+        self._transact(body)
         if signal or batch.turns:
             self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
         return rejected
 
     @staticmethod
-    def _apply_turn(conn: sqlite3.Connection, worker_id: str, turn: TurnWrite) -> bool:
-        u = turn.update
-        iid = turn.instance_id
-        execution_id = u.new_execution_id or turn.execution_id
-        sets = "status = ?, updated_at = ?, output = ?, failure = ?, execution_id = ?, owner = ?"
-        params: list[Any] = [
-            u.status,
-            u.updated_at,
-            _pack(u.output),
-            u.failure,
-            execution_id,
-            None if u.release else worker_id,
-        ]
-        if u.set_custom_status:
-            sets += ", custom_status = ?"
-            params.append(_pack(u.custom_status))
-        if u.new_execution_id is not None:
-            sets += ", input = ?"
-            params.append(_pack(u.new_input))
-        params += [iid, turn.execution_id, worker_id]
-        cur = conn.execute(
-            f"UPDATE instances SET {sets} WHERE instance_id = ? AND execution_id = ? "
-            f"AND (owner IS NULL OR owner = ?) AND status NOT IN {TERMINAL_SQL}",
-            params,
+    def _claimable(
+        conn: sqlite3.Connection, worker_id: str, turns: Sequence[TurnWrite]
+    ) -> set[str]:
+        """The instances whose turns may commit: still on the turn's execution,
+        unfinished, and unowned or owned by this worker. The write transaction holds
+        SQLite's lock, so the answer stays true until the commit."""
+        expected = {t.instance_id: t.execution_id for t in turns}
+        ids = list(expected)
+        ok: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                "SELECT instance_id, execution_id, owner, status FROM instances "
+                f"WHERE instance_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            for iid, execution_id, owner, status in rows:
+                if (
+                    execution_id == expected[iid]
+                    and owner in (None, worker_id)
+                    and status not in TERMINAL_STATUSES
+                ):
+                    ok.add(iid)
+        return ok
+
+    @staticmethod
+    def _apply_turns(conn: sqlite3.Connection, worker_id: str, turns: Sequence[TurnWrite]) -> None:
+        """Write accepted turns, one statement per kind of row for the whole batch."""
+        if not turns:
+            return
+        for turn in turns:
+            if turn.reset_history:  # continue-as-new: the old run's rows go first
+                iid = turn.instance_id
+                for table in ("history", "activities"):
+                    conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (iid,))
+                conn.execute(
+                    "DELETE FROM inbox WHERE instance_id = ? AND execution_id IS NOT NULL",
+                    (iid,),
+                )
+        conn.executemany(
+            "UPDATE instances SET status = ?, updated_at = ?, output = ?, failure = ?, "
+            "execution_id = ?, owner = ?, "
+            "custom_status = CASE WHEN ? THEN ? ELSE custom_status END, "
+            "input = CASE WHEN ? THEN ? ELSE input END "
+            "WHERE instance_id = ?",
+            [
+                (
+                    u.status,
+                    u.updated_at,
+                    _pack(u.output),
+                    u.failure,
+                    u.new_execution_id or t.execution_id,
+                    None if u.release else worker_id,
+                    u.set_custom_status,
+                    _pack(u.custom_status),
+                    u.new_execution_id is not None,
+                    _pack(u.new_input),
+                    t.instance_id,
+                )
+                for t in turns
+                for u in (t.update,)
+            ],
         )
-        if cur.rowcount != 1:
-            return False
-        if turn.reset_history:
-            for table in ("history", "activities"):
-                conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (iid,))
-            conn.execute(
-                "DELETE FROM inbox WHERE instance_id = ? AND execution_id IS NOT NULL",
-                (iid,),
-            )
-        if turn.consumed:
-            conn.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in turn.consumed])
-        if turn.history:
-            conn.executemany(
-                "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
-                [(iid, turn.history_start + n, _pack(e)) for n, e in enumerate(turn.history)],
-            )
-        _insert_activities(conn, turn.activities)
-        for child in turn.children:
+        conn.executemany(
+            "DELETE FROM inbox WHERE id = ?", [(m,) for t in turns for m in t.consumed]
+        )
+        conn.executemany(
+            "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
+            [
+                (t.instance_id, t.history_start + n, _pack(e))
+                for t in turns
+                for n, e in enumerate(t.history)
+            ],
+        )
+        _insert_activities(conn, [a for t in turns for a in t.activities])
+        for child in (c for t in turns for c in t.children):
             record = child.record
             exists = conn.execute(
                 "SELECT status FROM instances WHERE instance_id = ?", (record.instance_id,)
@@ -533,8 +599,7 @@ class SqliteStore(Store):
                 _instance_row(record),
             )
             _insert_messages(conn, [child.start])
-        _insert_messages(conn, turn.messages)
-        return True
+        _insert_messages(conn, [m for t in turns for m in t.messages])
 
 
 def _instance_row(r: InstanceRecord) -> tuple[Any, ...]:
