@@ -3,21 +3,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import pq
 
 import outlast
-from outlast.errors import StoreError
-from outlast.store import open_store
-from outlast.store.base import CommitBatch, InstanceRecord, Message, Store
-from outlast.store.postgres import CHANNEL, MIGRATIONS, PostgresStore
+from outlast.errors import InstanceAlreadyExistsError, StoreError
+from outlast.store import SqliteStore, open_store
+from outlast.store.base import (
+    ActivityRecord,
+    ChildStart,
+    CommitBatch,
+    InstanceRecord,
+    Message,
+    Store,
+)
+from outlast.store.postgres import CHANNEL, MIGRATIONS, PostgresStore, prepared
 from outlast.testing.store_contract import W1, W2, StoreContract, message, record, turn
-from tests.pg import terminate_connections
+from tests.pg import require_server, terminate_connections, url_for
 
 
 class TestPostgresStore(StoreContract):
@@ -212,10 +227,37 @@ def test_commits_wake_other_processes(pg: PostgresStore, pg_database: str) -> No
 
 def test_unreachable_server_raises_store_error() -> None:
     before = set(threading.enumerate())
-    with pytest.raises(StoreError) as caught:
-        PostgresStore("postgresql://postgres@127.0.0.1:1/none", connect_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(StoreError, match="refused the connection") as caught:
+        PostgresStore("postgresql://postgres@127.0.0.1:1/none")
+    assert time.monotonic() - started < 5  # not the 10 s connect timeout
     assert isinstance(caught.value.__cause__, psycopg.Error)
     assert set(threading.enumerate()) <= before
+
+
+def test_missing_database_is_reported_at_once() -> None:
+    require_server()
+    before = set(threading.enumerate())
+    started = time.monotonic()
+    url = url_for("outlast_no_such_database").replace("postgres@", "postgres:secret@", 1)
+    with pytest.raises(StoreError, match="database does not exist") as caught:
+        PostgresStore(url)
+    assert time.monotonic() - started < 5
+    assert "outlast_no_such_database" in str(caught.value)
+    assert "secret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, psycopg.Error)
+    assert set(threading.enumerate()) <= before
+
+
+def test_refused_login_is_reported_at_once() -> None:
+    require_server()
+    started = time.monotonic()
+    parts = urlsplit(url_for("postgres"))
+    where = parts.netloc.rpartition("@")[2]
+    url = urlunsplit(parts._replace(netloc=f"outlast_no_such_role@{where}"))
+    with pytest.raises(StoreError, match="refused the login"):
+        PostgresStore(url)
+    assert time.monotonic() - started < 5
 
 
 def test_sql_errors_are_store_errors_and_roll_back(pg: PostgresStore) -> None:
@@ -257,8 +299,8 @@ def test_commit_outcome_is_asked_of_the_server(pg: PostgresStore, pg_database: s
         conn.execute("ROLLBACK")
     assert committed is not None and aborted is not None
     cause = psycopg.OperationalError("connection lost")
-    assert pg._committed(committed[0], time.monotonic() + 30, cause) is True
-    assert pg._committed(aborted[0], time.monotonic() + 30, cause) is False
+    assert pg._db.committed(committed[0], time.monotonic() + 30, cause) is True
+    assert pg._db.committed(aborted[0], time.monotonic() + 30, cause) is False
 
 
 def test_close_stops_its_threads(pg_database: str) -> None:
@@ -326,3 +368,350 @@ def test_instance_record_roundtrip(pg: PostgresStore) -> None:
     )
     pg.create_instance(full, message("x"))
     assert pg.get_instance("x") == full
+
+
+# --- round trips ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _traced(store: PostgresStore) -> Iterator[Callable[[], int]]:
+    """Count the round trips of the store's pooled connections: each time the
+    client, having sent something, reads the server's answer."""
+    pool = store._db.pool
+    original = pool.connection
+    fd, path = tempfile.mkstemp()
+    os.close(fd)
+
+    @contextlib.contextmanager
+    def connection(timeout: float | None = None) -> Iterator[Any]:
+        with original(timeout=timeout) as conn, open(path, "a") as out:
+            conn.pgconn.trace(out.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield conn
+            finally:
+                conn.pgconn.untrace()
+
+    def round_trips() -> int:
+        directions = [line.split("\t")[0] for line in Path(path).read_text().splitlines()]
+        Path(path).write_text("")
+        return sum(1 for pair in itertools.pairwise(directions) if pair == ("F", "B"))
+
+    pool.connection = connection  # type: ignore[method-assign]
+    try:
+        yield round_trips
+    finally:
+        pool.connection = original  # type: ignore[method-assign]
+        os.unlink(path)
+
+
+def test_round_trips(pg: PostgresStore) -> None:
+    _create(pg, "warm-up")  # statements are prepared on a connection's first use
+    [m] = pg.fetch_messages(W1, 1e9, 10)
+    pg.commit(CommitBatch(W1, turns=[turn("warm-up", history=["e0"], consumed=[m.id])]))
+    pg.send_messages([message("warm-up", "x")])
+    with _traced(pg) as round_trips:
+        _create(pg, "a")
+        assert round_trips() == 2  # the statement, then the COMMIT
+        pg.send_messages([message("a", "raised")])
+        assert round_trips() == 2
+        # A worker's look for work: messages, claims, loads, when next, activities.
+        fetched = pg.fetch_messages(W1, 1e9, 10)
+        pg.next_visible_at(W1, 1e9)
+        assert pg.claim_activities(W1, 10) == []
+        assert pg.load_instance("a") is not None
+        assert round_trips() == 1
+        act = ActivityRecord("a", "a-e1", 0, "step", None, W1)
+        batch = CommitBatch(
+            W1,
+            turns=[
+                turn("a", history=["e0", "e1"], consumed=[m.id for m in fetched], activities=[act])
+            ],
+            finished_activities=[("warm-up", 0)],
+            messages=[message("warm-up", "for another instance")],
+        )
+        assert pg.commit(batch) == set()
+        assert round_trips() == 2  # however much the batch holds
+        # Children take one more: whether each could be created decides what is sent.
+        kids = [_child("k1", "1", parent="a"), _child("k2", "1", parent="a")]
+        pg.commit(CommitBatch(W1, turns=[turn("a", start=2, history=["e2"], children=kids)]))
+        assert round_trips() == 3
+    assert pg.get_history("a") == ["e0", "e1", "e2"]
+    assert pg.get_instance("k2") is not None
+
+
+def test_a_fetch_answers_the_worker_s_next_questions(pg: PostgresStore) -> None:
+    _create(pg, "a")
+    free = ActivityRecord("a", "a-e1", 0, "step", None, None)
+    pg.commit(CommitBatch(W2, turns=[turn("a", activities=[free])]))
+    pg.send_messages([message("a", "later", at=500.0)])
+    assert pg.fetch_messages(W1, 200.0, 10) == []  # a is W2's
+    assert pg.next_visible_at(W1, 200.0) is None  # so is its timer
+    assert [a.task_id for a in pg.claim_activities(W1, 10)] == [0]
+    # A reap releases activities: a claim right after it must see them, whatever
+    # the last fetch found.
+    pg.register_worker(W2, "host", 2, expires_at=50.0)
+    pg.commit(
+        CommitBatch(
+            W2, turns=[turn("a", activities=[ActivityRecord("a", "a-e1", 1, "s", None, W2)])]
+        )
+    )
+    assert pg.fetch_messages(W1, 200.0, 10) == []
+    assert pg.reap_workers(100.0, lambda host, pid: False) == 1
+    assert [a.task_id for a in pg.claim_activities(W1, 10)] == [1]
+    assert pg.next_visible_at(W1, 200.0) == 500.0  # a is nobody's now
+
+
+def test_a_taken_id_costs_more_round_trips_but_nothing_else(pg: PostgresStore) -> None:
+    _create(pg, "a")
+    with pytest.raises(InstanceAlreadyExistsError):
+        _create(pg, "a")
+    assert [m.event for m in pg.fetch_messages(W1, 1e9, 10)] == ["start"]
+
+
+# --- one statement and its sequential equivalent -------------------------------------
+#
+# A batch is applied by one statement whose parts run in no particular order, or,
+# when it starts children or continues as new with history, one step after the
+# other. Either way the outcome must be what applying the batch step by step
+# gives: these scenarios run on the SQLite store too, and the outcomes must be
+# equal.
+
+
+def _outcome(store: Store, ids: list[str]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for iid in ids:
+        r = store.get_instance(iid)
+        state[iid] = None if r is None else (r.status, r.execution_id, r.owner, r.input)
+        state[f"{iid} history"] = store.get_history(iid)
+    for worker in (W1, W2):
+        store.remove_worker(worker)  # so that one observer sees every message
+    # Message IDs order each instance's events; across instances they mean nothing.
+    inbox: dict[str, list[tuple[str | None, str, float]]] = {}
+    for m in store.fetch_messages("observer", 1e12, 1000):
+        inbox.setdefault(m.instance_id, []).append((m.execution_id, m.event, m.visible_at))
+    state["inbox"] = inbox
+    state["activities"] = sorted(
+        (a.instance_id, a.task_id, a.execution_id, a.input)
+        for a in store.claim_activities("observer", 100)
+    )
+    return state
+
+
+def _same_on_sqlite(
+    pg: PostgresStore, tmp_path: Path, scenario: Callable[[Store], list[str]]
+) -> None:
+    sqlite = SqliteStore(tmp_path / "reference.db")
+    try:
+        expected = _outcome(sqlite, scenario(sqlite))
+    finally:
+        sqlite.close()
+    assert _outcome(pg, scenario(pg)) == expected
+
+
+def _ids(store: Store, now: float = 1e9) -> dict[str, list[int]]:
+    """The IDs of the visible messages, by event."""
+    found: dict[str, list[int]] = {}
+    for m in store.fetch_messages(W1, now, 1000):
+        found.setdefault(m.event, []).append(m.id)
+    return found
+
+
+def _cleared_with_the_old_run(store: Store) -> list[str]:
+    """Continue-as-new clears what the same batch sent the old run."""
+    _create(store, "a")
+    _create(store, "b")
+    act = ActivityRecord("a", "a-e1", 0, "step", None, W1)
+    store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"], activities=[act])]))
+    store.send_messages([message("a", "old-timer", at=5e9, execution="a-e1")])
+    ids = _ids(store)
+    t = turn("a", start=0, status="CONTINUED_AS_NEW", reset_history=True, consumed=ids["start"][:1])
+    t.update.new_execution_id = "a-e2"
+    t.update.new_input = '"next"'
+    t.messages = [message("a", "start2", execution="a-e2")]
+    late = [m for m in store.fetch_messages(W1, 1e10, 100) if m.event == "old-timer"]
+    store.commit(
+        CommitBatch(
+            W1,
+            turns=[t, turn("b", history=["b0"], messages=[message("a", "from-b")])],
+            messages=[
+                message("a", "result-for-old-run", execution="a-e1"),
+                message("a", "raised"),
+            ],
+            # Brought forward, but cleared with the old run all the same.
+            rescheduled=[(late[0].id, 100.0)],
+            finished_activities=[("a", 0)],
+        )
+    )
+    return ["a", "b"]
+
+
+def _deleted_and_rescheduled(store: Store) -> list[str]:
+    """Messages deleted (consumed, dropped) and rescheduled stay deleted."""
+    _create(store, "a")
+    store.send_messages([message("a", f"m{n}") for n in range(4)])
+    ids = _ids(store)
+    store.commit(
+        CommitBatch(
+            W1,
+            turns=[turn("a", history=["e0"], consumed=ids["m0"] + ids["start"])],
+            dropped_messages=ids["m1"],
+            rescheduled=[(ids[e][0], 7e9) for e in ("m0", "m1", "m2")],
+        )
+    )
+    return ["a"]
+
+
+def _finished_and_scheduled_again(store: Store) -> list[str]:
+    """An activity finished and scheduled again in one batch stays scheduled."""
+    act = ActivityRecord("a", "a-e1", 0, "step", '"1"', None)
+    store.create_instance(
+        record("a"), message("a", execution="a-e1"), history=["e0"], activities=[act]
+    )
+    again = ActivityRecord("a", "a-e1", 0, "step", '"2"', None)
+    store.commit(
+        CommitBatch(
+            W1,
+            turns=[turn("a", start=1, history=["e1"], activities=[again])],
+            finished_activities=[("a", 0)],
+        )
+    )
+    return ["a"]
+
+
+def _fallbacks_in_order(store: Store) -> list[str]:
+    """Rejected turns send their fallbacks, in turn order among the others' messages."""
+    for iid in ("a", "b", "c"):
+        _create(store, iid)
+    store.commit(CommitBatch(W2, turns=[turn("b", history=["b0"])]))  # b is W2's
+    store.commit(
+        CommitBatch(
+            W1,
+            messages=[message("c", "batch-1"), message("a", "batch-2")],
+            turns=[
+                turn("a", history=["a0"], messages=[message("a", "a-1"), message("c", "a-2")]),
+                turn("b", start=1, history=["no"], fallback=[message("b", "fallback-b")]),
+                turn("c", history=["c0"], messages=[message("c", "c-1")]),
+            ],
+        )
+    )
+    store.send_messages([message("c", "after")])
+    return ["a", "b", "c"]
+
+
+def _child(iid: str, tag: str, parent: str = "p") -> ChildStart:
+    return ChildStart(
+        InstanceRecord(
+            iid, "child", "PENDING", f"{iid}-{tag}", 150.0, 150.0, parent_instance_id=parent
+        ),
+        message(iid, f"start-{iid}-{tag}", execution=f"{iid}-{tag}"),
+        message(parent, f"conflict-{iid}-{tag}", execution=f"{parent}-e1"),
+    )
+
+
+def _children_among_other_turns(store: Store) -> list[str]:
+    """Children created, refused (twice the same ID, an unfinished instance) and
+    replacing a finished instance, next to other turns and a rejected one."""
+    for iid in ("p", "q", "busy", "old", "other"):
+        _create(store, iid)
+    store.commit(CommitBatch(W1, turns=[turn("old", status="COMPLETED", release=True)]))
+    store.commit(CommitBatch(W2, turns=[turn("other", history=["o0"])]))
+    store.commit(
+        CommitBatch(
+            W1,
+            turns=[
+                turn(
+                    "p",
+                    history=["p0"],
+                    children=[_child("new", "1"), _child("busy", "1"), _child("old", "1")],
+                    messages=[message("p", "p-timer")],
+                ),
+                turn("q", history=["q0"], children=[_child("new", "2", "q")]),
+                turn("other", start=1, history=["x"], fallback=[message("other", "fb")]),
+            ],
+            messages=[message("old", "to-the-finished-one", execution="old-e1")],
+        )
+    )
+    return ["p", "q", "busy", "old", "new", "other"]
+
+
+def _continued_with_history(store: Store) -> list[str]:
+    """Continue-as-new with history of its own replaces the old history."""
+    _create(store, "a")
+    _create(store, "b")
+    store.commit(CommitBatch(W1, turns=[turn("a", history=["e0", "e1", "e2"])]))
+    t = turn("a", start=0, history=["n0", "n1"], reset_history=True)
+    t.update.new_execution_id = "a-e2"
+    store.commit(CommitBatch(W1, turns=[t, turn("b", history=["b0"])]))
+    return ["a", "b"]
+
+
+SCENARIOS = [
+    _cleared_with_the_old_run,
+    _deleted_and_rescheduled,
+    _finished_and_scheduled_again,
+    _fallbacks_in_order,
+    _children_among_other_turns,
+    _continued_with_history,
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__.strip("_"))
+def test_batches_end_as_if_applied_in_order(
+    pg: PostgresStore, tmp_path: Path, scenario: Callable[[Store], list[str]]
+) -> None:
+    _same_on_sqlite(pg, tmp_path, scenario)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__.strip("_"))
+def test_documents_too_big_for_jsonb_go_as_json(
+    pg: PostgresStore,
+    tmp_path: Path,
+    scenario: Callable[[Store], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prepared, "JSONB_MAX_BYTES", 0)  # every document is "too big"
+    _same_on_sqlite(pg, tmp_path, scenario)
+
+
+def _commit_together(commits: list[tuple[PostgresStore, CommitBatch]]) -> list[BaseException]:
+    """Commit batches from as many threads at the same moment; the errors."""
+    barrier = threading.Barrier(len(commits))
+    errors: list[BaseException] = []
+
+    def commit(store: PostgresStore, batch: CommitBatch) -> None:
+        barrier.wait()
+        try:
+            store.commit(batch)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=commit, args=c) for c in commits]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_batches_over_the_same_instances_in_any_order_do_not_deadlock(
+    pg_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="outlast.store.postgres")
+    stores = [PostgresStore(pg_database) for _ in range(2)]
+    stores[0].reset()
+    try:
+        for rnd in range(10):
+            ids = [f"i{n:02}-{rnd}" for n in range(20)]
+            for iid in ids:
+                _create(stores[0], iid)
+            forward = CommitBatch(W1, turns=[turn(i, history=[W1]) for i in ids])
+            backward = CommitBatch(W2, turns=[turn(i, history=[W2]) for i in reversed(ids)])
+            assert _commit_together([(stores[0], forward), (stores[1], backward)]) == []
+            for iid in ids:
+                # Each instance took exactly one of the two turns.
+                assert stores[0].get_history(iid) in ([W1], [W2])
+    finally:
+        for s in stores:
+            s.close()
+    assert "deadlock" not in caplog.text

@@ -1,0 +1,75 @@
+"""Records as JSON rows, and the SQL that reads them back.
+
+Statements take their rows as one ``jsonb`` parameter instead of an array
+parameter per column: one C call (orjson) encodes a whole batch, the parameter
+types never vary (psycopg would pick ``int2[]`` or ``int8[]``, ``text[]`` or
+``unknown`` from the values, and prepare a statement per combination), and a
+statement can nest a turn's history, activities and messages inside the turn.
+
+Each encoder here sits next to the SQL expression that decodes its output, so
+the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from ..base import ActivityRecord, InstanceRecord, Message
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def message_row(m: Message) -> list[Any]:
+    return [m.instance_id, m.execution_id, m.event, m.visible_at]
+
+
+def message_rows(messages: Iterable[Message]) -> list[list[Any]]:
+    return [[m.instance_id, m.execution_id, m.event, m.visible_at] for m in messages]
+
+
+def message_values(alias: str) -> str:
+    """The inbox columns (instance_id, execution_id, event, visible_at) of a message row."""
+    return f"{alias}->>0, {alias}->>1, {alias}->>2, ({alias}->>3)::float8"
+
+
+def activity_rows(activities: Iterable[ActivityRecord]) -> list[list[Any]]:
+    return [
+        [a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner] for a in activities
+    ]
+
+
+def activity_values(alias: str) -> str:
+    """The activity columns (instance_id, task_id, execution_id, name, input, owner)."""
+    a = alias
+    return f"{a}->>0, ({a}->>1)::integer, {a}->>2, {a}->>3, {a}->>4, {a}->>5"
+
+
+def instance_row(r: InstanceRecord) -> list[Any]:
+    return [
+        r.instance_id,
+        r.name,
+        r.status,
+        r.execution_id,
+        r.created_at,
+        r.updated_at,
+        r.input,
+        r.output,
+        r.custom_status,
+        r.failure,
+        r.parent_instance_id,
+        r.owner,
+    ]
+
+
+def instance_values(alias: str) -> str:
+    """The columns of ``sql.INSTANCE_COLUMNS``, in that order, of an instance row."""
+    r = alias
+    return (
+        f"{r}->>0, {r}->>1, {r}->>2, {r}->>3, ({r}->>4)::float8, ({r}->>5)::float8, "
+        f"{r}->>6, {r}->>7, {r}->>8, {r}->>9, {r}->>10, {r}->>11"
+    )
