@@ -344,7 +344,6 @@ def test_history_codec_round_trips_every_event_kind() -> None:
         h.ExecutionTerminated(4.0, '"o"', False),
         h.ExecutionSuspended(4.0, "why"),
         h.ExecutionResumed(4.0, None),
-        h.ContinuedAsNew(4.0, "1"),
         h.WorkflowPatched(4.0, "fix-1"),
         h.ExecutionRerun(4.0, "src", 7),
     ]

@@ -138,11 +138,6 @@ class ExecutionRerun(Event):
     source_event_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ContinuedAsNew(Event):
-    input: str | None = None
-
-
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -160,7 +155,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ExecutionTerminated,
         ExecutionSuspended,
         ExecutionResumed,
-        ContinuedAsNew,
         WorkflowPatched,
         ExecutionRerun,
     )

@@ -540,7 +540,6 @@ _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
     h.ExecutionSuspended: WorkflowExecutor._on_suspended,
     h.ExecutionResumed: WorkflowExecutor._on_resumed,
     h.ExecutionCompleted: WorkflowExecutor._on_ignored,
-    h.ContinuedAsNew: WorkflowExecutor._on_ignored,
     h.WorkflowPatched: WorkflowExecutor._on_ignored,
     h.ExecutionRerun: WorkflowExecutor._on_ignored,
 }

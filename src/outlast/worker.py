@@ -126,7 +126,6 @@ class Worker:
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
         self._last_purge = 0.0
-        self.error: BaseException | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -222,11 +221,10 @@ class Worker:
                 self._housekeeping()
             self._commit_round(fetch=True)
             return True
-        except Exception as e:
+        except Exception:
             # The batch was rolled back; drop cached state it may have touched and
             # try again from the store.
             log.exception("worker round failed; retrying")
-            self.error = e
             self._cache.clear()
             with self._cv:
                 self._fetch = True

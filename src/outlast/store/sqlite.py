@@ -475,7 +475,6 @@ class SqliteStore(Store):
 
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
-        signal = bool(batch.messages)
 
         def body(conn: sqlite3.Connection) -> None:
             if batch.finished_activities:
@@ -503,7 +502,7 @@ class SqliteStore(Store):
             )
 
         self._transact(body)
-        if signal or batch.turns:
+        if batch.messages or batch.turns:
             self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
         return rejected
 
