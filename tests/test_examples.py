@@ -50,7 +50,9 @@ def test_fan_out_fan_in(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(fan_out_fan_in.time, "sleep", slept.append)
     state = fan_out_fan_in.main(store_url, batch_size=25)
     assert state is not None and state.output() == sum(2 * (i + 1) for i in range(25))
-    assert slept == [5] * 25
+    # The patch is on the shared time module: the runtime's own sleep(0) GIL
+    # yields land here too.
+    assert [s for s in slept if s] == [5] * 25
 
 
 def test_human_interaction_approve_and_auto(store_url: str) -> None:

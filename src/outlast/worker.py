@@ -37,6 +37,8 @@ from .turns import result_event, result_message, stall_turn, write_turn
 log = logging.getLogger("outlast.worker")
 
 _STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
+# Seconds of turns between two GIL yields in a long round.
+_YIELD_EVERY = 0.001
 
 
 @dataclass(slots=True)
@@ -310,6 +312,7 @@ class Worker:
             for record in self.store.claim_activities(self.worker_id, limit):
                 self._activities.submit(record)
         pending: list[_Pending] = []
+        yielded = time.perf_counter()
         for instance_id, item in inputs.items():
             start = next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
             if start is not None and self._limits.put_off(
@@ -319,11 +322,15 @@ class Worker:
             done = self._turn(instance_id, item, now, batch)
             if done is not None:
                 pending.append(done)
-            if len(inputs) > 1:
-                # Let other threads (a client starting workflows, say) have the GIL
-                # between turns of a long round: otherwise each of their blocking
-                # calls may wait out a whole switch interval (5 ms) behind it.
+            if len(inputs) > 1 and (
+                self.store.io_waiting or time.perf_counter() - yielded > _YIELD_EVERY
+            ):
+                # Let other threads have the GIL during a long round: a thread in a
+                # store call (a client starting a workflow, say) needs it back
+                # after each statement. Otherwise only now and then: a GIL
+                # hand-off costs about as much CPU as a turn.
                 time.sleep(0)
+                yielded = time.perf_counter()
         return batch, pending
 
     def _after_commit(

@@ -134,3 +134,46 @@ def test_concurrent_writers_share_commits_and_fail_alone(tmp_path: Path) -> None
     assert len(ids) == 8 * 20 + 1  # every unique write, and "dup" exactly once
     assert len(errors) == 8 * 5 - 1
     reopened.close()
+
+
+def test_a_failing_first_write_leaves_the_rest_of_its_group(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    store = SqliteStore(tmp_path / "first.db")
+    store._transact(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    store._transact(lambda c: c.execute("INSERT INTO t VALUES ('taken')"))
+    results: dict[str, object] = {}
+
+    def write(key: str) -> None:
+        try:
+            # The first body inserts, then fails: its insert must not survive.
+            def body(c: sqlite3.Connection) -> None:
+                c.execute("INSERT INTO t VALUES (?)", (key + "-before",))
+                c.execute("INSERT INTO t VALUES (?)", (key,))
+
+            store._transact(body)
+            results[key] = "ok"
+        except StoreError as e:
+            results[key] = e
+
+    # Hold the write connection so that all three queue up, in this order, and one
+    # leader then runs them in a single transaction.
+    store._lock.acquire()
+    threads = []
+    for key in ("taken", "b", "c"):
+        thread = threading.Thread(target=write, args=(key,))
+        thread.start()
+        threads.append(thread)
+        while len(store._queue) < len(threads):
+            time.sleep(0.001)
+    before = store._txn
+    store._lock.release()
+    for thread in threads:
+        thread.join()
+    assert isinstance(results["taken"], StoreError)
+    assert results["b"] == results["c"] == "ok"
+    assert store._txn == before + 1
+    rows = {r[0] for r in store._read("SELECT k FROM t")}
+    assert rows == {"taken", "b-before", "b", "c-before", "c"}
+    store.close()

@@ -151,6 +151,20 @@ class Store(ABC):
         # Registries of runtimes running on this store in this process: lets a
         # client reject an unknown workflow name at once instead of stalling it.
         self.local_registries: list[Any] = []
+        # Threads now inside a blocking store call. Each SQLite statement releases
+        # the GIL and must win it back, so a worker running turns yields while
+        # this is non-zero: otherwise a client's few-statement transaction waits
+        # out a switch interval (5 ms) at every statement behind it.
+        self._io_lock = threading.Lock()
+        self.io_waiting = 0
+
+    def _io_enter(self) -> None:
+        with self._io_lock:
+            self.io_waiting += 1
+
+    def _io_exit(self) -> None:
+        with self._io_lock:
+            self.io_waiting -= 1
 
     # --- change notification (in-process; other processes poll) -----------------
 

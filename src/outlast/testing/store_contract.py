@@ -231,6 +231,34 @@ class StoreContract:
         assert [x.event for x in store.fetch_messages(W1, 1000.0, 10)] == ["fired"]
         assert store.load_instance("a") == (got, ["e0", "e1"])
 
+    def test_owner_turns_that_change_only_the_time_then_more(self, store: Store) -> None:
+        # Stores may write a turn that changes nothing but the update time more
+        # cheaply; what a reader sees must not differ.
+        self._create(store, "a")
+        store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"])]))
+        later = turn("a", start=1, history=["e1"])
+        later.update.updated_at = 300.0
+        assert store.commit(CommitBatch(W1, turns=[later])) == set()
+        got = store.get_instance("a")
+        assert got is not None
+        assert (got.status, got.owner, got.updated_at) == ("RUNNING", W1, 300.0)
+        assert store.fetch_messages(W2, 1000.0, 10) == []  # still W1's
+        suspended = turn("a", start=2, history=["e2"], status="SUSPENDED")
+        suspended.update.updated_at = 400.0
+        suspended.update.custom_status = '"paused"'
+        suspended.update.set_custom_status = True
+        store.commit(CommitBatch(W1, turns=[suspended]))
+        got = store.get_instance("a")
+        assert got is not None
+        assert (got.status, got.updated_at, got.custom_status) == ("SUSPENDED", 400.0, '"paused"')
+        done = turn("a", start=3, history=["e3"], status="COMPLETED", release=True)
+        done.update.output = '"ok"'
+        store.commit(CommitBatch(W1, turns=[done]))
+        got = store.get_instance("a")
+        assert got is not None
+        assert (got.status, got.owner, got.output) == ("COMPLETED", None, '"ok"')
+        assert store.get_history("a") == ["e0", "e1", "e2", "e3"]
+
     def test_turn_of_instance_owned_elsewhere_is_rejected(self, store: Store) -> None:
         self._create(store, "a")
         store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"])]))
