@@ -323,7 +323,7 @@ class Worker:
             if done is not None:
                 pending.append(done)
             if len(inputs) > 1 and (
-                self.store.io_waiting or time.perf_counter() - yielded > _YIELD_EVERY
+                self.store.io.waiting or time.perf_counter() - yielded > _YIELD_EVERY
             ):
                 # Let other threads have the GIL during a long round: a thread in a
                 # store call (a client starting a workflow, say) needs it back

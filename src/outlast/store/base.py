@@ -138,6 +138,30 @@ class InstanceQuery:
     after: tuple[float, str] | None = None  # keyset cursor: (created_at, instance_id)
 
 
+class IoGauge:
+    """How many threads are inside a blocking store call right now.
+
+    Each database call releases the GIL and must win it back, so a worker running
+    turns yields the GIL between turns while this is non-zero: otherwise a client's
+    call of a few statements waits out a switch interval (5 ms) at every one of
+    them behind a long round of turns.
+    """
+
+    __slots__ = ("_lock", "waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.waiting = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.waiting += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.waiting -= 1
+
+
 class Store(ABC):
     """A durable home for workflow instances. Thread-safe."""
 
@@ -151,20 +175,7 @@ class Store(ABC):
         # Registries of runtimes running on this store in this process: lets a
         # client reject an unknown workflow name at once instead of stalling it.
         self.local_registries: list[Any] = []
-        # Threads now inside a blocking store call. Each SQLite statement releases
-        # the GIL and must win it back, so a worker running turns yields while
-        # this is non-zero: otherwise a client's few-statement transaction waits
-        # out a switch interval (5 ms) at every statement behind it.
-        self._io_lock = threading.Lock()
-        self.io_waiting = 0
-
-    def _io_enter(self) -> None:
-        with self._io_lock:
-            self.io_waiting += 1
-
-    def _io_exit(self) -> None:
-        with self._io_lock:
-            self.io_waiting -= 1
+        self.io = IoGauge()
 
     # --- change notification (in-process; other processes poll) -----------------
 

@@ -196,13 +196,9 @@ class SqliteStore(Store):
         write = _Write(body)
         with self._state:
             self._queue.append(write)
-        self._io_enter()
-        try:
-            with self._lock:
-                if not write.done:
-                    self._lead()
-        finally:
-            self._io_exit()
+        with self.io, self._lock:
+            if not write.done:
+                self._lead()
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[no-any-return]
@@ -284,13 +280,11 @@ class SqliteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")  # for the writes that follow
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self._io_enter()
         try:
-            return self._reader().execute(sql, params).fetchall()
+            with self.io:
+                return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as e:
             raise StoreError(f"SQLite read failed: {e}") from e
-        finally:
-            self._io_exit()
 
     def _migrate(self) -> None:
         def body(conn: sqlite3.Connection) -> None:

@@ -32,6 +32,7 @@ from psycopg import Connection
 from psycopg.pq import TransactionStatus
 
 from ...errors import StoreError
+from ..base import IoGauge
 from .prepared import Statement
 from .schema import migrate
 
@@ -85,7 +86,9 @@ class Database:
         max_size: int | None,
         connect_timeout: float,
         retry_timeout: float,
+        io: IoGauge | None = None,
     ) -> None:
+        self._io = io or IoGauge()
         self.conninfo, options = _split_url(url)
         min_size = min_size if min_size is not None else int(options.get("pool_min_size", 1))
         max_size = max_size if max_size is not None else int(options.get("pool_max_size", 10))
@@ -189,6 +192,10 @@ class Database:
         return self.retrying(what, attempt)
 
     def retrying(self, what: str, attempt: Callable[[float], T]) -> T:
+        with self._io:
+            return self._retrying(what, attempt)
+
+    def _retrying(self, what: str, attempt: Callable[[float], T]) -> T:
         deadline = time.monotonic() + self._retry_timeout
         delay = 0.02
         checked = False

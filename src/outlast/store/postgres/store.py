@@ -65,6 +65,7 @@ class PostgresStore(Store):
             max_size=max_size,
             connect_timeout=connect_timeout,
             retry_timeout=retry_timeout,
+            io=self.io,
         )
         self._closed = False
         # Tags this process's notifications: it wakes its own waiters directly.
