@@ -128,7 +128,7 @@ class ActivityExecutor:
         self._report(outcome, record.name)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:
-        return encode_payload(value, self._max_payload, f"the result of activity {record.name!r}")
+        return encode_payload(value, self._max_payload, "the result of activity {}", record.name)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

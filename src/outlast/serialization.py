@@ -60,15 +60,18 @@ def default_max_payload_bytes() -> int:
     return int(configured) if configured else DEFAULT_MAX_PAYLOAD_BYTES
 
 
-def encode_payload(value: Any, limit: int | None, what: str) -> str | None:
-    """``value`` as JSON text, refused with a clear error if over ``limit`` bytes."""
+def encode_payload(value: Any, limit: int | None, what: str, name: str | None = None) -> str | None:
+    """``value`` as JSON text, refused with a clear error if over ``limit`` bytes.
+    ``what`` names the value in that error; with ``name``, it is a format string
+    for it (formatted only then: this is on every step's path)."""
     text = to_json_or_none(value)
     if text is not None and limit is not None and len(text) > limit:
         # len() counts characters; only the exact check needs the bytes.
         size = len(text.encode())
         if size > limit:
+            described = what if name is None else what.format(repr(name))
             raise PayloadTooLargeError(
-                f"{what} is {size:,} bytes of JSON, over the {limit:,}-byte limit "
+                f"{described} is {size:,} bytes of JSON, over the {limit:,}-byte limit "
                 "(max_payload_bytes)"
             )
     return text

@@ -53,13 +53,14 @@ def write_turn(
             messages.append(Message(iid, exec_id, h.encode_event(fired), action.fire_at))
         else:
             children.append(child_start(ex, action, now))
+    status = result.status.value
     update = InstanceUpdate(
-        status=result.status.value,
+        status=status,
         updated_at=now,
         custom_status=result.custom_status,
         set_custom_status=result.custom_status_changed,
         # Waiting clients care about status changes; most turns make none.
-        status_changed=result.status.value != previous_status
+        status_changed=status != previous_status
         or result.custom_status_changed
         or result.completion is not None,
     )

@@ -312,14 +312,20 @@ class Worker:
             for record in self.store.claim_activities(self.worker_id, limit):
                 self._activities.submit(record)
         pending: list[_Pending] = []
+        cold = [iid for iid in inputs if iid not in self._cache]
+        loaded = self.store.load_instances(cold) if cold else {}
         yielded = time.perf_counter()
         for instance_id, item in inputs.items():
-            start = next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
+            start = (
+                next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
+                if item.events
+                else None
+            )
             if start is not None and self._limits.put_off(
                 instance_id, start, item.message_ids, batch, now
             ):
                 continue
-            done = self._turn(instance_id, item, now, batch)
+            done = self._turn(instance_id, item, now, batch, loaded)
             if done is not None:
                 pending.append(done)
             if len(inputs) > 1 and (
@@ -364,16 +370,21 @@ class Worker:
             self._cache.popitem(last=False)
 
     def _turn(
-        self, instance_id: str, item: _Inputs, now: float, batch: CommitBatch
+        self,
+        instance_id: str,
+        item: _Inputs,
+        now: float,
+        batch: CommitBatch,
+        loaded: dict[str, tuple[InstanceRecord, list[str]]],
     ) -> _Pending | None:
         cached = self._cache.get(instance_id)
         if cached is None:
-            loaded = self.store.load_instance(instance_id)
-            if loaded is None or WorkflowStatus(loaded[0].status).is_terminal:
+            found = loaded.get(instance_id)
+            if found is None or WorkflowStatus(found[0].status).is_terminal:
                 # Purged or finished: nothing will ever wait for these events.
                 batch.dropped_messages.extend(item.message_ids)
                 return None
-            record, stored = loaded
+            record, stored = found
             executor = WorkflowExecutor(
                 instance_id, record.execution_id, self.registry, self.options.max_payload_bytes
             )
@@ -391,7 +402,7 @@ class Worker:
             e for e, target in item.events if target is None or target == executor.execution_id
         ]
         first_local = len(events)
-        events.extend(result_event(r, now) for r in item.local)
+        events += [result_event(r, now) for r in item.local]
         try:
             result = executor.run_turn(events, now)
         except _STALL_ERRORS as e:

@@ -304,6 +304,18 @@ class Store(ABC):
     def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
         """An instance and its history, or None if it does not exist."""
 
+    def load_instances(
+        self, instance_ids: Sequence[str]
+    ) -> dict[str, tuple[InstanceRecord, list[str]]]:
+        """``load_instance`` for many: those that exist, by ID. Stores override it
+        to read them all at once (a round starts many workflows)."""
+        loaded = {}
+        for iid in instance_ids:
+            one = self.load_instance(iid)
+            if one is not None:
+                loaded[iid] = one
+        return loaded
+
     @abstractmethod
     def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
         """Take unowned activities (their worker went away) for this worker."""

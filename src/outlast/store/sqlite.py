@@ -467,6 +467,38 @@ class SqliteStore(Store):
             return None
         return record, self.get_history(instance_id)
 
+    def load_instances(
+        self, instance_ids: Sequence[str]
+    ) -> dict[str, tuple[InstanceRecord, list[str]]]:
+        loaded: dict[str, tuple[InstanceRecord, list[str]]] = {}
+        conn = self._reader()
+        try:
+            with self.io:
+                # One read transaction: records and histories from the same commit.
+                conn.execute("BEGIN")
+                try:
+                    for start in range(0, len(instance_ids), 500):
+                        chunk = instance_ids[start : start + 500]
+                        marks = ", ".join("?" * len(chunk))
+                        for row in conn.execute(
+                            f"SELECT {INSTANCE_COLUMNS} FROM instances "
+                            f"WHERE instance_id IN ({marks})",
+                            chunk,
+                        ).fetchall():
+                            loaded[row[0]] = (_record(row), [])
+                        for iid, event in conn.execute(
+                            "SELECT instance_id, event FROM history "
+                            f"WHERE instance_id IN ({marks}) ORDER BY instance_id, seq",
+                            chunk,
+                        ).fetchall():
+                            if iid in loaded:
+                                loaded[iid][1].append(_unpack(event) or "")
+                finally:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite read failed: {e}") from e
+        return loaded
+
     def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
         # Workers ask often; a read first keeps the common "none" answer off the
         # write lock.

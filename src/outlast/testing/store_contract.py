@@ -259,6 +259,19 @@ class StoreContract:
         assert (got.status, got.owner, got.output) == ("COMPLETED", None, '"ok"')
         assert store.get_history("a") == ["e0", "e1", "e2", "e3"]
 
+    def test_load_instances_reads_many_at_once(self, store: Store) -> None:
+        for iid in ("a", "b", "c"):
+            self._create(store, iid)
+        store.commit(CommitBatch(W1, turns=[turn("a", history=["a0", "a1"])]))
+        store.commit(CommitBatch(W1, turns=[turn("a", start=2, history=["a2"])]))
+        store.commit(CommitBatch(W1, turns=[turn("c", history=["c0"])]))
+        loaded = store.load_instances(["a", "missing", "b", "c"])
+        assert sorted(loaded) == ["a", "b", "c"]
+        assert loaded["a"] == store.load_instance("a")
+        assert loaded["a"][1] == ["a0", "a1", "a2"]
+        assert loaded["b"][1] == [] and loaded["c"][1] == ["c0"]
+        assert store.load_instances([]) == {}
+
     def test_turn_of_instance_owned_elsewhere_is_rejected(self, store: Store) -> None:
         self._create(store, "a")
         store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"])]))
