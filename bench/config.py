@@ -108,9 +108,16 @@ class Settings:
         return tuple(s for s in self.scenarios if s in PG_SCENARIOS)
 
     def systems_for(self, scenario: str) -> tuple[str, ...]:
-        """Who runs a scenario: the selected systems, and on PostgreSQL also
-        ``outlast-wN`` for each worker count N > 1 (when outlast is selected)."""
-        if scenario not in PG_SCENARIOS or "outlast" not in self.systems:
+        """Who runs a scenario: the selected systems; with outlast selected, on
+        PostgreSQL also ``outlast-wN`` for each worker count N > 1, and in S2 also
+        ``sqlite``, the raw commit rate beside each outlast run."""
+        if "outlast" not in self.systems:
+            return self.systems
+        if scenario == "S2":
+            # The raw commit rate, measured right before (or, every other round,
+            # right after) outlast's run: S2 is judged against it round by round.
+            return ("sqlite", *self.systems)
+        if scenario not in PG_SCENARIOS:
             return self.systems
         return self.systems + tuple(f"outlast-w{n}" for n in self.pg_workers if n > 1)
 

@@ -47,3 +47,12 @@ def measure(db_path: str, sizes: Sizes) -> dict[str, float]:
         figures[f"{name}_commits_per_s"] = commit_rate(path, journal, sync, commits)
     figures["payload_bytes"] = PAYLOAD_BYTES
     return figures
+
+
+def beside(db_path: str, sizes: Sizes) -> dict[str, float]:
+    """Only the WAL+FULL rate, measured next to one outlast S2 run: the disk's speed
+    drifts from minute to minute, so S2 is judged against the rate of its round."""
+    path = Path(db_path)
+    beside_path = path.with_name(f"{path.stem}-beside.db")
+    rate = commit_rate(beside_path, "WAL", "FULL", sizes.raw_full_commits)
+    return {"wal_full_commits_per_s": rate, "payload_bytes": PAYLOAD_BYTES}

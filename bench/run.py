@@ -52,6 +52,8 @@ def _headline(scenario: str, m: dict[str, Any]) -> str:
             f"WAL+NORMAL {m['wal_normal_commits_per_s']:,.0f}/s, "
             f"DELETE+FULL {m['delete_full_commits_per_s']:,.0f}/s"
         )
+    if "wal_full_commits_per_s" in m:
+        return f"raw WAL+FULL {m['wal_full_commits_per_s']:,.0f} commits/s"
     if scenario == "RAWPG":
         return f"{m['commits_per_s']:,.0f} commits/s"
     if scenario in ("S1", "S2", "S1PG", "S2PG"):
