@@ -38,6 +38,8 @@ _INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # How often a waiting client re-reads the store when no in-process signal arrives
 # (another process changed it).
 _POLL_SECONDS = 0.1
+# Every status but PENDING: what waiting for a start waits for.
+_STARTED = frozenset(s.value for s in WorkflowStatus if s is not WorkflowStatus.PENDING)
 
 
 def validate_instance_id(instance_id: str) -> str:
@@ -147,6 +149,7 @@ class WorkflowClient:
             lambda s: s.runtime_status is not WorkflowStatus.PENDING,
             timeout_in_seconds,
             fetch_payloads,
+            _STARTED,
         )
 
     def wait_for_workflow_completion(
@@ -159,6 +162,7 @@ class WorkflowClient:
             lambda s: s.runtime_status.is_terminal,
             timeout_in_seconds,
             fetch_payloads,
+            TERMINAL_STATUSES,
         )
 
     def _wait(
@@ -167,9 +171,12 @@ class WorkflowClient:
         done: Callable[[WorkflowState], bool],
         timeout: float,
         fetch_payloads: bool,
+        until: frozenset[str],
     ) -> WorkflowState | None:
+        """Wait until ``done``; ``until`` lists the statuses in which it can be, so
+        that commits leaving the instance in others (most of them) do not wake us."""
         deadline = time.monotonic() + timeout
-        with self._store.watch(instance_id) as changed:
+        with self._store.watch(instance_id, until) as changed:
             while True:
                 changed.clear()
                 state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,7 +171,8 @@ class Store(ABC):
         self._changed = threading.Condition()
         self._version = 0
         self._listeners: list[Callable[[], None]] = []
-        self._watchers: dict[str, list[threading.Event]] = {}
+        # Per instance: (event, the statuses its waiter waits for; None: any change).
+        self._watchers: dict[str, list[tuple[threading.Event, frozenset[str] | None]]] = {}
         # Registries of runtimes running on this store in this process: lets a
         # client reject an unknown workflow name at once instead of stalling it.
         self.local_registries: list[Any] = []
@@ -190,36 +191,47 @@ class Store(ABC):
                 self._listeners.remove(fn)
 
     @contextmanager
-    def watch(self, instance_id: str) -> Iterator[threading.Event]:
+    def watch(
+        self, instance_id: str, until: frozenset[str] | None = None
+    ) -> Iterator[threading.Event]:
         """An event set whenever ``instance_id`` may have changed. Waiting clients use
-        it so that a commit wakes only those waiting on what it touched."""
-        event = threading.Event()
+        it so that a commit wakes only those waiting on what it touched. ``until``:
+        the statuses the waiter waits for; a commit known to leave the instance in
+        another status does not wake it."""
+        entry = (threading.Event(), until)
         with self._changed:
-            self._watchers.setdefault(instance_id, []).append(event)
+            self._watchers.setdefault(instance_id, []).append(entry)
         try:
-            yield event
+            yield entry[0]
         finally:
             with self._changed:
-                events = self._watchers.get(instance_id, [])
-                events.remove(event)
-                if not events:
+                entries = self._watchers.get(instance_id, [])
+                entries.remove(entry)
+                if not entries:
                     self._watchers.pop(instance_id, None)
 
-    def signal(self, instance_ids: Iterable[str] | None = None) -> None:
+    def signal(
+        self,
+        instance_ids: Iterable[str] | None = None,
+        statuses: Mapping[str, str] | None = None,
+    ) -> None:
         """Wake in-process waiters after a commit: watchers of ``instance_ids`` (all
-        watchers when not known) and every listener."""
+        watchers when not known) and every listener. ``statuses``: the instances'
+        new statuses where known, so that waiters for other statuses sleep on."""
         with self._changed:
             self._version += 1
             self._changed.notify_all()
             listeners = list(self._listeners)
             if instance_ids is None:
-                for events in self._watchers.values():
-                    for event in events:
+                for entries in self._watchers.values():
+                    for event, _ in entries:
                         event.set()
             elif self._watchers:
                 for iid in instance_ids:
-                    for event in self._watchers.get(iid, ()):
-                        event.set()
+                    status = None if statuses is None else statuses.get(iid)
+                    for event, until in self._watchers.get(iid, ()):
+                        if until is None or status is None or status in until:
+                            event.set()
         for fn in listeners:
             fn()
 

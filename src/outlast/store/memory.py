@@ -230,7 +230,8 @@ class MemoryStore(Store):
                     self._next_id,
                 ) = saved
                 raise
-        self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
+        changed = {t.instance_id: t.update.status for t in batch.turns if t.update.status_changed}
+        self.signal(changed, changed)
         return rejected
 
     def _commit(self, batch: CommitBatch, rejected: set[str]) -> None:

@@ -553,7 +553,10 @@ class SqliteStore(Store):
 
         self._transact(body)
         if batch.messages or batch.turns:
-            self.signal([t.instance_id for t in batch.turns if t.update.status_changed])
+            changed = {
+                t.instance_id: t.update.status for t in batch.turns if t.update.status_changed
+            }
+            self.signal(changed, changed)
         return rejected
 
     @staticmethod

@@ -386,7 +386,7 @@ class PostgresStore(Store):
         )
         rejected = self._db.transact("commit", body)
         if signal:
-            self.signal(touched)
+            self.signal(touched, {t.instance_id: t.update.status for t in batch.turns})
         return rejected
 
     # --- for tests and operators --------------------------------------------------------
