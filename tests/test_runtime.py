@@ -792,3 +792,77 @@ def test_runtime_client_shares_store_clock_and_limits(store_url: str) -> None:
     assert client.store is rt.store
     with pytest.raises(outlast.PayloadTooLargeError):
         client.schedule_new_workflow("anything", input="x" * 200)
+
+
+def test_a_round_of_many_cold_instances_reads_them_in_chunks(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def build() -> outlast.WorkflowRuntime:
+        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+
+        @rt.activity
+        def double(ctx: outlast.ActivityContext, x: int) -> int:
+            return x * 2
+
+        @rt.workflow
+        def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
+            y = yield ctx.call_activity(double, input=x)
+            z = yield ctx.wait_for_external_event("more")
+            return int((yield ctx.call_activity(double, input=y + z)))
+
+        return rt
+
+    client = outlast.WorkflowClient(store_url)
+    n = 250
+    with build():
+        ids = [client.schedule_new_workflow("wf", input=i) for i in range(n)]
+        _wait_for(lambda: all(len(client.get_workflow_history(i)) == 3 for i in ids))
+    for iid in ids:  # while nothing runs: the next runtime meets them all at once
+        client.raise_workflow_event(iid, "more", data=1)
+    store = client.store
+    reads: list[int] = []
+    real = store.load_instances
+    monkeypatch.setattr(
+        store, "load_instances", lambda chunk: reads.append(len(chunk)) or real(chunk)
+    )
+    with build():
+        states = [client.wait_for_workflow_completion(i) for i in ids]
+    assert [s.output() for s in states if s is not None] == [2 * (2 * i + 1) for i in range(n)]
+    assert sum(reads) == n and max(reads) <= 100 and len(reads) >= 3
+
+
+def test_activities_of_a_commit_taken_for_failed_still_run(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that went through but reported failure (a connection lost after
+    the server committed) leaves activities stored as this worker's that it never
+    started; the worker finds and starts them."""
+    rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05, lease_seconds=1.0)
+
+    @rt.activity
+    def step(ctx: outlast.ActivityContext, x: int) -> int:
+        return x + 1
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
+        for _ in range(3):
+            x = yield ctx.call_activity(step, input=x)
+        return x
+
+    client = outlast.WorkflowClient(store_url)
+    store = client.store
+    real = store.commit
+    lost: list[int] = []
+
+    def commit_then_lose_the_answer(batch: Any) -> set[str]:
+        rejected = real(batch)
+        if not lost and any(t.activities for t in batch.turns):
+            lost.append(1)
+            raise outlast.errors.StoreError("connection lost while committing")
+        return rejected
+
+    monkeypatch.setattr(store, "commit", commit_then_lose_the_answer)
+    with rt:
+        iid = client.schedule_new_workflow("wf", input=0)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+    assert lost and state is not None and state.output() == 3

@@ -39,6 +39,8 @@ log = logging.getLogger("outlast.worker")
 _STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
 # Seconds of turns between two GIL yields in a long round.
 _YIELD_EVERY = 0.001
+# Instances whose state is read from the store in one go when a round needs them.
+_LOAD_CHUNK = 100
 
 
 @dataclass(slots=True)
@@ -128,6 +130,10 @@ class Worker:
         self._last_heartbeat = 0.0
         self._last_reap = 0.0
         self._last_purge = 0.0
+        # Activities started here whose end is not committed yet, and when this
+        # worker last compared them with the activities the store says it owns.
+        self._inflight: set[tuple[str, int]] = set()
+        self._last_reconcile = time.monotonic()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -228,6 +234,7 @@ class Worker:
             # try again from the store.
             log.exception("worker round failed; retrying")
             self._cache.clear()
+            self._last_reconcile = 0.0  # what the failed commit stored is unknown
             with self._cv:
                 self._fetch = True
             return False
@@ -249,6 +256,8 @@ class Worker:
             self._last_heartbeat = mono
         if mono - self._last_reap >= self.options.lease_seconds / 2:
             self._reap(now)
+        if mono - self._last_reconcile >= self.options.lease_seconds:
+            self._reconcile()
         if self.options.retention and mono - self._last_purge >= self.options.retention_interval:
             self._last_purge = mono
             self._apply_retention(now)
@@ -260,11 +269,30 @@ class Worker:
                 purged = self.store.purge_instances([r.instance_id for r in records])
                 log.info("retention purged %d %s instances", purged, status)
 
+    def _dispatch(self, record: ActivityRecord) -> None:
+        self._inflight.add((record.instance_id, record.task_id))
+        self._activities.submit(record)
+
+    def _reconcile(self) -> None:
+        """Start the activities the store says this worker owns that it is not
+        running. A commit whose outcome was lost with the connection, then taken
+        for failed, may have stored activities that were never started; without
+        this they would wait for this worker to die."""
+        self._last_reconcile = time.monotonic()
+        for record in self.store.owned_activities(self.worker_id):
+            if (record.instance_id, record.task_id) not in self._inflight:
+                log.warning(
+                    "activity %s of %s was stored as ours but not running; starting it",
+                    record.task_id,
+                    record.instance_id,
+                )
+                self._dispatch(record)
+
     def _reap(self, now: float) -> None:
         self._last_reap = time.monotonic()
         self.store.reap_workers(now, lambda host, pid: host == self.host and not _pid_alive(pid))
         for record in self.store.claim_activities(self.worker_id, 10_000):
-            self._activities.submit(record)
+            self._dispatch(record)
 
     # --- one round: gather, run turns, commit, dispatch ------------------------------
 
@@ -310,12 +338,17 @@ class Worker:
             self._next_due = self.store.next_visible_at(self.worker_id, now)
             # Unowned activities: a rerun's, or ones released by a stopped worker.
             for record in self.store.claim_activities(self.worker_id, limit):
-                self._activities.submit(record)
+                self._dispatch(record)
         pending: list[_Pending] = []
+        # Instances not in the cache are read a chunk at a time: few queries, and
+        # only a chunk's histories in memory at once however long they are.
         cold = [iid for iid in inputs if iid not in self._cache]
-        loaded = self.store.load_instances(cold) if cold else {}
+        loaded: dict[str, tuple[InstanceRecord, list[str]]] = {}
         yielded = time.perf_counter()
         for instance_id, item in inputs.items():
+            if cold and instance_id == cold[0]:
+                loaded = self.store.load_instances(cold[:_LOAD_CHUNK])
+                del cold[:_LOAD_CHUNK]
             start = (
                 next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
                 if item.events
@@ -342,6 +375,7 @@ class Worker:
     def _after_commit(
         self, batch: CommitBatch, pending: list[_Pending], rejected: set[str]
     ) -> None:
+        self._inflight.difference_update(batch.finished_activities)
         inserted = list(batch.messages)
         for turn in batch.turns:
             if turn.instance_id in rejected:
@@ -365,7 +399,7 @@ class Worker:
                 cached.history_len = p.history_len
                 cached.status = p.status
             for record in p.activities:
-                self._activities.submit(record)
+                self._dispatch(record)
         while len(self._cache) > self.options.cache_size:
             self._cache.popitem(last=False)
 
@@ -379,7 +413,7 @@ class Worker:
     ) -> _Pending | None:
         cached = self._cache.get(instance_id)
         if cached is None:
-            found = loaded.get(instance_id)
+            found = loaded.pop(instance_id, None)
             if found is None or WorkflowStatus(found[0].status).is_terminal:
                 # Purged or finished: nothing will ever wait for these events.
                 batch.dropped_messages.extend(item.message_ids)

@@ -333,6 +333,12 @@ class Store(ABC):
         """Take unowned activities (their worker went away) for this worker."""
 
     @abstractmethod
+    def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
+        """The unfinished activities this worker owns. A worker compares them with
+        what it is running: after a commit whose outcome it could not learn (a
+        lost connection), some may have been committed without being started."""
+
+    @abstractmethod
     def commit(self, batch: CommitBatch) -> set[str]:
         """Apply a batch in one transaction; return the IDs of instances whose turns
         were not applied because another worker owns them."""

@@ -212,6 +212,10 @@ class MemoryStore(Store):
                     out.append(replace(a))
             return out
 
+    def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
+        with self._lock:
+            return [replace(a) for a in self._activities.values() if a.owner == worker_id]
+
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
         with self._lock:

@@ -520,6 +520,14 @@ class SqliteStore(Store):
         rows = self._transact(body)
         return [ActivityRecord(r[0], r[1], r[2], r[3], _unpack(r[4]), worker_id) for r in rows]
 
+    def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
+        rows = self._read(
+            "SELECT instance_id, execution_id, task_id, name, input FROM activities "
+            "WHERE owner = ?",
+            (worker_id,),
+        )
+        return [ActivityRecord(r[0], r[1], r[2], r[3], _unpack(r[4]), worker_id) for r in rows]
+
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected: set[str] = set()
 

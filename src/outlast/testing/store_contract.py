@@ -359,6 +359,15 @@ class StoreContract:
 
     # --- workers and activities -----------------------------------------------------
 
+    def test_owned_activities_lists_what_a_worker_owns(self, store: Store) -> None:
+        self._create(store, "a")
+        mine = ActivityRecord("a", "a-e1", 1, "step", '"x"', W1)
+        store.commit(CommitBatch(W1, turns=[turn("a", history=["e0"], activities=[mine])]))
+        assert store.owned_activities(W1) == [mine]
+        assert store.owned_activities(W2) == []
+        store.commit(CommitBatch(W1, finished_activities=[("a", 1)]))
+        assert store.owned_activities(W1) == []
+
     def test_dead_worker_releases_instances_and_activities(self, store: Store) -> None:
         store.register_worker(W1, "host", 1, expires_at=50.0)
         store.register_worker(W2, "host", 2, expires_at=10_000.0)

@@ -171,6 +171,11 @@ ORDER BY m.visible_at LIMIT 1
 
 ANY_FREE_ACTIVITY = "SELECT 1 FROM outlast_activities WHERE owner IS NULL LIMIT 1"
 
+OWNED_ACTIVITIES = (
+    "SELECT instance_id, execution_id, task_id, name, input FROM outlast_activities "
+    "WHERE owner = %s"
+)
+
 CLAIM_ACTIVITIES = Statement(f"""
 UPDATE outlast_activities a SET owner = %(worker)s
 FROM (

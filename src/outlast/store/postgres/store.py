@@ -349,6 +349,10 @@ class PostgresStore(Store):
 
         return self._db.transact("claim_activities", body)
 
+    def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
+        rows = self._db.read(sql.OWNED_ACTIVITIES, (worker_id,))
+        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id) for r in rows]
+
     def commit(self, batch: CommitBatch) -> set[str]:
         self._forget_fetched()
         check_turns(batch.turns)
