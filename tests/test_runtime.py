@@ -635,21 +635,27 @@ def test_client_in_another_process(make_runtime: RuntimeFactory, store_url: str)
     assert out.stdout.strip() == '"hello world!"'
 
 
+def _double_wait_double(store_url: str) -> outlast.WorkflowRuntime:
+    """A runtime whose workflow "wf" doubles its input, waits for the event "more",
+    and doubles the sum."""
+    rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        return x * 2
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
+        y = yield ctx.call_activity(double, input=x)
+        z = yield ctx.wait_for_external_event("more")
+        return int((yield ctx.call_activity(double, input=y + z)))
+
+    return rt
+
+
 def test_runtime_restart_resumes_waiting_instance(store_url: str) -> None:
     def build() -> outlast.WorkflowRuntime:
-        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
-
-        @rt.activity
-        def double(ctx: outlast.ActivityContext, x: int) -> int:
-            return x * 2
-
-        @rt.workflow
-        def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
-            y = yield ctx.call_activity(double, input=x)
-            z = yield ctx.wait_for_external_event("more")
-            return int((yield ctx.call_activity(double, input=y + z)))
-
-        return rt
+        return _double_wait_double(store_url)
 
     client = outlast.WorkflowClient(store_url)
     with build():
@@ -798,19 +804,7 @@ def test_a_round_of_many_cold_instances_reads_them_in_chunks(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def build() -> outlast.WorkflowRuntime:
-        rt = outlast.WorkflowRuntime(store_url, poll_interval=0.05)
-
-        @rt.activity
-        def double(ctx: outlast.ActivityContext, x: int) -> int:
-            return x * 2
-
-        @rt.workflow
-        def wf(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
-            y = yield ctx.call_activity(double, input=x)
-            z = yield ctx.wait_for_external_event("more")
-            return int((yield ctx.call_activity(double, input=y + z)))
-
-        return rt
+        return _double_wait_double(store_url)
 
     client = outlast.WorkflowClient(store_url)
     n = 250
