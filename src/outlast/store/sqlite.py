@@ -616,13 +616,16 @@ class SqliteStore(Store):
                 )
         # Most turns of a running instance change only its update time: that
         # statement leaves the status and owner indexes alone (a third of the cost).
-        touched = [t for t in turns if _only_touches(t.update, owned.get(t.instance_id))]
+        touched: list[TurnWrite] = []
+        changed: list[TurnWrite] = []
+        for t in turns:
+            (touched if _only_touches(t.update, owned.get(t.instance_id)) else changed).append(t)
         if touched:
             conn.executemany(
                 "UPDATE instances SET updated_at = ? WHERE instance_id = ?",
                 [(t.update.updated_at, t.instance_id) for t in touched],
             )
-        if len(touched) < len(turns):
+        if changed:
             conn.executemany(
                 "UPDATE instances SET status = ?, updated_at = ?, output = ?, failure = ?, "
                 "execution_id = ?, owner = ?, "
@@ -643,14 +646,13 @@ class SqliteStore(Store):
                         _pack(u.new_input),
                         t.instance_id,
                     )
-                    for t in turns
-                    if not _only_touches(t.update, owned.get(t.instance_id))
+                    for t in changed
                     for u in (t.update,)
                 ],
             )
-        conn.executemany(
-            "DELETE FROM inbox WHERE id = ?", [(m,) for t in turns for m in t.consumed]
-        )
+        consumed = [(m,) for t in turns for m in t.consumed]
+        if consumed:
+            conn.executemany("DELETE FROM inbox WHERE id = ?", consumed)
         conn.executemany(
             "INSERT INTO history (instance_id, seq, event) VALUES (?, ?, ?)",
             [
