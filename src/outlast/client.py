@@ -31,7 +31,7 @@ from .registry import name_of
 from .serialization import default_max_payload_bytes, encode_payload
 from .status import TERMINAL_STATUSES, WorkflowState, WorkflowStatus
 from .store import Store, open_store
-from .store.base import ActivityRecord, InstanceQuery, InstanceRecord, Message
+from .store.base import ActivityRecord, InstanceQuery, InstanceRecord, Message, pending_record
 
 _UNSET: Any = object()
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -116,15 +116,7 @@ class WorkflowClient:
                 start_at = start_at.replace(tzinfo=UTC)
             visible_at = start_at.timestamp()
         execution_id = uuid.uuid4().hex
-        record = InstanceRecord(
-            instance_id=iid,
-            name=name,
-            status=WorkflowStatus.PENDING.value,
-            execution_id=execution_id,
-            created_at=now,
-            updated_at=now,
-            input=payload,
-        )
+        record = pending_record(iid, name, execution_id, now, payload)
         started = h.ExecutionStarted(now, name, payload)
         self._store.create_instance(
             record, Message(iid, execution_id, h.encode_event(started), visible_at)
@@ -308,15 +300,7 @@ class WorkflowClient:
         execution_id = uuid.uuid4().hex
         activities = _unfinished_activities(prefix, iid, execution_id)
         now = self._clock.now()
-        record = InstanceRecord(
-            instance_id=iid,
-            name=source.name,
-            status=WorkflowStatus.PENDING.value,
-            execution_id=execution_id,
-            created_at=now,
-            updated_at=now,
-            input=payload,
-        )
+        record = pending_record(iid, source.name, execution_id, now, payload)
         wake = h.ExecutionRerun(now, instance_id, event_id)
         self._store.create_instance(
             record,

@@ -21,6 +21,7 @@ from .store.base import (
     InstanceUpdate,
     Message,
     TurnWrite,
+    pending_record,
 )
 
 
@@ -129,15 +130,8 @@ def _complete(ex: WorkflowExecutor, completion: Completion, turn: TurnWrite, now
 def child_start(ex: WorkflowExecutor, action: h.StartChildWorkflow, now: float) -> ChildStart:
     child_exec = uuid.uuid4().hex
     parent = h.ParentInfo(ex.instance_id, ex.execution_id, action.task_id)
-    record = InstanceRecord(
-        instance_id=action.instance_id,
-        name=action.name,
-        status=WorkflowStatus.PENDING.value,
-        execution_id=child_exec,
-        created_at=now,
-        updated_at=now,
-        input=action.input,
-        parent_instance_id=ex.instance_id,
+    record = pending_record(
+        action.instance_id, action.name, child_exec, now, action.input, ex.instance_id
     )
     started = h.ExecutionStarted(now, action.name, action.input, parent)
     conflict = h.SubOrchestrationFailed(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InstanceAlreadyExistsError, InvalidStateError
-from ..status import TERMINAL_STATUSES
+from ..status import TERMINAL_STATUSES, WorkflowStatus
 
 
 @dataclass(slots=True)
@@ -37,6 +37,27 @@ class InstanceRecord:
     failure: str | None = None  # FailureDetails as JSON
     parent_instance_id: str | None = None
     owner: str | None = None
+
+
+def pending_record(
+    instance_id: str,
+    name: str,
+    execution_id: str,
+    now: float,
+    input: str | None,
+    parent_instance_id: str | None = None,
+) -> InstanceRecord:
+    """A new instance, not started yet: how clients and parent workflows create one."""
+    return InstanceRecord(
+        instance_id=instance_id,
+        name=name,
+        status=WorkflowStatus.PENDING.value,
+        execution_id=execution_id,
+        created_at=now,
+        updated_at=now,
+        input=input,
+        parent_instance_id=parent_instance_id,
+    )
 
 
 @dataclass(slots=True)
