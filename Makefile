@@ -16,8 +16,8 @@ serve: $(STAMP)
 	$(BIN)/outlast serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -26,7 +26,10 @@ test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q
 
 examples: $(STAMP)
-	for f in examples/*.py; do $(BIN)/python $$f || exit 1; done
+	for f in src/outlast/examples/[a-z]*.py; do \
+	  case $$f in */app.py) continue;; esac; \
+	  $(BIN)/python -m outlast.examples.$$(basename $$f .py) || exit 1; \
+	done
 
 # Benchmarks (bench/) in their own venv, so DBOS, a benchmark peer and never a
 # dependency of outlast, stays out of .venv. Options, given on the make line

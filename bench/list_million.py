@@ -26,7 +26,7 @@ import outlast
 from outlast.store import SqliteStore, open_store
 from outlast.store.base import InstanceRecord, Message
 from outlast.store.sql import INSTANCE_COLUMNS
-from outlast.store.sqlite import _instance_row
+from outlast.store.sqlite.rows import instance_row
 
 STATUSES = ["COMPLETED"] * 6 + ["RUNNING"] * 2 + ["FAILED", "PENDING"]
 NAMES = [f"workflow_{n}" for n in range(20)]
@@ -50,13 +50,13 @@ def fill(url: str, count: int) -> None:
     if isinstance(store, SqliteStore):
         chunk: list[tuple[Any, ...]] = []
         for record in rows:
-            chunk.append(_instance_row(record))
+            chunk.append(instance_row(record))
             if len(chunk) == 50_000:
                 _bulk(store, chunk)
                 chunk.clear()
         _bulk(store, chunk)
         # As a long-running database would be: the bulk load checkpointed out of the WAL.
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.connections.read("PRAGMA wal_checkpoint(TRUNCATE)")
         return
     # Other stores through the interface; concurrent creates share commits.
     with ThreadPoolExecutor(8) as pool:
@@ -68,7 +68,7 @@ def fill(url: str, count: int) -> None:
 
 
 def _bulk(store: SqliteStore, chunk: list[tuple[Any, ...]]) -> None:
-    store._transact(
+    store.connections.transact(
         lambda conn: conn.executemany(
             f"INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ({', '.join('?' * 12)})", chunk
         )

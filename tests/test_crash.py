@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from outlast import history as h
-from outlast.store.sqlite import SqliteStore
+from outlast.core import history as h
+from outlast.store.sqlite.store import SqliteStore
 
 APP = Path(__file__).with_name("crash_app.py")
 

@@ -25,8 +25,6 @@ from outlast.examples import (
 )
 from outlast.testing import FakeClock
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-
 
 def test_task_chaining(store_url: str) -> None:
     state = task_chaining.main(store_url)
@@ -172,7 +170,7 @@ def test_app_registers_every_example() -> None:
 @pytest.mark.parametrize("name", ["task_chaining", "human_interaction", "order_processing"])
 def test_examples_run_as_scripts(name: str, tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py")],
+        [sys.executable, "-m", f"outlast.examples.{name}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

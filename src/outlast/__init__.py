@@ -4,9 +4,13 @@ Write workflows as generator functions and activities as plain functions; outlas
 runs them to completion through crashes, restarts and long waits.
 """
 
-from .client import WorkflowClient
-from .context import ActivityContext, WorkflowContext
-from .errors import (
+from outlast.client.client import WorkflowClient
+from outlast.client.state import WorkflowState
+from outlast.core.context import ActivityContext, WorkflowContext
+from outlast.core.retry import RetryPolicy
+from outlast.core.status import WorkflowStatus
+from outlast.core.task import Task, when_all, when_any
+from outlast.errors import (
     FailureDetails,
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
@@ -23,10 +27,7 @@ from .errors import (
     UnknownWorkflowError,
     WorkflowTimeoutError,
 )
-from .retry import RetryPolicy
-from .runtime import WorkflowRuntime
-from .status import WorkflowState, WorkflowStatus
-from .task import Task, when_all, when_any
+from outlast.runtime.runtime import WorkflowRuntime
 
 __version__ = "0.1.0"
 

@@ -20,15 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .client import WorkflowClient
-from .clock import Clock
-from .context import ActivityContext, WorkflowContext
-from .errors import TaskFailedError, WorkflowTimeoutError
-from .retry import RetryPolicy
-from .runtime import WorkflowRuntime as _Runtime
-from .status import WorkflowState, WorkflowStatus
-from .store import Store
-from .task import Task, when_all, when_any
+from outlast.client.client import WorkflowClient
+from outlast.client.state import WorkflowState
+from outlast.clock import Clock
+from outlast.core.context import ActivityContext, WorkflowContext
+from outlast.core.retry import RetryPolicy
+from outlast.core.status import WorkflowStatus
+from outlast.core.task import Task, when_all, when_any
+from outlast.errors import TaskFailedError, WorkflowTimeoutError
+from outlast.runtime.runtime import WorkflowRuntime as _Runtime
+from outlast.store import Store
 
 DaprWorkflowContext = WorkflowContext
 WorkflowActivityContext = ActivityContext

@@ -1,3 +1,3 @@
-from tests.server.fixtures import base_url, clean_env, client, http, runtime, server, store
+from tests.http.fixtures import base_url, clean_env, client, http, runtime, server, store
 
 __all__ = ["base_url", "clean_env", "client", "http", "runtime", "server", "store"]

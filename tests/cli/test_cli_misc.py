@@ -17,7 +17,7 @@ from outlast import WorkflowClient, WorkflowRuntime
 from outlast.cli import cli
 from outlast.cli.options import TimeType
 from outlast.cli.render import relative
-from outlast.server import BackgroundServer, create_app
+from outlast.http import BackgroundServer, create_app
 from outlast.store import Store, open_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def test_serve_with_an_app_that_does_not_load_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))  # serve puts --app-dir on it
-    code, _, err = invoke("serve", "tests.server.sample_app:nothing")
+    code, _, err = invoke("serve", "tests.http.sample_app:nothing")
     assert code == 2 and "no attribute" in err
     code, _, err = invoke("serve", "no_such_module_anywhere:runtime")
     assert code == 2 and "cannot import" in err

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 import outlast
-from outlast import history as h
+from outlast.core import history as h
 from outlast.store.postgres import PostgresStore
 from tests.pg import can_restart_server, ensure_server_running, restart_server
 from tests.scaleout import app

@@ -23,7 +23,7 @@ def test_durable_pragmas_by_default(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "x.db")
     conn = sqlite3.connect(tmp_path / "x.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.connections.read("PRAGMA synchronous")[0][0] == 2  # FULL
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     store.close()
 
@@ -31,7 +31,7 @@ def test_durable_pragmas_by_default(tmp_path: Path) -> None:
 def test_synchronous_is_configurable_by_url(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/y.db?synchronous=NORMAL")
     assert isinstance(store, SqliteStore)
-    assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert store.connections.read("PRAGMA synchronous")[0][0] == 1  # NORMAL
 
 
 def test_reopening_keeps_data_and_schema(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_concurrent_writers_share_commits_and_fail_alone(tmp_path: Path) -> None
         t.start()
     for t in threads:
         t.join()
-    transactions = store._txn
+    transactions = store.connections.commits
     store.close()
     # Writers that overlapped shared a commit (the counter includes the migration).
     assert transactions < 8 * 25
@@ -141,8 +141,8 @@ def test_a_failing_first_write_leaves_the_rest_of_its_group(tmp_path: Path) -> N
     import time
 
     store = SqliteStore(tmp_path / "first.db")
-    store._transact(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
-    store._transact(lambda c: c.execute("INSERT INTO t VALUES ('taken')"))
+    store.connections.transact(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    store.connections.transact(lambda c: c.execute("INSERT INTO t VALUES ('taken')"))
     results: dict[str, object] = {}
 
     def write(key: str) -> None:
@@ -152,28 +152,28 @@ def test_a_failing_first_write_leaves_the_rest_of_its_group(tmp_path: Path) -> N
                 c.execute("INSERT INTO t VALUES (?)", (key + "-before",))
                 c.execute("INSERT INTO t VALUES (?)", (key,))
 
-            store._transact(body)
+            store.connections.transact(body)
             results[key] = "ok"
         except StoreError as e:
             results[key] = e
 
     # Hold the write connection so that all three queue up, in this order, and one
     # leader then runs them in a single transaction.
-    store._lock.acquire()
+    store.connections._lock.acquire()
     threads = []
     for key in ("taken", "b", "c"):
         thread = threading.Thread(target=write, args=(key,))
         thread.start()
         threads.append(thread)
-        while len(store._queue) < len(threads):
+        while len(store.connections._queue) < len(threads):
             time.sleep(0.001)
-    before = store._txn
-    store._lock.release()
+    before = store.connections.commits
+    store.connections._lock.release()
     for thread in threads:
         thread.join()
     assert isinstance(results["taken"], StoreError)
     assert results["b"] == results["c"] == "ok"
-    assert store._txn == before + 1
+    assert store.connections.commits == before + 1
     rows = {r[0] for r in store._read("SELECT k FROM t")}
     assert rows == {"taken", "b-before", "b", "c-before", "c"}
     store.close()

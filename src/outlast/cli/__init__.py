@@ -1,6 +1,6 @@
 """The ``outlast`` command line: serve, start, status, wait, list, history, raise,
 terminate, suspend, resume, purge and rerun (see docs/cli.md)."""
 
-from .main import cli, main
+from outlast.cli.main import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,5 +1,5 @@
 """``python -m outlast.cli``: the same as the ``outlast`` console script."""
 
-from .main import main
+from outlast.cli.main import main
 
 main()

@@ -13,16 +13,17 @@ from typing import Any, Final, Literal, Protocol
 import httpx
 import orjson
 
-from ..client import WorkflowClient
-from ..errors import (
+from outlast.client.client import WorkflowClient
+from outlast.client.dapr_json import rfc3339, state_from_json
+from outlast.client.state import WorkflowState
+from outlast.core.status import WorkflowStatus
+from outlast.errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
     TimeoutError,
 )
-from ..server.schema import rfc3339, state_from_json
-from ..status import WorkflowState, WorkflowStatus
-from ..store import Store, open_store
+from outlast.store import Store, open_store
 
 
 class CliError(Exception):

@@ -8,13 +8,14 @@ from typing import Any
 
 import click
 
-from ..errors import InstanceNotFoundError
-from ..server.schema import history_json, list_json, status_json
-from ..status import WorkflowState, WorkflowStatus
-from . import render
-from .backend import MISSING, CliError, WaitFor
-from .exit_codes import EXIT_FAILED
-from .options import STATUS_CHOICE, JsonType, Session, TimeType, target_options
+from outlast.cli import render
+from outlast.cli.backend import MISSING, CliError, WaitFor
+from outlast.cli.exit_codes import EXIT_FAILED
+from outlast.cli.options import STATUS_CHOICE, JsonType, Session, TimeType, target_options
+from outlast.client.dapr_json import history_json, list_json, status_json
+from outlast.client.state import WorkflowState
+from outlast.core.status import WorkflowStatus
+from outlast.errors import InstanceNotFoundError
 
 JSON = JsonType()
 TIME = TimeType()

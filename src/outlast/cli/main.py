@@ -6,25 +6,25 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import (
-    InstanceNotFoundError,
-    OutlastError,
-    SerializationError,
-    TimeoutError,
-)
-from . import render
-from .backend import CliError
-from .commands import COMMANDS
-from .exit_codes import (
+from outlast import __version__
+from outlast.cli import render
+from outlast.cli.backend import CliError
+from outlast.cli.commands import COMMANDS
+from outlast.cli.exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
-from .options import CliState
-from .serve_cmd import serve
+from outlast.cli.options import CliState
+from outlast.cli.serve_cmd import serve
+from outlast.errors import (
+    InstanceNotFoundError,
+    OutlastError,
+    SerializationError,
+    TimeoutError,
+)
 
 EPILOG = """\b
 Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·

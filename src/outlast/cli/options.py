@@ -15,9 +15,9 @@ import click
 import orjson
 from click.core import ParameterSource
 
-from ..server.schema import parse_rfc3339
-from ..status import WorkflowStatus
-from .backend import MISSING, Backend, CliError, HttpBackend, StoreBackend
+from outlast.cli.backend import MISSING, Backend, CliError, HttpBackend, StoreBackend
+from outlast.client.dapr_json import parse_rfc3339
+from outlast.core.status import WorkflowStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 

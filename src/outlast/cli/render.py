@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..status import WorkflowState, WorkflowStatus
+from outlast.client.state import WorkflowState
+from outlast.core.status import WorkflowStatus
 
 STATUS_STYLES: dict[WorkflowStatus, str] = {
     WorkflowStatus.PENDING: "yellow",

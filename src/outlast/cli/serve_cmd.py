@@ -6,11 +6,11 @@ import os
 
 import click
 
-from ..store import open_store
-from .backend import CliError
-from .exit_codes import EXIT_USAGE
-from .options import CliState
-from .render import console
+from outlast.cli.backend import CliError
+from outlast.cli.exit_codes import EXIT_USAGE
+from outlast.cli.options import CliState
+from outlast.cli.render import console
+from outlast.store import open_store
 
 
 @click.command()
@@ -66,8 +66,8 @@ def serve(
       outlast serve myapp.workflows:runtime --store sqlite:///orders.db --port 8080
     """
     # Imported here: the other commands do not need uvicorn.
-    from ..server.serve import EXAMPLES_APP, AppLoadError, load_runtime
-    from ..server.serve import serve as run_server
+    from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
+    from outlast.http.serve import serve as run_server
 
     if store:
         # A runtime built without a store URL opens $OUTLAST_STORE, lazily: set it

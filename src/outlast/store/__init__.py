@@ -9,9 +9,9 @@ import weakref
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .base import Store
-from .memory import MemoryStore
-from .sqlite import SqliteStore
+from outlast.store.base import Store
+from outlast.store.memory import MemoryStore
+from outlast.store.sqlite.store import SqliteStore
 
 DEFAULT_STORE_URL = "sqlite:///outlast.db"
 

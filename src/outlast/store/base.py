@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InstanceAlreadyExistsError, InvalidStateError
-from ..status import TERMINAL_STATUSES, WorkflowStatus
+from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
+from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
 
 
 @dataclass(slots=True)

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ..status import TERMINAL_STATUSES
-from .base import (
+from outlast.core.status import TERMINAL_STATUSES
+from outlast.store.base import (
     ActivityRecord,
     CommitBatch,
     InstanceQuery,

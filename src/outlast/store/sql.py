@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..status import TERMINAL_STATUSES
-from .base import InstanceQuery
+from outlast.core.status import TERMINAL_STATUSES
+from outlast.store.base import InstanceQuery
 
 INSTANCE_COLUMNS = (
     "instance_id, name, status, execution_id, created_at, updated_at, input, output, "

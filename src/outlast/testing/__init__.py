@@ -9,6 +9,6 @@
     clock.advance(timedelta(hours=24))
 """
 
-from .clock import FakeClock
+from outlast.testing.clock import FakeClock
 
 __all__ = ["FakeClock"]

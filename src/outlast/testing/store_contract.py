@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..errors import InstanceAlreadyExistsError, InvalidStateError
-from ..store.base import (
+from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
+from outlast.store.base import (
     ActivityRecord,
     ChildStart,
     CommitBatch,

@@ -37,8 +37,8 @@ their rows as JSON (``rows.py``).
 
 from __future__ import annotations
 
-from .schema import MIGRATIONS
-from .statements import CHANNEL
-from .store import PostgresStore
+from outlast.store.postgres.schema import MIGRATIONS
+from outlast.store.postgres.statements import CHANNEL
+from outlast.store.postgres.store import PostgresStore
 
 __all__ = ["CHANNEL", "MIGRATIONS", "PostgresStore"]

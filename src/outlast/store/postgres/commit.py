@@ -49,11 +49,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import ChildStart, CommitBatch, Message, TurnWrite
-from ..sql import INSTANCE_COLUMNS, TERMINAL_SQL
-from .connection import Conn
-from .prepared import Statement
-from .rows import (
+from outlast.store.base import ChildStart, CommitBatch, Message, TurnWrite
+from outlast.store.postgres.connection import Conn
+from outlast.store.postgres.prepared import Statement
+from outlast.store.postgres.rows import (
     activity_rows,
     activity_values,
     dumps,
@@ -62,7 +61,8 @@ from .rows import (
     message_rows,
     message_values,
 )
-from .statements import ACTIVITY_UPSERT, INSERT_ACTIVITIES, NOTIFY, SEND, XID
+from outlast.store.postgres.statements import ACTIVITY_UPSERT, INSERT_ACTIVITIES, NOTIFY, SEND, XID
+from outlast.store.sql import INSTANCE_COLUMNS, TERMINAL_SQL
 
 
 def turn_row(t: TurnWrite, worker_id: str) -> list[Any]:

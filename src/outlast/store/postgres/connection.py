@@ -31,10 +31,10 @@ import psycopg_pool
 from psycopg import Connection
 from psycopg.pq import TransactionStatus
 
-from ...errors import StoreError
-from ..base import IoGauge
-from .prepared import Statement
-from .schema import migrate
+from outlast.errors import StoreError
+from outlast.store.base import IoGauge
+from outlast.store.postgres.prepared import Statement
+from outlast.store.postgres.schema import migrate
 
 log = logging.getLogger("outlast.store.postgres")
 

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import Connection
 
-from .statements import CHANNEL
+from outlast.store.postgres.statements import CHANNEL
 
 log = logging.getLogger("outlast.store.postgres")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..base import ActivityRecord, InstanceRecord, Message
+from outlast.store.base import ActivityRecord, InstanceRecord, Message
 
 
 def dumps(value: Any) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg import Connection
 
-from ...errors import StoreError
+from outlast.errors import StoreError
 
 # Serializes migrations of concurrently starting processes ("outlast" in ASCII).
 MIGRATION_LOCK = 0x6F75746C617374

@@ -8,9 +8,9 @@ The turn commit has its own module, ``commit.py``.
 
 from __future__ import annotations
 
-from ..sql import INSTANCE_COLUMNS, TERMINAL_SQL
-from .prepared import Statement
-from .rows import activity_values, instance_values, message_values
+from outlast.store.postgres.prepared import Statement
+from outlast.store.postgres.rows import activity_values, instance_values, message_values
+from outlast.store.sql import INSTANCE_COLUMNS, TERMINAL_SQL
 
 CHANNEL = "outlast_changes"
 

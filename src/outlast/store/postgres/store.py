@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ...errors import InstanceAlreadyExistsError
-from ..base import (
+from outlast.errors import InstanceAlreadyExistsError
+from outlast.store.base import (
     ActivityRecord,
     CommitBatch,
     InstanceQuery,
@@ -18,13 +18,25 @@ from ..base import (
     refuse_existing,
     refuse_unfinished,
 )
-from ..sql import list_query
-from . import statements as sql
-from .commit import check_turns, commit_in_one, commit_in_steps, commit_params, shape_of
-from .connection import Conn, Database, Txn, redact
-from .listener import Listener, payload
-from .rows import activity_rows, dumps, instance_row, message_row, message_rows
-from .schema import TABLES
+from outlast.store.postgres import statements as sql
+from outlast.store.postgres.commit import (
+    check_turns,
+    commit_in_one,
+    commit_in_steps,
+    commit_params,
+    shape_of,
+)
+from outlast.store.postgres.connection import Conn, Database, Txn, redact
+from outlast.store.postgres.listener import Listener, payload
+from outlast.store.postgres.rows import (
+    activity_rows,
+    dumps,
+    instance_row,
+    message_row,
+    message_rows,
+)
+from outlast.store.postgres.schema import TABLES
+from outlast.store.sql import list_query
 
 Loaded = tuple[InstanceRecord, list[str]]
 

@@ -1,0 +1,11 @@
+"""The client layer: start, inspect, signal and manage workflow instances.
+
+A client needs only a store, so it works in the process that runs the workflows or
+in any other process pointed at the same store.
+"""
+
+from outlast.client.client import WorkflowClient, validate_instance_id
+from outlast.client.paging import WorkflowPage
+from outlast.client.state import WorkflowState
+
+__all__ = ["WorkflowClient", "WorkflowPage", "WorkflowState", "validate_instance_id"]

@@ -1,0 +1,108 @@
+"""The contexts user code receives: ``WorkflowContext`` and ``ActivityContext``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from outlast.core.retry import RetryPolicy
+from outlast.core.task import Task
+
+if TYPE_CHECKING:
+    from outlast.core.executor import WorkflowExecutor
+
+
+class WorkflowContext:
+    """What a workflow function gets as ``ctx``. Every method is deterministic: on
+    replay it returns the same tasks in the same order, resolved from history."""
+
+    __slots__ = ("_ex",)
+
+    def __init__(self, executor: WorkflowExecutor) -> None:
+        self._ex = executor
+
+    @property
+    def instance_id(self) -> str:
+        return self._ex.instance_id
+
+    @property
+    def workflow_name(self) -> str:
+        return self._ex.name
+
+    @property
+    def version(self) -> str | None:
+        """The registered version this instance runs (None for unversioned workflows)."""
+        return self._ex.version
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """The time of the turn being run, read from history (never the wall clock)."""
+        return datetime.fromtimestamp(self._ex.now, UTC)
+
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs past steps from history; guard side effects
+        such as logging with ``if not ctx.is_replaying``."""
+        return self._ex.replaying
+
+    def call_activity(
+        self,
+        activity: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Task[Any]:
+        return self._ex.call_activity(activity, input, retry_policy)
+
+    def call_child_workflow(
+        self,
+        workflow: Callable[..., Any] | str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> Task[Any]:
+        return self._ex.call_child_workflow(workflow, input, instance_id, retry_policy)
+
+    def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
+        return self._ex.create_timer(fire_at)
+
+    def wait_for_external_event(
+        self, name: str, *, timeout: timedelta | float | None = None
+    ) -> Task[Any]:
+        return self._ex.wait_for_external_event(name, timeout)
+
+    def continue_as_new(self, new_input: Any = None, *, save_events: bool = False) -> None:
+        self._ex.continue_as_new(new_input, save_events)
+
+    def set_custom_status(self, value: Any) -> None:
+        self._ex.set_custom_status(value)
+
+    def new_uuid(self) -> str:
+        return self._ex.new_uuid()
+
+    def is_patched(self, name: str) -> bool:
+        """True for runs that reach this point with the patched code (new runs, and
+        runs that recorded the patch); False for runs that went past this point
+        before the patch existed. The answer is recorded in history::
+
+            if ctx.is_patched("send-receipt"):
+                yield ctx.call_activity(send_receipt, input=order)
+        """
+        return self._ex.is_patched(name)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityContext:
+    """What an activity function gets as ``ctx``."""
+
+    workflow_id: str
+    task_id: int
+    name: str = ""
+    attempt: int = 1
+
+    @property
+    def orchestration_id(self) -> str:
+        return self.workflow_id

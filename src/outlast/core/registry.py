@@ -1,0 +1,144 @@
+"""Registered workflows and activities, looked up by name."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from outlast.core.serialization import parameter_hint, return_hint
+from outlast.errors import RegistrationError, UnknownActivityError, UnknownWorkflowError
+
+
+def _takes_input(fn: Callable[..., Any]) -> bool:
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    name: str
+    fn: Callable[..., Any]
+    takes_input: bool
+    input_hint: Any
+    result_hint: Any
+    is_async: bool
+    version: str | None = None
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], name: str, version: str | None = None) -> Definition:
+        return cls(
+            name=name,
+            fn=fn,
+            takes_input=_takes_input(fn),
+            input_hint=parameter_hint(fn, 1),
+            result_hint=return_hint(fn),
+            is_async=inspect.iscoroutinefunction(fn),
+            version=version,
+        )
+
+
+def version_key(version: str | None) -> tuple[tuple[int, int | str], ...]:
+    """Natural order of version strings: "2" < "10", "1.9" < "1.10"."""
+    if version is None:
+        return ()
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-_]", version))
+
+
+def name_of(target: Callable[..., Any] | str) -> str:
+    if isinstance(target, str):
+        return target
+    registered = getattr(target, "__outlast_name__", None)
+    if isinstance(registered, str):
+        return registered
+    name = getattr(target, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError(f"expected a function or a registered name, got {target!r}")
+    return name
+
+
+class Registry:
+    def __init__(self) -> None:
+        # The latest version of each workflow; every registered version below.
+        self.workflows: dict[str, Definition] = {}
+        self.workflow_versions: dict[str, dict[str | None, Definition]] = {}
+        self.activities: dict[str, Definition] = {}
+
+    def add_workflow(
+        self, fn: Callable[..., Any], name: str | None = None, version: str | None = None
+    ) -> Definition:
+        key = name or name_of(fn)
+        versions = self.workflow_versions.setdefault(key, {})
+        if version is None and (not versions or None in versions):
+            definition = self._add(self.workflows, "workflow", fn, name)
+            versions[None] = definition
+            return definition
+        if None in versions or version is None:
+            raise RegistrationError(
+                f"workflow {key!r} is registered both with and without a version; give "
+                "every registration of it a version"
+            )
+        existing = versions.get(version)
+        if existing is not None and existing.fn is not fn:
+            raise RegistrationError(
+                f"version {version!r} of workflow {key!r} is already registered"
+            )
+        definition = Definition.of(fn, key, version)
+        versions[version] = definition
+        self.workflows[key] = max(versions.values(), key=lambda d: version_key(d.version))
+        with contextlib.suppress(AttributeError, TypeError):
+            fn.__outlast_name__ = key  # type: ignore[attr-defined]
+        return definition
+
+    def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> Definition:
+        return self._add(self.activities, "activity", fn, name)
+
+    def _add(
+        self,
+        table: dict[str, Definition],
+        kind: str,
+        fn: Callable[..., Any],
+        name: str | None,
+    ) -> Definition:
+        if not callable(fn):
+            raise RegistrationError(f"a {kind} must be callable, got {fn!r}")
+        key = name or name_of(fn)
+        existing = table.get(key)
+        if existing is not None and existing.fn is not fn:
+            raise RegistrationError(f"a different {kind} is already registered as {key!r}")
+        definition = Definition.of(fn, key)
+        table[key] = definition
+        # Builtins and bound methods refuse attributes: callers pass the name instead.
+        with contextlib.suppress(AttributeError, TypeError):
+            fn.__outlast_name__ = key  # type: ignore[attr-defined]
+        return definition
+
+    def workflow(self, name: str, version: str | None = None) -> Definition:
+        """The workflow's given version, or its latest when ``version`` is None."""
+        if version is None:
+            try:
+                return self.workflows[name]
+            except KeyError:
+                raise UnknownWorkflowError(f"no workflow named {name!r} is registered") from None
+        definition = self.workflow_versions.get(name, {}).get(version)
+        if definition is None:
+            raise UnknownWorkflowError(
+                f"version {version!r} of workflow {name!r} is not registered on this runtime"
+            )
+        return definition
+
+    def activity(self, name: str) -> Definition:
+        try:
+            return self.activities[name]
+        except KeyError:
+            raise UnknownActivityError(f"no activity named {name!r} is registered") from None

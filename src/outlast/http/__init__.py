@@ -1,0 +1,20 @@
+"""Server mode: Dapr's workflow HTTP API (plus outlast's extras) over a store.
+
+``create_app(client)`` builds the ASGI app; ``serve(runtime)`` runs a runtime and
+the API in one process (what ``outlast serve`` does); ``BackgroundServer`` serves
+an app from a thread.
+"""
+
+from outlast.http.app import create_app
+from outlast.http.errors import ApiError
+from outlast.http.serve import EXAMPLES_APP, AppLoadError, BackgroundServer, load_runtime, serve
+
+__all__ = [
+    "EXAMPLES_APP",
+    "ApiError",
+    "AppLoadError",
+    "BackgroundServer",
+    "create_app",
+    "load_runtime",
+    "serve",
+]

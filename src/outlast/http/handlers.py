@@ -1,0 +1,369 @@
+"""The request handlers: Dapr's workflow API plus outlast's extras.
+
+Every handler reads its request, calls the blocking :class:`WorkflowClient` in a
+worker thread (never on the event loop) and answers with Dapr's shapes and codes.
+Which URL reaches which handler is in :mod:`.routes`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from outlast import __version__
+from outlast.client.client import WorkflowClient
+from outlast.client.dapr_json import history_json, list_json, status_json
+from outlast.client.state import WorkflowState
+from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
+from outlast.errors import TimeoutError
+from outlast.http import requests as rq
+from outlast.http.errors import (
+    ERR_GET_WORKFLOW,
+    ERR_GET_WORKFLOW_HISTORY,
+    ERR_HEALTH_NOT_READY,
+    ERR_LIST_WORKFLOWS,
+    ERR_NOT_IMPLEMENTED,
+    ERR_PAUSE_WORKFLOW,
+    ERR_PURGE_WORKFLOW,
+    ERR_RAISE_EVENT_WORKFLOW,
+    ERR_RERUN_WORKFLOW,
+    ERR_RESUME_WORKFLOW,
+    ERR_START_WORKFLOW,
+    ERR_TERMINATE_WORKFLOW,
+    ERR_WORKFLOW_EVENT_NAME_MISSING,
+    ERR_WORKFLOW_NAME_MISSING,
+    ApiError,
+    from_exception,
+    malformed,
+    not_found,
+)
+from outlast.runtime.runtime import WorkflowRuntime
+
+T = TypeVar("T")
+
+API_PREFIXES: Final = ("/v1.0-alpha1", "/v1.0-beta1", "/v1.0")
+DEFAULT_WAIT_SECONDS: Final = 30.0
+# A long-poll re-checks for shutdown this often, so stopping the server never waits
+# for a full poll timeout.
+_WAIT_SLICE_SECONDS: Final = 0.5
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _status_filter(request: Request) -> list[WorkflowStatus | str] | None:
+    statuses = rq.statuses(request)
+    return [s.value for s in statuses] if statuses else None
+
+
+def _location(request: Request, trailing_segments: int, instance_id: str) -> str:
+    """The status URL of ``instance_id``, next to the collection the request path is
+    in (``.../workflows/{component}``), under the same API version prefix."""
+    collection = request.url.path.rsplit("/", trailing_segments)[0]
+    return str(request.url.replace(path=f"{collection}/{instance_id}", query=""))
+
+
+class WorkflowApi:
+    """The request handlers, bound to one client (and optionally the runtime that
+    runs next to it, for the health report)."""
+
+    def __init__(
+        self,
+        client: WorkflowClient,
+        *,
+        runtime: WorkflowRuntime | None = None,
+        max_wait_seconds: float = 300.0,
+        max_concurrent_waits: int = 1000,
+    ) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.max_wait_seconds = max_wait_seconds
+        self._max_concurrent_waits = max_concurrent_waits
+        self._wait_limiter: anyio.CapacityLimiter | None = None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Make pending long-polls answer now (the server is shutting down)."""
+        self._stopping.set()
+
+    # --- plumbing ------------------------------------------------------------------
+
+    async def _call(
+        self,
+        code: str,
+        fn: Callable[..., T],
+        *args: Any,
+        subject: str | None = None,
+        **kwargs: Any,
+    ) -> T:
+        # ``subject``: the instance the request is about, for a 404's message.
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        except Exception as e:
+            raise from_exception(e, code, subject) from e
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        # Long-polls get their own threads, so that many of them never starve the
+        # quick calls of anyio's shared pool. Made lazily: a limiter belongs to the
+        # event loop that first uses it.
+        if self._wait_limiter is None:
+            self._wait_limiter = anyio.CapacityLimiter(self._max_concurrent_waits)
+        return self._wait_limiter
+
+    # --- Dapr's workflow API -------------------------------------------------------
+
+    async def start(self, request: Request) -> Response:
+        name = request.path_params["workflowName"]
+        iid = rq.optional_instance_id(request, "instanceID", "instanceId")
+        return await self._start(request, name, iid, trailing_segments=2)
+
+    async def start_legacy(self, request: Request) -> Response:
+        # The first alpha API put the ID in the path: /{workflowName}/{instanceID}/start
+        name = request.path_params["workflowName"]
+        iid = rq.instance_id(request.path_params["instanceID"])
+        return await self._start(request, name, iid, trailing_segments=3)
+
+    async def _start(
+        self, request: Request, name: str, iid: str | None, trailing_segments: int
+    ) -> Response:
+        body = await rq.json_body(request)
+        new_id = await self._call(
+            ERR_START_WORKFLOW,
+            self.client.schedule_new_workflow,
+            name,
+            input=None if body is rq.NO_BODY else body,
+            instance_id=iid,
+        )
+        location = _location(request, trailing_segments, new_id)
+        return json_response({"instanceID": new_id}, 202, {"Location": location})
+
+    async def start_without_name(self, request: Request) -> Response:
+        raise ApiError(400, ERR_WORKFLOW_NAME_MISSING, "workflow name is not configured")
+
+    async def get(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        state = await self._call(ERR_GET_WORKFLOW, self.client.get_workflow_state, iid)
+        if state is None:
+            raise not_found(iid)
+        return json_response(status_json(state))
+
+    async def raise_event(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        event = request.path_params["eventName"]
+        body = await rq.json_body(request)
+        await self._call(
+            ERR_RAISE_EVENT_WORKFLOW,
+            self.client.raise_workflow_event,
+            iid,
+            event,
+            data=None if body is rq.NO_BODY else body,
+            subject=iid,
+        )
+        return Response(status_code=202)
+
+    async def raise_without_name(self, request: Request) -> Response:
+        rq.instance_id(request.path_params["instanceID"])
+        raise ApiError(400, ERR_WORKFLOW_EVENT_NAME_MISSING, "missing workflow event name")
+
+    async def terminate(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        recursive = not rq.boolean(request, "non_recursive")
+        body = await rq.json_body(request)
+        await self._call(
+            ERR_TERMINATE_WORKFLOW,
+            self.client.terminate_workflow,
+            iid,
+            output=None if body is rq.NO_BODY else body,
+            recursive=recursive,
+            subject=iid,
+        )
+        return Response(status_code=202)
+
+    async def pause(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        reason = rq.text(request, "reason")
+        await self._call(
+            ERR_PAUSE_WORKFLOW, self.client.pause_workflow, iid, reason=reason, subject=iid
+        )
+        return Response(status_code=202)
+
+    async def resume(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        reason = rq.text(request, "reason")
+        await self._call(
+            ERR_RESUME_WORKFLOW, self.client.resume_workflow, iid, reason=reason, subject=iid
+        )
+        return Response(status_code=202)
+
+    async def purge(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        recursive = not rq.boolean(request, "non_recursive")
+        purged = await self._call(
+            ERR_PURGE_WORKFLOW,
+            self.client.purge_workflow,
+            iid,
+            recursive=recursive,
+            subject=iid,
+        )
+        if not purged:
+            raise not_found(iid)
+        return Response(status_code=202)
+
+    # --- beyond Dapr ---------------------------------------------------------------
+
+    async def list_instances(self, request: Request) -> Response:
+        status = _status_filter(request)
+        payloads = rq.boolean(request, "includePayloads")
+        page = await self._call(
+            ERR_LIST_WORKFLOWS,
+            self.client.list_workflows,
+            status=status,
+            name=rq.text(request, "name"),
+            created_after=rq.timestamp(request, "createdAfter"),
+            created_before=rq.timestamp(request, "createdBefore"),
+            page_size=rq.integer(request, "pageSize", 100, 1, 10_000),
+            continuation_token=rq.text(request, "continuationToken"),
+            fetch_payloads=payloads,
+        )
+        return json_response(list_json(page.states, page.continuation_token, payloads=payloads))
+
+    async def purge_many(self, request: Request) -> Response:
+        status = _status_filter(request)
+        name = rq.text(request, "name")
+        created_before = rq.timestamp(request, "createdBefore")
+        everything = rq.boolean(request, "all")
+        if status is None and name is None and created_before is None and not everything:
+            raise malformed(
+                "purging by filter needs at least one of status, name, createdBefore, "
+                "or all=true to purge every finished instance"
+            )
+        unfinished = [str(s) for s in status or [] if str(s) not in TERMINAL_STATUSES]
+        if unfinished:
+            raise malformed(f"only finished instances can be purged, not {', '.join(unfinished)}")
+        count = await self._call(
+            ERR_PURGE_WORKFLOW,
+            self.client.purge_workflows,
+            status=status,
+            created_before=created_before,
+            name=name,
+        )
+        return json_response({"purged": count})
+
+    async def history(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        events = await self._call(
+            ERR_GET_WORKFLOW_HISTORY, self.client.get_workflow_history, iid, subject=iid
+        )
+        return json_response(history_json(iid, events))
+
+    async def rerun(self, request: Request) -> Response:
+        iid = rq.instance_id(request.path_params["instanceID"])
+        event_id: int = request.path_params["eventID"]
+        new_id = rq.optional_instance_id(request, "newInstanceID", "newInstanceId")
+        body = await rq.json_body(request)
+        rerun = getattr(self.client, "rerun_workflow_from_event", None)
+        if rerun is None:
+            raise ApiError(
+                501,
+                ERR_NOT_IMPLEMENTED,
+                "rerunning a workflow from an event is not available in this version of "
+                "outlast (WorkflowClient.rerun_workflow_from_event is missing)",
+            )
+        kwargs: dict[str, Any] = {"new_instance_id": new_id}
+        if body is not rq.NO_BODY:
+            kwargs["new_input"] = body
+        started = await self._call(ERR_RERUN_WORKFLOW, rerun, iid, event_id, subject=iid, **kwargs)
+        location = _location(request, 3, started)
+        return json_response({"instanceID": started}, 202, {"Location": location})
+
+    async def wait_for_start(self, request: Request) -> Response:
+        return await self._wait(
+            request,
+            self.client.wait_for_workflow_start,
+            lambda s: s.runtime_status is not WorkflowStatus.PENDING,
+        )
+
+    async def wait_for_completion(self, request: Request) -> Response:
+        return await self._wait(
+            request,
+            self.client.wait_for_workflow_completion,
+            lambda s: s.runtime_status.is_terminal,
+        )
+
+    async def _wait(
+        self,
+        request: Request,
+        wait: Callable[..., WorkflowState | None],
+        done: Callable[[WorkflowState], bool],
+    ) -> Response:
+        """Long-poll: 200 with the status once ``done``; 202 with the status as it is
+        when the timeout (or a server shutdown) comes first; 404 if there is no such
+        instance."""
+        iid = rq.instance_id(request.path_params["instanceID"])
+        timeout = min(rq.seconds(request, "timeout", DEFAULT_WAIT_SECONDS), self.max_wait_seconds)
+        try:
+            state = await anyio.to_thread.run_sync(
+                self._wait_blocking, wait, iid, timeout, limiter=self._limiter()
+            )
+        except Exception as e:
+            raise from_exception(e, ERR_GET_WORKFLOW, iid) from e
+        if state is None:
+            raise not_found(iid)
+        return json_response(status_json(state), 200 if done(state) else 202)
+
+    def _wait_blocking(
+        self, wait: Callable[..., WorkflowState | None], iid: str, timeout: float
+    ) -> WorkflowState | None:
+        # Waited in short slices, so that a shutdown is noticed promptly.
+        deadline = time.monotonic() + timeout
+        while True:
+            slice_ = max(0.0, min(deadline - time.monotonic(), _WAIT_SLICE_SECONDS))
+            try:
+                return wait(iid, timeout_in_seconds=slice_, fetch_payloads=True)
+            except TimeoutError:
+                if self._stopping.is_set() or time.monotonic() >= deadline:
+                    return self.client.get_workflow_state(iid)
+
+    # --- service -------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        runtime = None if self.runtime is None else self.runtime.is_running
+        try:
+            await anyio.to_thread.run_sync(self.client.store.get_instance, "-")
+        except Exception as e:
+            raise ApiError(503, ERR_HEALTH_NOT_READY, f"the store is not reachable: {e}") from e
+        if runtime is False:
+            raise ApiError(503, ERR_HEALTH_NOT_READY, "the workflow runtime is not running")
+        return json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "store": self.client.store.url,
+                "runtime": "none" if runtime is None else "running",
+            }
+        )
+
+    async def dapr_health(self, request: Request) -> Response:
+        # Dapr SDKs probe the sidecar here before their first call; 204 is Dapr's answer.
+        return Response(status_code=204)
+
+    async def index(self, request: Request) -> Response:
+        return json_response(
+            {
+                "name": "outlast",
+                "version": __version__,
+                "apiPrefixes": list(API_PREFIXES),
+                "openapi": "/openapi.json",
+                "health": "/healthz",
+            }
+        )

@@ -1,0 +1,171 @@
+"""Runs activities: sync ones on a thread pool, async ones on an event-loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from outlast.core.context import ActivityContext
+from outlast.core.registry import Definition, Registry
+from outlast.core.serialization import encode_payload, from_json
+from outlast.errors import FailureDetails, UnknownActivityError
+from outlast.runtime.threadpool import ThreadPool
+from outlast.store.base import ActivityRecord
+
+
+@dataclass(slots=True)
+class ActivityResult:
+    instance_id: str
+    execution_id: str
+    task_id: int
+    result: str | None = None
+    failure: FailureDetails | None = None
+
+
+class ActivityExecutor:
+    def __init__(
+        self,
+        registry: Registry,
+        max_concurrent: int,
+        on_result: Callable[[ActivityResult, bool], None],
+        limits: Mapping[str, int] | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
+        self._max_payload = max_payload_bytes
+        self._registry = registry
+        self._max = max_concurrent
+        # Per-name caps: activities over a cap wait here, in order, for a slot.
+        self._limits = dict(limits or {})
+        self._running: dict[str, int] = {}
+        self._waiting: dict[str, deque[ActivityRecord]] = {}
+        self._on_result = on_result
+        self._pool = ThreadPool(max_concurrent, "outlast-activity")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._async_slots: asyncio.Semaphore | None = None
+        self._async_running: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, record: ActivityRecord) -> None:
+        limit = self._limits.get(record.name)
+        if limit is not None:
+            with self._lock:
+                if self._running.get(record.name, 0) >= limit:
+                    self._waiting.setdefault(record.name, deque()).append(record)
+                    return
+                self._running[record.name] = self._running.get(record.name, 0) + 1
+        self._start(record)
+
+    def _finished(self, name: str) -> None:
+        if name not in self._limits:
+            return
+        with self._lock:
+            queue = self._waiting.get(name)
+            if queue:
+                following: ActivityRecord | None = queue.popleft()
+            else:
+                following = None
+                self._running[name] -= 1
+        if following is not None:
+            self._start(following)
+
+    def _report(self, outcome: ActivityResult, name: str, inline: bool = False) -> None:
+        """Hand a result over; ``inline`` when this thread may run the worker's next
+        round itself (a pool thread, not the event loop nor the worker)."""
+        self._finished(name)
+        self._on_result(outcome, inline)
+
+    def _start(self, record: ActivityRecord) -> None:
+        definition = self._registry.activities.get(record.name)
+        if definition is None:
+            error = UnknownActivityError(
+                f"no activity named {record.name!r} is registered on this runtime"
+            )
+            self._report(_failed(record, error), record.name)
+            return
+        ctx = ActivityContext(record.instance_id, record.task_id, record.name)
+        if not definition.is_async:
+            self._pool.submit(lambda: self._run_sync(definition, record, ctx))
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            self._run_async(definition, record, ctx), self._event_loop()
+        )
+        with self._lock:
+            self._async_running.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._async_running.discard(future)
+
+    def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        try:
+            args: tuple[Any, ...] = (ctx,)
+            if d.takes_input:
+                args += (from_json(record.input, d.input_hint),)
+            outcome = _succeeded(record, self._encode(d.fn(*args), record))
+        except Exception as e:
+            outcome = _failed(record, e)
+        self._report(outcome, record.name, inline=True)
+
+    async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        if self._async_slots is None:
+            self._async_slots = asyncio.Semaphore(self._max)
+        async with self._async_slots:
+            try:
+                args: tuple[Any, ...] = (ctx,)
+                if d.takes_input:
+                    args += (from_json(record.input, d.input_hint),)
+                outcome = _succeeded(record, self._encode(await d.fn(*args), record))
+            except Exception as e:
+                outcome = _failed(record, e)
+        self._report(outcome, record.name)
+
+    def _encode(self, value: Any, record: ActivityRecord) -> str | None:
+        return encode_payload(value, self._max_payload, "the result of activity {}", record.name)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="outlast-async-activities", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
+
+    def shutdown(self, timeout: float) -> None:
+        """Let running activities finish (up to ``timeout``); drop queued ones (they
+        are still in the store and run again on the next start)."""
+        self._pool.shutdown(timeout)
+        with self._lock:
+            pending = list(self._async_running)
+        for f in pending:
+            with contextlib.suppress(Exception):
+                f.result(timeout=timeout)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout)
+            if not self._loop.is_running():
+                self._loop.close()
+
+
+def _succeeded(record: ActivityRecord, result: str | None) -> ActivityResult:
+    return ActivityResult(record.instance_id, record.execution_id, record.task_id, result)
+
+
+def _failed(record: ActivityRecord, exc: BaseException) -> ActivityResult:
+    return ActivityResult(
+        record.instance_id,
+        record.execution_id,
+        record.task_id,
+        failure=FailureDetails.from_exception(exc),
+    )

@@ -1,0 +1,205 @@
+"""``WorkflowRuntime``: register workflows and activities, then run them durably."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from outlast.client.client import WorkflowClient
+from outlast.clock import SYSTEM_CLOCK, Clock
+from outlast.core.registry import Registry
+from outlast.core.serialization import default_max_payload_bytes
+from outlast.core.status import WorkflowStatus
+from outlast.errors import InvalidStateError
+from outlast.runtime.worker import Worker, WorkerOptions
+from outlast.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _limits(limits: Mapping[str, int] | None, what: str) -> dict[str, int]:
+    checked = dict(limits or {})
+    for name, cap in checked.items():
+        if not isinstance(cap, int) or cap < 1:
+            raise ValueError(f"{what}[{name!r}] must be a positive integer, not {cap!r}")
+    return checked
+
+
+def _retention(policy: Mapping[WorkflowStatus | str, timedelta] | None) -> dict[str, float]:
+    checked: dict[str, float] = {}
+    for status, age in (policy or {}).items():
+        value = WorkflowStatus(status.upper() if isinstance(status, str) else status)
+        if not value.is_terminal:
+            raise ValueError(f"retention applies to finished statuses only, not {value.value}")
+        if age < timedelta(0):
+            raise ValueError("a retention age must not be negative")
+        checked[value.value] = age.total_seconds()
+    return checked
+
+
+def _default_activity_concurrency() -> int:
+    return max(16, (os.cpu_count() or 1) * 8)
+
+
+class WorkflowRuntime:
+    """Hosts workflows and activities and runs them against a store.
+
+    ``store`` is a URL (``sqlite:///path.db``, ``postgresql://...``, ``memory://``)
+    or a store object; by default the SQLite file ``outlast.db`` in the working
+    directory, or ``$OUTLAST_STORE``.
+
+    ``max_concurrent_activities`` caps activities running at once on this runtime;
+    ``activity_limits={"process_item": 10}`` caps one activity by name (the rest
+    wait, in order). ``workflow_limits={"import_batch": 5}`` caps how many instances
+    of a workflow run at once on this runtime; further starts wait as PENDING.
+    ``retention={WorkflowStatus.COMPLETED: timedelta(days=7)}`` purges instances
+    that finished with that status longer ago than that. ``max_payload_bytes``
+    (default 4 MiB, or ``$OUTLAST_MAX_PAYLOAD_BYTES``) refuses larger inputs and
+    results where they enter, with ``PayloadTooLargeError``.
+    """
+
+    def __init__(
+        self,
+        store: str | Store | None = None,
+        *,
+        max_concurrent_workflows: int = 1000,
+        max_concurrent_activities: int | None = None,
+        clock: Clock | None = None,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.25,
+        cache_size: int = 10_000,
+        activity_limits: Mapping[str, int] | None = None,
+        workflow_limits: Mapping[str, int] | None = None,
+        retention: Mapping[WorkflowStatus | str, timedelta] | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
+        if max_concurrent_workflows < 1:
+            raise ValueError("max_concurrent_workflows must be at least 1")
+        activities = (
+            _default_activity_concurrency()
+            if max_concurrent_activities is None
+            else max_concurrent_activities
+        )
+        if activities < 1:
+            raise ValueError("max_concurrent_activities must be at least 1")
+        self._store_arg = store
+        self._store: Store | None = None
+        self._registry = Registry()
+        self._clock = clock or SYSTEM_CLOCK
+        self._options = WorkerOptions(
+            max_concurrent_workflows=max_concurrent_workflows,
+            max_concurrent_activities=activities,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            cache_size=cache_size,
+            activity_limits=_limits(activity_limits, "activity_limits"),
+            workflow_limits=_limits(workflow_limits, "workflow_limits"),
+            retention=_retention(retention),
+            max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
+        )
+        self._worker: Worker | None = None
+
+    # --- registration --------------------------------------------------------------
+
+    @overload
+    def workflow(self, fn: F, /, *, name: str | None = None, version: str | None = None) -> F: ...
+    @overload
+    def workflow(
+        self, fn: None = None, /, *, name: str | None = None, version: str | None = None
+    ) -> Callable[[F], F]: ...
+    def workflow(
+        self, fn: F | None = None, /, *, name: str | None = None, version: str | None = None
+    ) -> Any:
+        """Register a workflow: ``@runtime.workflow`` or ``@runtime.workflow(name=...)``.
+        With ``version=``, several versions of one name can be registered: new
+        instances run the latest, running ones keep the version they started with."""
+        if fn is not None:
+            self.register_workflow(fn, name=name, version=version)
+            return fn
+
+        def decorate(f: F) -> F:
+            self.register_workflow(f, name=name, version=version)
+            return f
+
+        return decorate
+
+    @overload
+    def activity(self, fn: F, /, *, name: str | None = None) -> F: ...
+    @overload
+    def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
+        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``."""
+        if fn is not None:
+            self.register_activity(fn, name=name)
+            return fn
+
+        def decorate(f: F) -> F:
+            self.register_activity(f, name=name)
+            return f
+
+        return decorate
+
+    def register_workflow(
+        self, fn: Callable[..., Any], *, name: str | None = None, version: str | None = None
+    ) -> None:
+        self._registry.add_workflow(fn, name, version)
+
+    def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
+        self._registry.add_activity(fn, name)
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self._store_arg)
+        return self._store
+
+    def client(self) -> WorkflowClient:
+        """A client on this runtime's store, clock and payload limit."""
+        return WorkflowClient(
+            self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
+        )
+
+    @property
+    def is_running(self) -> bool:
+        return self._worker is not None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._worker is not None:
+            raise InvalidStateError("the runtime is already running")
+        store = self.store
+        worker = Worker(store, self._registry, self._clock, self._options)
+        store.local_registries.append(self._registry)
+        worker.start()
+        self._worker = worker
+
+    def shutdown(self) -> None:
+        """Stop taking work, let running activities finish, release ownership."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            worker.stop()
+        finally:
+            if self._registry in self.store.local_registries:
+                self.store.local_registries.remove(self._registry)
+
+    def __enter__(self) -> WorkflowRuntime:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()

@@ -1,0 +1,80 @@
+"""The SQLite tables and their versioned migrations (``PRAGMA user_version``)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from outlast.errors import StoreError
+
+_SCHEMA_V1 = """
+CREATE TABLE instances (
+    instance_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    input TEXT,
+    output TEXT,
+    custom_status TEXT,
+    failure TEXT,
+    parent_instance_id TEXT,
+    owner TEXT
+) WITHOUT ROWID;
+CREATE INDEX instances_created ON instances (created_at, instance_id);
+CREATE INDEX instances_status ON instances (status, created_at, instance_id);
+CREATE INDEX instances_status_updated ON instances (status, updated_at);
+CREATE INDEX instances_name ON instances (name, created_at, instance_id);
+CREATE INDEX instances_parent ON instances (parent_instance_id)
+    WHERE parent_instance_id IS NOT NULL;
+CREATE INDEX instances_owner ON instances (owner) WHERE owner IS NOT NULL;
+CREATE TABLE history (
+    instance_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    execution_id TEXT,
+    event TEXT NOT NULL,
+    visible_at REAL NOT NULL
+);
+CREATE INDEX inbox_visible ON inbox (visible_at, id);
+CREATE INDEX inbox_instance ON inbox (instance_id);
+CREATE TABLE activities (
+    instance_id TEXT NOT NULL,
+    task_id INTEGER NOT NULL,
+    execution_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    input TEXT,
+    owner TEXT,
+    PRIMARY KEY (instance_id, task_id)
+) WITHOUT ROWID;
+CREATE INDEX activities_owner ON activities (owner);
+CREATE TABLE workers (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Each entry upgrades the schema by one version; never edit a released entry.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the schema up to date (inside the caller's write transaction)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this "
+            f"outlast understands ({len(MIGRATIONS)}); upgrade outlast"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={number}")

@@ -1,3 +1,0 @@
-from tests.server.fixtures import base_url, clean_env, client, http, runtime, server, store
-
-__all__ = ["base_url", "clean_env", "client", "http", "runtime", "server", "store"]
