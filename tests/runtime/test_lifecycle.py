@@ -11,9 +11,8 @@ import pytest
 
 import outlast
 from outlast import WorkflowStatus
-
 from tests.conftest import RuntimeFactory
-from .test_runtime import _wait_for
+from tests.runtime.test_runtime import _wait_for
 
 
 def _register_family(rt: outlast.WorkflowRuntime) -> None:

@@ -15,7 +15,6 @@ import pytest
 import outlast
 from outlast import WorkflowStatus
 from outlast.testing import FakeClock
-
 from tests.conftest import RuntimeFactory
 
 
