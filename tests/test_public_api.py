@@ -10,6 +10,7 @@ def test_all_is_pinned() -> None:
             "InstanceAlreadyExistsError",
             "InstanceNotFoundError",
             "InvalidStateError",
+            "MissingExtraError",
             "NonDeterminismError",
             "OutlastError",
             "PayloadTooLargeError",

@@ -2,19 +2,23 @@
 
 Write workflows as generator functions and activities as plain functions; outlast
 runs them to completion through crashes, restarts and long waits.
+
+The names below are loaded on first use: ``import outlast`` itself loads only the
+error tree, so a program (or a CLI call) pays for the engine, the store drivers
+and the server only when it uses them.
 """
 
-from outlast.client.client import WorkflowClient
-from outlast.client.state import WorkflowState
-from outlast.core.context import ActivityContext, WorkflowContext
-from outlast.core.retry import RetryPolicy
-from outlast.core.status import WorkflowStatus
-from outlast.core.task import Task, when_all, when_any
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from outlast.errors import (
     FailureDetails,
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
+    MissingExtraError,
     NonDeterminismError,
     OutlastError,
     PayloadTooLargeError,
@@ -27,9 +31,44 @@ from outlast.errors import (
     UnknownWorkflowError,
     WorkflowTimeoutError,
 )
-from outlast.runtime.runtime import WorkflowRuntime
+
+if TYPE_CHECKING:
+    from outlast.client.client import WorkflowClient
+    from outlast.client.state import WorkflowState
+    from outlast.core.context import ActivityContext, WorkflowContext
+    from outlast.core.retry import RetryPolicy
+    from outlast.core.status import WorkflowStatus
+    from outlast.core.task import Task, when_all, when_any
+    from outlast.runtime.runtime import WorkflowRuntime
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "ActivityContext": "outlast.core.context",
+    "RetryPolicy": "outlast.core.retry",
+    "Task": "outlast.core.task",
+    "WorkflowClient": "outlast.client.client",
+    "WorkflowContext": "outlast.core.context",
+    "WorkflowRuntime": "outlast.runtime.runtime",
+    "WorkflowState": "outlast.client.state",
+    "WorkflowStatus": "outlast.core.status",
+    "when_all": "outlast.core.task",
+    "when_any": "outlast.core.task",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'outlast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ActivityContext",
@@ -37,6 +76,7 @@ __all__ = [
     "InstanceAlreadyExistsError",
     "InstanceNotFoundError",
     "InvalidStateError",
+    "MissingExtraError",
     "NonDeterminismError",
     "OutlastError",
     "PayloadTooLargeError",

@@ -15,6 +15,7 @@ The tree::
     ├── InstanceAlreadyExistsError    an instance with that ID is still active
     ├── InvalidStateError             the operation does not fit the instance's status
     ├── StoreError                    the storage backend failed (driver error chained)
+    ├── MissingExtraError             a feature's optional dependencies are not installed
     └── TimeoutError                  a client wait elapsed (also a builtin TimeoutError)
 """
 
@@ -108,3 +109,8 @@ class StoreError(OutlastError):
 
 class TimeoutError(OutlastError, builtins.TimeoutError):
     """A client-side wait did not finish in time."""
+
+
+class MissingExtraError(OutlastError, ImportError):
+    """A feature needs an optional dependency group (an "extra") that is not
+    installed; the message names the ``pip install`` that adds it."""

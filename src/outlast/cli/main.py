@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
@@ -18,9 +19,9 @@ from outlast.cli.exit_codes import (
     EXIT_USAGE,
 )
 from outlast.cli.options import CliState
-from outlast.cli.serve_cmd import serve
 from outlast.errors import (
     InstanceNotFoundError,
+    MissingExtraError,
     OutlastError,
     SerializationError,
     TimeoutError,
@@ -32,8 +33,46 @@ Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·
 """
 
 
+# Commands that other layers contribute, loaded by name when they run: the HTTP
+# server's ``serve`` needs the ``server`` extra, which the other commands do not.
+PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
+}
+
+
 class OutlastGroup(click.Group):
-    """Turns outlast's errors into a one-line message and a meaningful exit code."""
+    """Turns outlast's errors into a one-line message and a meaningful exit code;
+    loads plugin commands on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *PLUGIN_COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, without importing plugin commands to read their help."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in PLUGIN_COMMANDS and name not in self.commands:
+                rows.append((name, PLUGIN_COMMANDS[name][2]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in PLUGIN_COMMANDS:
+            return command
+        module_name, attribute, summary = PLUGIN_COMMANDS[cmd_name]
+        try:
+            module = importlib.import_module(module_name)
+        except MissingExtraError as e:
+            return _unavailable(cmd_name, summary, str(e))
+        loaded = getattr(module, attribute)
+        assert isinstance(loaded, click.Command)
+        return loaded
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -52,6 +91,19 @@ class OutlastGroup(click.Group):
             _fail(str(e), EXIT_ERROR)
         except KeyboardInterrupt:
             _fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _unavailable(name: str, summary: str, reason: str) -> click.Command:
+    """A stand-in for a command whose extra is not installed: it says which."""
+
+    @click.command(
+        name, help=f"{summary} ({reason})", context_settings={"ignore_unknown_options": True}
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        _fail(reason, EXIT_USAGE)
+
+    return command
 
 
 def _fail(message: str, code: int) -> None:
@@ -76,7 +128,7 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(CliState)
 
 
-for _command in (serve, *COMMANDS):
+for _command in COMMANDS:
     cli.add_command(_command)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from outlast.client import paging
+from outlast.client import catalog, paging
 from outlast.client.state import WorkflowState, _datetime, state_of
 from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core import history as h
@@ -83,8 +83,7 @@ class WorkflowClient:
         unfinished instance raises InstanceAlreadyExistsError; a finished one is
         replaced."""
         name = name_of(workflow)
-        registries = self._store.local_registries
-        if registries and not any(name in r.workflows for r in registries):
+        if catalog.rejects(self._store, name):
             raise UnknownWorkflowError(
                 f"no workflow named {name!r} is registered on the runtime in this process"
             )

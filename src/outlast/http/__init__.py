@@ -5,9 +5,19 @@ the API in one process (what ``outlast serve`` does); ``BackgroundServer`` serve
 an app from a thread.
 """
 
-from outlast.http.app import create_app
-from outlast.http.errors import ApiError
-from outlast.http.serve import EXAMPLES_APP, AppLoadError, BackgroundServer, load_runtime, serve
+from outlast.extras import require
+
+require("server", "The HTTP API (outlast serve)", "starlette", "uvicorn")
+
+from outlast.http.app import create_app  # noqa: E402 - after the check above
+from outlast.http.errors import ApiError  # noqa: E402
+from outlast.http.serve import (  # noqa: E402
+    EXAMPLES_APP,
+    AppLoadError,
+    BackgroundServer,
+    load_runtime,
+    serve,
+)
 
 __all__ = [
     "EXAMPLES_APP",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from outlast.core.context import ActivityContext
 from outlast.core.registry import Definition, Registry
@@ -17,6 +16,9 @@ from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import FailureDetails, UnknownActivityError
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 @dataclass(slots=True)
@@ -93,6 +95,9 @@ class ActivityExecutor:
         if not definition.is_async:
             self._pool.submit(lambda: self._run_sync(definition, record, ctx))
             return
+        # asyncio (and the ssl module it loads) only once an async activity runs.
+        import asyncio
+
         future = asyncio.run_coroutine_threadsafe(
             self._run_async(definition, record, ctx), self._event_loop()
         )
@@ -116,6 +121,8 @@ class ActivityExecutor:
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         if self._async_slots is None:
+            import asyncio
+
             self._async_slots = asyncio.Semaphore(self._max)
         async with self._async_slots:
             try:
@@ -133,6 +140,8 @@ class ActivityExecutor:
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
                     target=loop.run_forever, name="outlast-async-activities", daemon=True

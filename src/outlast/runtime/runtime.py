@@ -8,6 +8,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
+from outlast.client import catalog
 from outlast.client.client import WorkflowClient
 from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core.registry import Registry
@@ -150,6 +151,9 @@ class WorkflowRuntime:
     def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self._registry.add_activity(fn, name)
 
+    def _knows(self, name: str) -> bool:
+        return name in self._registry.workflows
+
     @property
     def registry(self) -> Registry:
         return self._registry
@@ -177,7 +181,7 @@ class WorkflowRuntime:
             raise InvalidStateError("the runtime is already running")
         store = self.store
         worker = Worker(store, self._registry, self._clock, self._options)
-        store.local_registries.append(self._registry)
+        catalog.add(store, self._knows)
         worker.start()
         self._worker = worker
 
@@ -189,8 +193,7 @@ class WorkflowRuntime:
         try:
             worker.stop()
         finally:
-            if self._registry in self.store.local_registries:
-                self.store.local_registries.remove(self._registry)
+            catalog.remove(self.store, self._knows)
 
     def __enter__(self) -> WorkflowRuntime:
         self.start()

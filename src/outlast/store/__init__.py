@@ -9,6 +9,7 @@ import weakref
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from outlast.extras import require
 from outlast.store.base import Store
 from outlast.store.memory import MemoryStore
 from outlast.store.sqlite.store import SqliteStore
@@ -64,6 +65,7 @@ def _create(url: str) -> Store:
         return MemoryStore()
     if scheme in ("postgresql", "postgres"):
         # Imported on demand: psycopg is only needed by PostgreSQL users.
+        require("postgres", "A PostgreSQL store", "psycopg", "psycopg_pool")
         module = importlib.import_module(f"{__name__}.postgres")
         store: Store = module.PostgresStore(url)
         return store

@@ -17,7 +17,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
@@ -194,9 +193,6 @@ class Store(ABC):
         self._listeners: list[Callable[[], None]] = []
         # Per instance: (event, the statuses its waiter waits for; None: any change).
         self._watchers: dict[str, list[tuple[threading.Event, frozenset[str] | None]]] = {}
-        # Registries of runtimes running on this store in this process: lets a
-        # client reject an unknown workflow name at once instead of stalling it.
-        self.local_registries: list[Any] = []
         self.io = IoGauge()
 
     # --- change notification (in-process; other processes poll) -----------------

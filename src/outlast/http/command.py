@@ -1,4 +1,7 @@
-"""``outlast serve``: the runtime and the HTTP API in one process."""
+"""``outlast serve``: the runtime and the HTTP API in one process.
+
+The CLI loads this command by name only when it is run (``outlast.cli.main``), so
+the other commands never import the server."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from outlast.cli.backend import CliError
 from outlast.cli.exit_codes import EXIT_USAGE
 from outlast.cli.options import CliState
 from outlast.cli.render import console
+from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
+from outlast.http.serve import serve as run_server
 from outlast.store import open_store
 
 
@@ -65,10 +70,6 @@ def serve(
       outlast serve
       outlast serve myapp.workflows:runtime --store sqlite:///orders.db --port 8080
     """
-    # Imported here: the other commands do not need uvicorn.
-    from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
-    from outlast.http.serve import serve as run_server
-
     if store:
         # A runtime built without a store URL opens $OUTLAST_STORE, lazily: set it
         # before APP is imported, so even import-time code sees this store.
