@@ -83,7 +83,7 @@ def start(
     elif session.as_json:
         render.print_json({"instanceID": new_id})
     else:
-        click.echo(new_id)
+        render.plain(new_id)
 
 
 @click.command()
@@ -302,7 +302,7 @@ def rerun(
     if session.as_json:
         render.print_json({"instanceID": started})
     else:
-        click.echo(started)
+        render.plain(started)
 
 
 COMMANDS: tuple[click.Command, ...] = (

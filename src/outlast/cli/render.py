@@ -1,7 +1,13 @@
-"""Output: rich tables for people, JSON for scripts."""
+"""Output: rich tables for people, JSON for scripts.
+
+Whatever is printed may come from workflow code or a remote server (names,
+reasons, payloads, error texts), so control characters are shown escaped, never
+sent raw: an ESC in an event name must not drive the terminal.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +21,7 @@ from rich.text import Text
 
 from outlast.client.state import WorkflowState
 from outlast.core.status import WorkflowStatus
+from outlast.redaction import redact_text
 
 STATUS_STYLES: dict[WorkflowStatus, str] = {
     WorkflowStatus.PENDING: "yellow",
@@ -29,13 +36,40 @@ STATUS_STYLES: dict[WorkflowStatus, str] = {
 }
 
 
+# C0 controls but tab and newline, DEL, C1 controls (U+009B is a CSI of its own), and
+# the bidirectional overrides that make text read other than it is stored.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``)."""
+    return _UNSAFE.sub(_escape_char, text)
+
+
+def _cell(text: str) -> str:
+    """A table cell of untrusted text: no control characters, no rich markup."""
+    return escape(clean(text))
+
+
+def plain(text: str) -> None:
+    """One line of untrusted text on stdout."""
+    click.echo(clean(text))
+
+
 def console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
     # Rich reads sys.stdout at print time, so click's test runner captures it.
     return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
 
 
 def print_json(value: Any) -> None:
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+    # orjson escapes C0 controls itself; the rest become \\u escapes: the same JSON.
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    click.echo(_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def status_text(status: WorkflowStatus) -> Text:
@@ -69,21 +103,21 @@ def render_status(state: WorkflowState) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("Instance", escape(state.instance_id))
-    table.add_row("Workflow", escape(state.name))
+    table.add_row("Instance", _cell(state.instance_id))
+    table.add_row("Workflow", _cell(state.name))
     table.add_row("Status", status_text(state.runtime_status))
     table.add_row("Created", _timestamp(state.created_at))
     table.add_row("Updated", _timestamp(state.last_updated_at))
     if state.parent_instance_id:
-        table.add_row("Parent", escape(state.parent_instance_id))
-    table.add_row("Input", escape(_payload(state.serialized_input)))
+        table.add_row("Parent", _cell(state.parent_instance_id))
+    table.add_row("Input", _cell(_payload(state.serialized_input)))
     if state.serialized_output is not None:
-        table.add_row("Output", escape(state.serialized_output))
+        table.add_row("Output", _cell(state.serialized_output))
     if state.serialized_custom_status is not None:
-        table.add_row("Custom status", escape(state.serialized_custom_status))
+        table.add_row("Custom status", _cell(state.serialized_custom_status))
     failure = state.failure_details
     if failure is not None:
-        table.add_row("Error", Text(f"{failure.error_type}: {failure.message}", style="red"))
+        table.add_row("Error", Text(clean(f"{failure.error_type}: {failure.message}"), style="red"))
     console().print(table)
 
 
@@ -100,15 +134,17 @@ def render_list(states: list[WorkflowState], continuation_token: str | None) -> 
     table.add_column("UPDATED", no_wrap=True)
     for state in states:
         table.add_row(
-            escape(state.instance_id),
-            escape(state.name),
+            _cell(state.instance_id),
+            _cell(state.name),
             status_text(state.runtime_status),
             relative(state.created_at),
             relative(state.last_updated_at),
         )
     out.print(table)
     if continuation_token:
-        out.print(f"More instances: add --continuation-token {continuation_token}")
+        out.print(
+            f"More instances: add --continuation-token {clean(continuation_token)}", markup=False
+        )
 
 
 _HIDDEN_FIELDS = frozenset({"kind", "timestamp"})
@@ -138,13 +174,13 @@ def render_history(events: Iterable[dict[str, Any]]) -> None:
         first = first or moment
         offset = (moment - first).total_seconds()
         when = f"{moment.astimezone(UTC):%H:%M:%S}" if number == 0 else f"+{offset:.3f}s"
-        table.add_row(str(number), when, escape(event["kind"]), escape(_details(event)))
+        table.add_row(str(number), when, _cell(str(event["kind"])), _cell(_details(event)))
     console().print(table)
 
 
 def done(message: str) -> None:
-    console().print(message, markup=False)
+    console().print(clean(message), markup=False)
 
 
 def error(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"Error: {clean(redact_text(message))}", err=True)

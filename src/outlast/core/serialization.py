@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import enum
 import inspect
+import math
 import os
 import types
 import typing
@@ -39,13 +40,55 @@ def _default(value: Any) -> Any:
 
 
 def to_json(value: Any) -> str:
-    """Encode ``value`` as JSON text; raise :class:`SerializationError` if it can't be."""
+    """Encode ``value`` as JSON text; raise :class:`SerializationError` if it can't be
+    (a NaN or an infinity included: JSON has neither)."""
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+        text = orjson.dumps(value, default=_default, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as e:
         raise SerializationError(
             f"cannot serialize a value of type {type(value).__qualname__} to JSON: {e}"
         ) from e
+    # orjson writes NaN and infinities as null, silently. Only where a null was
+    # written can one hide, so only then is the value searched (rarely: a cost of
+    # one scan of the text otherwise).
+    if b"null" in text:
+        where = _non_finite(value, "value", 0)
+        if where is not None:
+            raise SerializationError(
+                f"cannot serialize {where} to JSON: JSON has no NaN or Infinity "
+                "(use None, or a string such as 'NaN')"
+            )
+    return text.decode()
+
+
+def _non_finite(value: Any, path: str, depth: int) -> str | None:
+    """Where in ``value`` a NaN or infinity is (``value['a'][2] = nan``), if anywhere."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} = {value!r}"
+    if isinstance(value, str | int | bool) or value is None or depth > _MAX_DEPTH:
+        return None
+    items: Any
+    if isinstance(value, dict):
+        items = ((f"{path}[{k!r}]", v) for k, v in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = ((f"{path}.{f.name}", getattr(value, f.name)) for f in dataclasses.fields(value))
+    elif callable(getattr(value, "model_dump", None)):
+        return _non_finite(value.model_dump(), path, depth + 1)
+    elif callable(getattr(value, "tolist", None)):  # numpy arrays and scalars
+        return _non_finite(value.tolist(), path, depth + 1)
+    else:
+        return None
+    for where, item in items:
+        found = _non_finite(item, where, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+# orjson refuses deeper nesting than this anyway.
+_MAX_DEPTH = 256
 
 
 def to_json_or_none(value: Any) -> str | None:

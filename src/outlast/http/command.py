@@ -15,6 +15,7 @@ from outlast.cli.options import CliState
 from outlast.cli.render import console
 from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.http.serve import serve as run_server
+from outlast.redaction import redact_url
 from outlast.store import open_store
 
 
@@ -82,8 +83,8 @@ def serve(
         raise CliError(f"{e}{hint}", EXIT_USAGE) from e
     if store and runtime.store is not open_store(store):
         raise CliError(
-            f"{target} runs on the store {runtime.store.url}, which --store cannot change; "
-            "build the runtime without a store URL to choose one with --store",
+            f"{target} runs on the store {redact_url(runtime.store.url)}, which --store "
+            "cannot change; build the runtime without a store URL to choose one with --store",
             EXIT_USAGE,
         )
     out = console(stderr=True, soft_wrap=True)
@@ -91,7 +92,7 @@ def serve(
 
     def ready(url: str) -> None:
         out.print(f"[bold]outlast[/] serving [bold]{target}[/] on [bold]{url}[/]")
-        out.print(f"  store      {runtime.store.url}", markup=False)
+        out.print(f"  store      {redact_url(runtime.store.url)}", markup=False)
         out.print(f"  workflows  {names}", markup=False)
         out.print(
             f"  start      POST {url}/v1.0/workflows/dapr/{{workflowName}}/start", markup=False

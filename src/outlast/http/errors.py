@@ -24,6 +24,7 @@ from outlast.errors import (
     StoreError,
     UnknownWorkflowError,
 )
+from outlast.redaction import redact_text
 
 log = logging.getLogger("outlast.server")
 
@@ -76,7 +77,8 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body: dict[str, Any] = {"errorCode": code, "message": message}
+    # Every error the API sends passes here: no credential in it leaves the server.
+    body: dict[str, Any] = {"errorCode": code, "message": redact_text(message)}
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
@@ -106,7 +108,7 @@ def from_exception(exc: Exception, code: str, instance_id: str | None = None) ->
     if isinstance(exc, UnknownWorkflowError | SerializationError | ValueError):
         return ApiError(400, code, str(exc))
     if isinstance(exc, StoreError):
-        log.error("store failure in %s: %s", code, exc, exc_info=exc)
+        log.error("store failure in %s: %s", code, redact_text(str(exc)), exc_info=exc)
         return ApiError(500, code, f"the store failed: {exc}")
     log.error("unexpected failure in %s", code, exc_info=exc)
     return ApiError(500, code, f"{type(exc).__name__}: {exc}")

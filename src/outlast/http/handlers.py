@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -46,6 +47,7 @@ from outlast.http.errors import (
     malformed,
     not_found,
 )
+from outlast.redaction import redact_url
 from outlast.runtime.runtime import WorkflowRuntime
 
 T = TypeVar("T")
@@ -68,9 +70,10 @@ def _status_filter(request: Request) -> list[WorkflowStatus | str] | None:
 
 def _location(request: Request, trailing_segments: int, instance_id: str) -> str:
     """The status URL of ``instance_id``, next to the collection the request path is
-    in (``.../workflows/{component}``), under the same API version prefix."""
+    in (``.../workflows/{component}``), under the same API version prefix. A path
+    only: the request's Host header is the client's to write, not ours to echo."""
     collection = request.url.path.rsplit("/", trailing_segments)[0]
-    return str(request.url.replace(path=f"{collection}/{instance_id}", query=""))
+    return quote(f"{collection}/{instance_id}")
 
 
 class WorkflowApi:
@@ -337,18 +340,21 @@ class WorkflowApi:
     # --- service -------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        runtime = None if self.runtime is None else self.runtime.is_running
+        """200 when the store answers a probe and the runtime (if any) runs its
+        worker loop; else 503 with the reason. Open without a token, so it shows
+        nothing secret: the store URL without its credentials."""
         try:
-            await anyio.to_thread.run_sync(self.client.store.get_instance, "-")
+            await anyio.to_thread.run_sync(self.client.store.probe)
         except Exception as e:
-            raise ApiError(503, ERR_HEALTH_NOT_READY, f"the store is not reachable: {e}") from e
-        if runtime is False:
-            raise ApiError(503, ERR_HEALTH_NOT_READY, "the workflow runtime is not running")
+            raise ApiError(503, ERR_HEALTH_NOT_READY, f"the store is not working: {e}") from e
+        runtime = None if self.runtime is None else self.runtime.health()
+        if runtime is not None and not runtime["healthy"]:
+            raise ApiError(503, ERR_HEALTH_NOT_READY, str(runtime["reason"]))
         return json_response(
             {
                 "status": "ok",
                 "version": __version__,
-                "store": self.client.store.url,
+                "store": redact_url(self.client.store.url),
                 "runtime": "none" if runtime is None else "running",
             }
         )

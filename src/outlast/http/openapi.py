@@ -7,6 +7,7 @@ from typing import Any
 
 from outlast import __version__
 from outlast.http.handlers import API_PREFIXES
+from outlast.http.requests import instance_id_schema
 from outlast.http.routes import ENDPOINTS, Endpoint
 
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
@@ -134,7 +135,7 @@ def _operation(endpoint: Endpoint, prefix: str, *, secured: bool) -> dict[str, A
     for name in _PATH_PARAM.findall(path):
         schema: dict[str, Any] = {"type": "integer"} if name == "eventID" else {"type": "string"}
         if name == "instanceID":
-            schema = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+            schema = instance_id_schema()
         parameters.append(
             {
                 "name": name,

@@ -22,7 +22,20 @@ from outlast.http.errors import (
 )
 
 MAX_INSTANCE_ID_LENGTH: Final = 64
-_ID_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+_ID_CLASS: Final = "[A-Za-z0-9_-]"
+_ID_CHARS = re.compile(f"{_ID_CLASS}+")
+
+
+def instance_id_schema(*, optional: bool = False) -> dict[str, Any]:
+    """The JSON schema of what :func:`instance_id` accepts, for the OpenAPI
+    document; ``optional``: a query parameter, where empty means "generate one"."""
+    shortest = 0 if optional else 1
+    return {
+        "type": "string",
+        "pattern": f"^{_ID_CLASS}{{{shortest},{MAX_INSTANCE_ID_LENGTH}}}$",
+        "minLength": shortest,
+        "maxLength": MAX_INSTANCE_ID_LENGTH,
+    }
 
 
 class _NoBody:

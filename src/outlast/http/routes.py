@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from outlast.http.handlers import DEFAULT_WAIT_SECONDS, WorkflowApi
+from outlast.http.requests import instance_id_schema
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ _TIMEOUT = Param(
     {"type": "number", "default": DEFAULT_WAIT_SECONDS, "minimum": 0},
 )
 _TIME = {"type": "string", "format": "date-time"}
+_NEW_ID = instance_id_schema(optional=True)
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     # Order matters where paths overlap: literal segments first.
@@ -101,8 +103,8 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             409: "An unfinished instance already has this ID",
         },
         query=(
-            Param("instanceID", "The new instance's ID (generated when absent)"),
-            Param("instanceId", "Same as instanceID"),
+            Param("instanceID", "The new instance's ID (generated when absent)", _NEW_ID),
+            Param("instanceId", "Same as instanceID", _NEW_ID),
         ),
         body="The workflow input (JSON); an empty body means no input",
         response_schema="StartResult",
@@ -165,7 +167,10 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
             202: "Started; Location is the new instance's status URL",
             501: "Not available in this version",
         },
-        query=(Param("newInstanceID", "The new instance's ID (generated when absent)"),),
+        query=(
+            Param("newInstanceID", "The new instance's ID (generated when absent)", _NEW_ID),
+            Param("newInstanceId", "Same as newInstanceID", _NEW_ID),
+        ),
         body="Optional: a new input (JSON) replacing the original one",
         response_schema="StartResult",
         dapr=False,

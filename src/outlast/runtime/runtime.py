@@ -174,6 +174,27 @@ class WorkflowRuntime:
     def is_running(self) -> bool:
         return self._worker is not None
 
+    def health(self) -> dict[str, Any]:
+        """A small report for health probes: ``{"healthy": bool, "status": str}``,
+        plus ``"reason"`` when not healthy. ``status`` is ``running``, ``stopped``
+        (never started, or shut down) or ``failed`` (the worker loop ended on its
+        own: no instance makes progress until the runtime is restarted)."""
+        worker = self._worker
+        if worker is None:
+            return {
+                "healthy": False,
+                "status": "stopped",
+                "reason": "the workflow runtime is not running",
+            }
+        if not worker.is_alive:
+            return {
+                "healthy": False,
+                "status": "failed",
+                "reason": "the worker loop has stopped (its thread ended; see the log); "
+                "restart the runtime",
+            }
+        return {"healthy": True, "status": "running"}
+
     # --- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:

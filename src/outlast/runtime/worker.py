@@ -149,6 +149,11 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="outlast-worker", daemon=True)
         self._thread.start()
 
+    @property
+    def is_alive(self) -> bool:
+        """Whether the worker thread runs (read-only: for health reports)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _revive_stalled(self, now: float) -> None:
         """Give stalled instances another try: this runtime may carry the fixed code
         or the missing workflow. Those that still don't fit stall again."""

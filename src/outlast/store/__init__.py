@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from outlast.extras import require
+from outlast.redaction import redact_url
 from outlast.store.base import Store
 from outlast.store.memory import MemoryStore
 from outlast.store.sqlite.store import SqliteStore
@@ -70,7 +71,7 @@ def _create(url: str) -> Store:
         store: Store = module.PostgresStore(url)
         return store
     raise ValueError(
-        f"unsupported store URL {url!r}: use sqlite:///path.db, postgresql://... or memory://"
+        f"unsupported store URL {redact_url(url)!r}: use sqlite:///path.db, postgresql://... or memory://"
     )
 
 

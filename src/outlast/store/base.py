@@ -360,6 +360,11 @@ class Store(ABC):
         """Apply a batch in one transaction; return the IDs of instances whose turns
         were not applied because another worker owns them."""
 
+    def probe(self) -> None:
+        """Raise :class:`StoreError` unless the store works right now: one cheap
+        read, for health checks. Stores override it to look closer."""
+        self.get_instance("")
+
     def close(self) -> None:  # noqa: B027 - stores without connections need nothing
         """Release connections; the store is unusable afterwards."""
 

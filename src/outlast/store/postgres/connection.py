@@ -32,6 +32,7 @@ from psycopg import Connection
 from psycopg.pq import TransactionStatus
 
 from outlast.errors import StoreError
+from outlast.redaction import redact_text, redact_url
 from outlast.store.base import IoGauge
 from outlast.store.postgres.prepared import Statement
 from outlast.store.postgres.schema import migrate
@@ -101,7 +102,7 @@ class Database:
             try:
                 migrate(conn)
             except psycopg.Error as e:
-                raise StoreError(f"cannot open PostgreSQL store {redact(url)}: {e}") from e
+                raise StoreError(_cannot_open(url, str(e))) from e
         self.pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
             self.conninfo,
             kwargs={"autocommit": True},
@@ -117,7 +118,7 @@ class Database:
         except BaseException as e:
             self.pool.close()
             if isinstance(e, psycopg.Error):
-                raise StoreError(f"cannot open PostgreSQL store {redact(url)}: {e}") from e
+                raise StoreError(_cannot_open(url, str(e))) from e
             raise
 
     def stop(self) -> None:
@@ -136,6 +137,14 @@ class Database:
         timeout = max(0.1, deadline - time.monotonic())
         with self.pool.connection(timeout=timeout) as conn:
             yield conn
+
+    def ping(self, timeout: float) -> None:
+        """One ``SELECT 1`` within ``timeout`` seconds, not retried."""
+        try:
+            with self.connection(time.monotonic() + timeout) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as e:
+            raise StoreError(f"PostgreSQL does not answer: {redact_text(str(e))}") from e
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of one statement, outside a transaction block."""
@@ -206,8 +215,10 @@ class Database:
                 cause = e.cause if isinstance(e, _Retry) else e
                 retry = isinstance(e, _Retry) or _transient(cause)
                 if not retry or self.closed or time.monotonic() + delay > deadline:
-                    raise StoreError(f"PostgreSQL {what} failed: {cause}") from cause
-                log.info("PostgreSQL %s failed (%s); retrying", what, cause)
+                    raise StoreError(
+                        f"PostgreSQL {what} failed: {redact_text(str(cause))}"
+                    ) from cause
+                log.info("PostgreSQL %s failed (%s); retrying", what, redact_text(str(cause)))
                 if not checked and _state(cause) not in _RETRY_STATES:
                     # The other pooled connections probably died with this one:
                     # weed them out now rather than failing on each in turn.
@@ -261,9 +272,7 @@ def _connect(conninfo: str, url: str, timeout: float) -> Conn:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            raise StoreError(
-                f"cannot open PostgreSQL store {redact(url)}: {_explain(message)}"
-            ) from e
+            raise StoreError(_cannot_open(url, _explain(message))) from e
 
 
 def _explain(message: str) -> str:
@@ -320,9 +329,6 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(query=urlencode(theirs))), ours
 
 
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+def _cannot_open(url: str, reason: str) -> str:
+    # libpq's texts can echo a connection string back, password and all.
+    return f"cannot open PostgreSQL store {redact_url(url)}: {redact_text(reason)}"

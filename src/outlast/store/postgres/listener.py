@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import Connection
 
+from outlast.redaction import redact_text
 from outlast.store.postgres.statements import CHANNEL
 
 log = logging.getLogger("outlast.store.postgres")
@@ -97,7 +98,9 @@ class Listener:
                     self._pump(conn)
             except Exception as e:  # the thread must outlive anything a server does
                 if not self._closing.is_set():
-                    log.warning("lost the LISTEN connection (%s); reconnecting", e)
+                    log.warning(
+                        "lost the LISTEN connection (%s); reconnecting", redact_text(str(e))
+                    )
                     self._closing.wait(delay)
                     delay = min(delay * 2, 5.0)
 

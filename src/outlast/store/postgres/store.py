@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from outlast.errors import InstanceAlreadyExistsError
+from outlast.redaction import redact_url
 from outlast.store.base import (
     ActivityRecord,
     CommitBatch,
@@ -26,7 +27,7 @@ from outlast.store.postgres.commit import (
     commit_params,
     shape_of,
 )
-from outlast.store.postgres.connection import Conn, Database, Txn, redact
+from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
     activity_rows,
@@ -39,6 +40,8 @@ from outlast.store.postgres.schema import TABLES
 from outlast.store.sql import list_query
 
 Loaded = tuple[InstanceRecord, list[str]]
+# How long a health probe waits for a connection and an answer.
+_PROBE_SECONDS = 5.0
 
 
 class _Fetched(threading.local):
@@ -110,7 +113,7 @@ class PostgresStore(Store):
                 raise
 
     def __repr__(self) -> str:
-        return f"PostgresStore({redact(self.url)!r})"
+        return f"PostgresStore({redact_url(self.url)!r})"
 
     def close(self) -> None:
         if self._closed:
@@ -120,6 +123,10 @@ class PostgresStore(Store):
         if self._listener is not None:
             self._listener.close()
         self._db.close()
+
+    def probe(self) -> None:
+        # Not retried: a health check must answer now, not after retry_timeout.
+        self._db.ping(_PROBE_SECONDS)
 
     def _payload(self, instance_ids: Sequence[str] | None) -> str:
         return payload(self._token, instance_ids)

@@ -65,6 +65,10 @@ class SqliteStore(Store):
     def close(self) -> None:
         self.connections.close()
 
+    def probe(self) -> None:
+        self.connections.check_file()
+        super().probe()
+
     # --- client side ----------------------------------------------------------------
 
     def create_instance(

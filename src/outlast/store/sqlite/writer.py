@@ -10,6 +10,7 @@ own write lock (``BEGIN IMMEDIATE`` with a busy timeout).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -28,6 +29,18 @@ _GROUP_SECONDS = 0.005
 _IDLE_READERS = 8
 
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """The file's (st_dev, st_ino): which file a path names right now; None if
+    there is none (or the database lives in memory)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
@@ -63,6 +76,12 @@ class Connections:
         self.closed = False
         self.commits = 0  # transactions committed
         self._conn = connect(path, synchronous)
+        # The file the connections opened. Deleted or replaced under a running
+        # store, its connections would go on writing to the unlinked file and
+        # report success, and everything would be gone at the next start.
+        self._file = path if path == ":memory:" else os.path.abspath(path)  # cwd may change
+        self._identity = file_identity(self._file)
+        self.lost: str | None = None  # why the file can no longer be used
 
     # --- reads ------------------------------------------------------------------------
 
@@ -71,8 +90,7 @@ class Connections:
         """A read connection for the duration of the block. Pooled, not per thread: a
         server's request threads come and go, and a connection per thread that
         retired would stay open (a file descriptor and a page cache each)."""
-        if self.closed:
-            raise StoreError("the store is closed")
+        self._usable()
         with self._state:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -107,8 +125,7 @@ class Connections:
         carried by that leader's commit instead of waiting to make its own. A body
         that raises undoes only its own writes, and its caller gets the error.
         """
-        if self.closed:
-            raise StoreError("the store is closed")
+        self._usable()
         write = _Write(body)
         with self._state:
             self._queue.append(write)
@@ -144,6 +161,7 @@ class Connections:
                 # ran ride along instead of waiting for it and then committing
                 # alone; later ones lead the next transaction.
                 last = time.monotonic() - started > _GROUP_SECONDS
+            self.check_file()  # before COMMIT: a write to a lost file is not "done"
             conn.execute("COMMIT")
             self.commits += 1
         except BaseException as e:
@@ -164,6 +182,27 @@ class Connections:
         finally:
             for write in taken:
                 write.done = True
+
+    def _usable(self) -> None:
+        if self.closed:
+            raise StoreError("the store is closed")
+        if self.lost is not None:
+            raise StoreError(self.lost)
+
+    def check_file(self) -> None:
+        """Raise StoreError if the database file was deleted or replaced since the
+        store opened it (one stat call). Once seen, every later call fails too:
+        what this process wrote since is not in the file at that path."""
+        if self.lost is None and self._identity is not None:
+            now = file_identity(self._file)
+            if now != self._identity:
+                what = "deleted" if now is None else "replaced by another file"
+                self.lost = (
+                    f"the SQLite database {self.path!r} was {what} while the store had it "
+                    "open; nothing more is written there. Stop this process, restore the "
+                    "file (or start afresh) and start again"
+                )
+        self._usable()
 
     @staticmethod
     def _run(conn: sqlite3.Connection, write: _Write, *, first: bool) -> None:
