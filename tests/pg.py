@@ -1,9 +1,15 @@
 """A real PostgreSQL server for the tests that need one.
 
 The server is ``$OUTLAST_TEST_POSTGRES`` or 127.0.0.1:5432 as user ``postgres``
-(trust auth). Tests make databases of their own and drop them afterwards. Without a
-reachable server those tests are skipped, except under ``CI=true``, where they
-fail: there PostgreSQL is part of the test bed, so its absence is a broken build.
+(trust auth). Tests make databases of their own (named
+``$OUTLAST_TEST_DB_PREFIX``, default ``outlast_test``, then the pid and a random
+suffix) and drop them afterwards. Without a reachable server those tests are
+skipped, except under ``CI=true``, where they fail: there PostgreSQL is part of
+the test bed, so its absence is a broken build.
+
+Tests that disturb the server for everybody on it (restarting it) run only
+under ``CI=true`` or ``OUTLAST_TEST_DISRUPTIVE=1``: see :func:`require_disruptive`.
+Terminating the connections of a test's own database needs no such permission.
 """
 
 from __future__ import annotations
@@ -41,8 +47,25 @@ def url_for(database: str) -> str:
     return urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{database}"))
 
 
-def create_database(prefix: str = "outlast_test") -> str:
+DISRUPTIVE_ENV = "OUTLAST_TEST_DISRUPTIVE"
+OPT_IN = f"runs only with CI=true or {DISRUPTIVE_ENV}=1"
+
+
+def disruptive_allowed() -> bool:
+    """Whether tests may disturb shared services (restart the PostgreSQL server):
+    under CI, or when the developer asked for it."""
+    return os.environ.get("CI") == "true" or os.environ.get(DISRUPTIVE_ENV) == "1"
+
+
+def require_disruptive(what: str) -> None:
+    """Skip, saying why and how to opt in, unless disruptive tests may run."""
+    if not disruptive_allowed():
+        pytest.skip(f"{what}: {OPT_IN}")
+
+
+def create_database(prefix: str | None = None) -> str:
     """A new empty database; returns its URL."""
+    prefix = prefix or os.environ.get("OUTLAST_TEST_DB_PREFIX") or "outlast_test"
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin_connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -76,6 +99,8 @@ def cluster_command(action: str) -> list[str]:
 
 
 def restart_server() -> None:
+    """Restart the local cluster: every database on it loses its connections."""
+    require_disruptive("restarting the PostgreSQL server")
     subprocess.run(cluster_command("restart"), check=True, capture_output=True, timeout=120)
 
 

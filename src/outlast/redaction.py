@@ -31,7 +31,7 @@ _SECRET_NAMES: Final = (
 )
 _NAMES = "|".join(_SECRET_NAMES)
 # ``user:password@`` in anything URL-shaped: ``scheme://user:password@host``.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@'\"]*@")
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)[^\s@/'\"]*@")
 # ``?password=x`` or ``&password=x`` in a URL's query.
 _QUERY_SECRET = re.compile(rf"(?P<head>[?&](?:{_NAMES})=)[^&#\s'\"]*", re.IGNORECASE)
 # ``password=x`` or ``password = 'x y'`` in a libpq key/value connection string.

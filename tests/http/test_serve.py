@@ -24,8 +24,12 @@ from outlast import (
     WorkflowStatus,
 )
 from outlast.http import AppLoadError, BackgroundServer, create_app, load_runtime, serve
+from outlast.http.serve import exposure_warning
 from outlast.store import Store, open_store
 from tests.http.test_dapr_api import API
+from tests.pg import fresh_database
+
+__all__ = ["fresh_database"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,12 +134,21 @@ def test_load_runtime_explains_what_is_wrong(target: str, message: str) -> None:
 # --- outlast serve, a real process -----------------------------------------------------
 
 
+class Served(subprocess.Popen[str]):
+    """An ``outlast serve`` process, with what it printed up to "Press Ctrl+C"."""
+
+    banner = ""
+
+
 @contextlib.contextmanager
-def outlast_serve(args: list[str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def outlast_serve(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[Served, str]]:
     """A running ``outlast serve`` and its URL, read from its banner."""
-    proc = subprocess.Popen(
+    proc = Served(
         [*outlast_command(), "serve", *args, "--port", "0", "--no-access-log"],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -148,8 +161,10 @@ def outlast_serve(args: list[str], cwd: Path) -> Iterator[tuple[subprocess.Popen
             seen.append(line)
             if " serving " in line:
                 url = line.rsplit(" on ", 1)[1].strip()
+            if line.startswith("Press Ctrl+C"):
                 break
-        assert url, "".join(seen)
+        proc.banner = "".join(seen)
+        assert url, proc.banner
         yield proc, url
     finally:
         if proc.poll() is None:
@@ -204,3 +219,91 @@ def test_a_background_server_runs_once(client: WorkflowClient) -> None:
         assert httpx.get(f"{server.url}/v1.0/healthz").status_code == 204
     with pytest.raises(RuntimeError, match="runs once"):
         server.start()
+
+
+def test_outlast_serve_shows_no_credentials(fresh_database: str) -> None:
+    # Trust authentication ignores passwords: these only have to stay unseen.
+    url = fresh_database.replace("postgres@", "postgres:userinfo-s3cret@", 1)
+    url += "?password=query-s3cret"
+    with outlast_serve(["tests.http.sample_app:runtime", "--store", url], REPO) as (proc, base):
+        assert "postgres:***@" in proc.banner and "password=***" in proc.banner
+        health = httpx.get(f"{base}/healthz", timeout=30)
+        assert health.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=120)
+    assert "s3cret" not in proc.banner + health.text + rest
+
+
+@pytest.mark.parametrize(
+    ("host", "exposed"),
+    [
+        ("127.0.0.1", False),
+        ("127.0.0.9", False),
+        ("localhost", False),
+        ("::1", False),
+        ("0.0.0.0", True),
+        ("::", True),
+        ("", True),
+        ("192.0.2.10", True),
+        ("workflows.example", True),
+    ],
+)
+def test_serving_beyond_this_machine_without_a_token_is_warned_of(host: str, exposed: bool) -> None:
+    assert (exposure_warning(host, None) is not None) is exposed
+    assert exposure_warning(host, "a-token") is None
+
+
+def test_outlast_serve_on_every_interface_warns_without_a_token(store_url: str) -> None:
+    args = ["--store", store_url, "--host", "0.0.0.0"]
+    with outlast_serve(args, REPO) as (proc, _):
+        warned = proc.banner
+    with outlast_serve(args, REPO, env={"OUTLAST_API_TOKEN": "t0ken"}) as (proc, _):
+        quiet = proc.banner
+    assert "WARNING" in warned and "without an API token" in warned
+    assert "WARNING" not in quiet
+
+
+# --- the socket ----------------------------------------------------------------------
+
+
+def test_accepted_connections_do_without_nagle(client: WorkflowClient) -> None:
+    # With Nagle's algorithm on, each keep-alive answer waits for the client's
+    # delayed ACK (some 40 ms) before it leaves.
+    with BackgroundServer(create_app(client)) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/v1.0/healthz").status_code == 204
+        connections = server._server.server_state.connections
+        sockets = [c.transport.get_extra_info("socket") for c in connections]  # type: ignore[attr-defined]
+        assert sockets
+        for sock in sockets:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def _raw_request(url: str, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 1024 * 1024 + b" HTTP/1.1\r\nHost: x\r\n\r\n", b"414"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 1024 * 1024 + b"\r\n\r\n", b"431"),
+        (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+    ],
+    ids=["1 MB request line", "1 MB header", "not HTTP"],
+)
+def test_a_request_head_it_cannot_take_gets_an_answer_not_a_reset(
+    client: WorkflowClient, request_bytes: bytes, status: bytes
+) -> None:
+    with BackgroundServer(create_app(client)) as server:
+        answer = _raw_request(server.url, request_bytes)
+        assert answer.split(b" ", 2)[1] == status, answer[:200]
+        assert b'"errorCode"' in answer
+        # The server is none the worse for it.
+        assert httpx.get(f"{server.url}/v1.0/healthz").status_code == 204

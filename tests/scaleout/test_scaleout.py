@@ -22,7 +22,13 @@ import pytest
 import outlast
 from outlast.core import history as h
 from outlast.store.postgres import PostgresStore
-from tests.pg import can_restart_server, ensure_server_running, restart_server
+from tests.pg import (
+    OPT_IN,
+    can_restart_server,
+    disruptive_allowed,
+    ensure_server_running,
+    restart_server,
+)
 from tests.scaleout import app
 
 pytestmark = pytest.mark.scaleout
@@ -221,6 +227,7 @@ def test_killed_worker_is_taken_over_after_its_lease(cluster: Cluster) -> None:
 
 
 @pytest.mark.skipif(not can_restart_server(), reason="needs the local cluster, as root")
+@pytest.mark.skipif(not disruptive_allowed(), reason=f"restarts the PostgreSQL server: {OPT_IN}")
 def test_workers_and_clients_survive_a_server_restart(cluster: Cluster) -> None:
     for name in ("w1", "w2", "w3"):
         cluster.start_worker(name)

@@ -5,14 +5,17 @@ the other commands never import the server."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
+from rich.markup import escape
+from uvicorn.logging import DefaultFormatter
 
 from outlast.cli.backend import CliError
 from outlast.cli.exit_codes import EXIT_USAGE
 from outlast.cli.options import CliState
-from outlast.cli.render import console
+from outlast.cli.render import clean, console
 from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.http.serve import serve as run_server
 from outlast.redaction import redact_url
@@ -88,10 +91,10 @@ def serve(
             EXIT_USAGE,
         )
     out = console(stderr=True, soft_wrap=True)
-    names = ", ".join(sorted(runtime.registry.workflows)) or "(none)"
+    names = clean(", ".join(sorted(runtime.registry.workflows)) or "(none)")
 
     def ready(url: str) -> None:
-        out.print(f"[bold]outlast[/] serving [bold]{target}[/] on [bold]{url}[/]")
+        out.print(f"[bold]outlast[/] serving [bold]{escape(clean(target))}[/] on [bold]{url}[/]")
         out.print(f"  store      {redact_url(runtime.store.url)}", markup=False)
         out.print(f"  workflows  {names}", markup=False)
         out.print(
@@ -102,6 +105,7 @@ def serve(
         out.print("Press Ctrl+C to stop.", markup=False)
 
     state = click.get_current_context().find_object(CliState) or CliState()
+    _log_to_stderr(log_level)
     try:
         run_server(
             runtime,
@@ -118,3 +122,14 @@ def serve(
         if state.owns_stores:
             runtime.store.close()
     out.print("outlast stopped; every committed step is in the store.", markup=False)
+
+
+def _log_to_stderr(level: str) -> None:
+    """outlast's own log lines (warnings at start, failures of the worker loop or
+    the store) on stderr, formatted like uvicorn's."""
+    logger = logging.getLogger("outlast")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+        logger.addHandler(handler)
