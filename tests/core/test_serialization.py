@@ -9,7 +9,13 @@ from typing import NamedTuple, Optional
 import pydantic
 import pytest
 
-from outlast.core.serialization import from_json, parameter_hint, return_hint, to_json
+from outlast.core.serialization import (
+    encode_payload,
+    from_json,
+    parameter_hint,
+    return_hint,
+    to_json,
+)
 from outlast.errors import SerializationError
 
 
@@ -89,3 +95,33 @@ def test_hints_from_signatures() -> None:
     assert return_hint(act) is Cart
     assert parameter_hint(untyped, 1) is None
     assert parameter_hint(act, 5) is None
+
+
+@dataclass
+class _Reading:
+    sensor: str
+    value: float
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        (float("nan"), "value = nan"),
+        ({"a": [1.0, None, float("inf")]}, "value['a'][2] = inf"),
+        (_Reading("t1", float("-inf")), "value.value = -inf"),
+        ([(1, None), {float("nan")}], "value[1][0] = nan"),
+    ],
+)
+def test_nan_and_infinity_are_refused_not_stored_as_null(value: object, where: str) -> None:
+    # orjson alone would write null: the value would come back changed.
+    with pytest.raises(SerializationError, match="JSON has no NaN or Infinity") as caught:
+        to_json(value)
+    assert where in str(caught.value)
+    with pytest.raises(SerializationError):
+        encode_payload(value, None, "the input")
+
+
+def test_null_and_finite_floats_still_encode() -> None:
+    assert to_json({"a": None, "b": 1.5, "c": "null", "d": [None, -0.0]}) == (
+        '{"a":null,"b":1.5,"c":"null","d":[null,-0.0]}'
+    )

@@ -8,7 +8,7 @@ from outlast.errors import StoreError
 from outlast.store import SqliteStore, open_store
 from outlast.store.base import Store
 from outlast.store.sqlite import MIGRATIONS
-from outlast.testing.store_contract import StoreContract
+from outlast.testing.store_contract import StoreContract, message, record
 
 
 class TestSqliteStore(StoreContract):
@@ -176,4 +176,50 @@ def test_a_failing_first_write_leaves_the_rest_of_its_group(tmp_path: Path) -> N
     assert store.connections.commits == before + 1
     rows = {r[0] for r in store._read("SELECT k FROM t")}
     assert rows == {"taken", "b-before", "b", "c-before", "c"}
+    store.close()
+
+
+# --- the file deleted or replaced under a running store ----------------------------
+
+
+def _start(store: Store, iid: str) -> None:
+    store.create_instance(record(iid), message(iid))
+
+
+def test_a_deleted_file_stops_the_store_with_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    store = SqliteStore(path)
+    _start(store, "before")
+    path.unlink()
+    # SQLite would carry on in the unlinked file and report success.
+    with pytest.raises(StoreError, match="was deleted while the store had it open"):
+        _start(store, "after")
+    with pytest.raises(StoreError, match="was deleted"):
+        store.get_instance("before")  # from now on, everything says so
+    with pytest.raises(StoreError, match="was deleted"):
+        store.probe()
+    store.close()
+
+
+def test_a_replaced_file_stops_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    store = SqliteStore(path)
+    _start(store, "a")
+    other = SqliteStore(tmp_path / "other.db")
+    other.close()
+    (tmp_path / "other.db").replace(path)
+    with pytest.raises(StoreError, match="was replaced by another file"):
+        store.register_worker("w", "h", 1, 10.0)
+    store.close()
+
+
+def test_a_relative_path_survives_a_change_of_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SqliteStore("relative.db")
+    monkeypatch.chdir(tmp_path.parent)
+    _start(store, "a")
+    store.probe()
+    assert store.get_instance("a") is not None
     store.close()

@@ -66,7 +66,9 @@ class Connections:
     """The write connection (group commit across threads) and the read pool."""
 
     def __init__(self, path: str, synchronous: str, io: IoGauge) -> None:
-        self.path = path
+        # Absolute: read connections open later, and the working directory may
+        # have changed by then.
+        self.path = path if path == ":memory:" else os.path.abspath(path)
         self._synchronous = synchronous
         self._io = io
         self._lock = threading.Lock()  # the write connection
@@ -75,12 +77,11 @@ class Connections:
         self._idle: list[sqlite3.Connection] = []
         self.closed = False
         self.commits = 0  # transactions committed
-        self._conn = connect(path, synchronous)
+        self._conn = connect(self.path, synchronous)
         # The file the connections opened. Deleted or replaced under a running
         # store, its connections would go on writing to the unlinked file and
         # report success, and everything would be gone at the next start.
-        self._file = path if path == ":memory:" else os.path.abspath(path)  # cwd may change
-        self._identity = file_identity(self._file)
+        self._identity = file_identity(self.path)
         self.lost: str | None = None  # why the file can no longer be used
 
     # --- reads ------------------------------------------------------------------------
@@ -194,7 +195,7 @@ class Connections:
         store opened it (one stat call). Once seen, every later call fails too:
         what this process wrote since is not in the file at that path."""
         if self.lost is None and self._identity is not None:
-            now = file_identity(self._file)
+            now = file_identity(self.path)
             if now != self._identity:
                 what = "deleted" if now is None else "replaced by another file"
                 self.lost = (
