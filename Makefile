@@ -40,12 +40,13 @@ examples: $(STAMP)
 # databases of one server (BENCH_PG=postgresql://postgres@127.0.0.1:5432/postgres,
 # the default) and outlast with PG_WORKERS=1,2,3 worker processes; they are part
 # of the default set and skipped, with a message, when no server answers.
+# SCENARIOS=HTTP: the keep-alive latency of `outlast serve` (bench/http_latency.py).
 bench:
 	@test -x .bench-venv/bin/python || $(PYTHON) -m venv .bench-venv
 	@if [ ! -f .bench-venv/.installed ] || [ pyproject.toml -nt .bench-venv/.installed ] \
 	    || [ bench/requirements.txt -nt .bench-venv/.installed ]; then \
 	  .bench-venv/bin/pip install --quiet --upgrade pip && \
-	  .bench-venv/bin/pip install --quiet -e . -r bench/requirements.txt && \
+	  .bench-venv/bin/pip install --quiet -e '.[server,postgres]' -r bench/requirements.txt && \
 	  touch .bench-venv/.installed; \
 	fi
 	BENCH_COMMAND='$(strip make bench $(foreach v,SCENARIOS RUNS QUICK SYSTEMS SIZES PG_WORKERS,$(if $($(v)),$(v)=$($(v)))))' \

@@ -27,6 +27,8 @@ MODULES = {
     "sqlite": "bench.raw_sqlite",
     "postgres": "bench.raw_postgres",
 }
+# Scenarios whose code lives in a module of its own rather than the system's.
+SCENARIO_MODULES = {"HTTP": "bench.http_latency"}
 FUNCTIONS = {
     "S1": "s1_sequential",
     "S2": "s2_throughput",
@@ -36,6 +38,7 @@ FUNCTIONS = {
     "S4": "s4_long_history",
     "S5": "s5_idle",
     "S6": "s6_latency",
+    "HTTP": "http_latency",
     "RAW": "measure",
     "RAWPG": "measure",
 }
@@ -49,7 +52,7 @@ def workers_of(system: str) -> tuple[str, int]:
 
 def run(system: str, scenario: str, db_path: str, sizes: Sizes) -> dict[str, Any]:
     base, workers = workers_of(system)
-    module = importlib.import_module(MODULES[base])
+    module = importlib.import_module(SCENARIO_MODULES.get(scenario, MODULES[base]))
     # In a scenario, raw SQLite is the commit rate measured beside outlast's run.
     name = "beside" if base == "sqlite" and scenario != "RAW" else FUNCTIONS[scenario]
     fn = getattr(module, name)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 # S1PG and S2PG are S1 and S2 on PostgreSQL: both systems on fresh databases
 # of one server, and outlast again with more worker processes (PG_WORKERS).
-SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5", "S6", "S1PG", "S2PG")
+# HTTP is the latency of `outlast serve` (outlast only: DBOS has no HTTP API).
+SCENARIOS: tuple[str, ...] = ("S1", "S2", "S3", "S4", "S5", "S6", "HTTP", "S1PG", "S2PG")
+ONLY_OUTLAST: frozenset[str] = frozenset({"HTTP"})
 PG_SCENARIOS: frozenset[str] = frozenset({"S1PG", "S2PG"})
 SYSTEMS: tuple[str, ...] = ("outlast", "dbos")
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,6 +42,7 @@ class Sizes:
     s5_raise_concurrency: int = 10
     s6_samples: int = 200
     s6_gap_ms: int = 20
+    http_requests: int = 2_000
     raw_full_commits: int = 4_000
     raw_normal_commits: int = 40_000
     raw_delete_commits: int = 1_000
@@ -69,6 +72,7 @@ QUICK = Sizes(
     s5_idle_dbos=200,
     s5_raised=100,
     s6_samples=30,
+    http_requests=200,
     raw_full_commits=500,
     raw_normal_commits=5_000,
     raw_delete_commits=200,
@@ -111,6 +115,8 @@ class Settings:
         """Who runs a scenario: the selected systems; with outlast selected, on
         PostgreSQL also ``outlast-wN`` for each worker count N > 1, and in S2 also
         ``sqlite``, the raw commit rate beside each outlast run."""
+        if scenario in ONLY_OUTLAST:
+            return tuple(s for s in self.systems if s == "outlast")
         if "outlast" not in self.systems:
             return self.systems
         if scenario == "S2":

@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import psutil
 
-from bench import stats
+# Re-exported: the scenario modules take it from here.
+from bench.stats import latency_summary as latency_summary
 
 
 class StartClock:
@@ -82,16 +83,6 @@ def wait_until_quiet(
         if busy / (time.perf_counter() - t0) < max_cpu_fraction:
             return True
     return False
-
-
-def latency_summary(seconds: list[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {
-        "p50_ms": stats.percentile(ms, 50),
-        "p99_ms": stats.percentile(ms, 99),
-        "mean_ms": sum(ms) / len(ms),
-        "max_ms": max(ms),
-    }
 
 
 class Stopwatch:

@@ -31,3 +31,13 @@ def window_step_ms(starts: Sequence[float], window: int) -> tuple[float, float]:
     first = (starts[window] - starts[0]) / window
     last = (starts[-1] - starts[-1 - window]) / window
     return first * 1000, last * 1000
+
+
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "p50_ms": percentile(ms, 50),
+        "p99_ms": percentile(ms, 99),
+        "mean_ms": sum(ms) / len(ms),
+        "max_ms": max(ms),
+    }

@@ -451,6 +451,27 @@ def s6_rows(records: list[Record], sizes: Sizes) -> list[Row]:
     ]
 
 
+def http_rows(records: list[Record], sizes: Sizes) -> list[Row]:
+    sides = _Sides(records)
+    return [
+        Row(
+            scenario="HTTP",
+            title=f"HTTP latency: GET status from `outlast serve`, one keep-alive client "
+            f"({sizes.http_requests:,} requests)",
+            outlast=sides.cell("outlast", _latency),
+            dbos="no HTTP API",
+            ratio="—",
+            target="p50 < 5 ms",
+            met=None if sides.o is None else sides.o["p50_ms"] < 5,
+            unit="ms (p50)",
+            higher_is_better=False,
+            outlast_value=_value(sides.o, "p50_ms"),
+            dbos_value=None,
+            target_value=5.0,
+        )
+    ]
+
+
 def raw_medians(records: list[Record]) -> dict[str, Any] | None:
     return medians(records, "sqlite")
 
@@ -472,4 +493,6 @@ def build_rows(results: dict[str, list[Record]], sizes: Sizes) -> list[Row]:
             rows += s5_rows(records, sizes)
         elif scenario == "S6":
             rows += s6_rows(records, sizes)
+        elif scenario == "HTTP":
+            rows += http_rows(records, sizes)
     return rows
