@@ -63,7 +63,8 @@ _TIMEOUT = Param(
     "Seconds to wait at most (capped by the server's maximum)",
     {"type": "number", "default": DEFAULT_WAIT_SECONDS, "minimum": 0},
 )
-_TIME = {"type": "string", "format": "date-time"}
+# An empty value means "no filter", as with every query parameter.
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]}
 _NEW_ID = instance_id_schema(optional=True)
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
