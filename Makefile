@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck examples bench clean
+.PHONY: serve test soak lint typecheck examples bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -q
+
+# The crash loop of tests/faults at a larger size: 100 SIGKILLs of a worker in the
+# middle of 360 workflows, on SQLite and on PostgreSQL (skipped without a server).
+soak: $(STAMP)
+	OUTLAST_CRASH_KILLS=100 OUTLAST_CRASH_PER_KIND=60 OUTLAST_CRASH_DEADLINE=900 \
+	  $(BIN)/pytest -q -s --timeout 3600 tests/faults/test_crash_loop.py
 
 examples: $(STAMP)
 	for f in src/outlast/examples/[a-z]*.py; do \
