@@ -50,8 +50,23 @@ def connect(path: str, synchronous: str) -> sqlite3.Connection:
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
     except sqlite3.Error as e:
-        raise StoreError(f"cannot open SQLite database {path!r}: {e}") from e
+        raise StoreError(f"cannot open SQLite database {path!r}: {e}{_why_not(path)}") from e
     return conn
+
+
+def _why_not(path: str) -> str:
+    """What SQLite's "unable to open database file" leaves unsaid, where it can be told."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return ""
+    if read_only or not os.access(folder, os.W_OK):
+        return (
+            f" ({folder} is read-only: SQLite writes the database and its -wal and -shm "
+            "files beside it)"
+        )
+    return ""
 
 
 @dataclass(slots=True)
