@@ -213,7 +213,7 @@ def test_one_corrupted_row_among_many_is_set_aside(
             for iid in good:
                 client.raise_workflow_event(iid, "go", data=1)
             fresh = client.schedule_new_workflow(doubled, input=21)
-            state = client.wait_for_workflow_completion(fresh, timeout_in_seconds=20)
+            state = client.wait_for_workflow_completion(fresh, timeout_in_seconds=10)
             assert state is not None and state.output() == 42
             for iid in good:
                 state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
