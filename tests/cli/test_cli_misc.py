@@ -155,7 +155,7 @@ def test_the_console_script_against_a_store(store_url: str, tmp_path: Path) -> N
     store = open_store(store_url)
     try:
         state = WorkflowClient(store).get_workflow_state("proc-1")
-        assert state is not None and state.input() == 3
+        assert state is not None and state.input_as() == 3
     finally:
         store.close()
 
