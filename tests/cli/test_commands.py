@@ -232,11 +232,17 @@ def test_purge_one_and_by_filter(outlast: Outlast) -> None:
     assert "finished" in outlast("purge", "live", expect=1).stderr
     assert outlast("purge", "d1").stdout.strip() == "Purged d1."
     outlast("purge", "d1", expect=3)
-    purged = json_of(outlast("purge", "--status", "completed", "--created-before", "0s", "--json"))
+    # Purging by filter asks first; with no terminal to ask on, it wants --yes.
+    refused = outlast("purge", "--status", "completed", expect=2)
+    assert "--yes" in refused.stderr
+    assert len(json_of(outlast("list", "--json"))["instances"]) == 3
+    purged = json_of(
+        outlast("purge", "--status", "completed", "--created-before", "0s", "--json", "--yes")
+    )
     assert purged == {"purged": 2}
     remaining = json_of(outlast("list", "--json"))["instances"]
     assert [s["instanceID"] for s in remaining] == ["live"]
-    assert "Purged 0 instances." in outlast("purge", "--all").stdout
+    assert "Purged 0 instances." in outlast("purge", "--all", "-y").stdout
 
 
 def test_purge_needs_an_id_or_filters_but_not_both(outlast: Outlast) -> None:

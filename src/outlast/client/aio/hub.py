@@ -7,9 +7,9 @@ commits of other processes the same way. For the changes a store cannot signal
 (another process writing the same SQLite file) one ticker per event loop wakes
 every sleeper at the store's poll interval.
 
-Waking many waiters at once must not cost a thread hop each: the instance reads
-requested in one pass of the event loop are made together, in one worker thread
-(the store drivers are synchronous).
+Waking many waiters at once must not cost a thread hop each: reads go in
+batches, one at a time, each in one worker thread (the store drivers are
+synchronous); the reads asked for while a batch runs make up the next.
 """
 
 from __future__ import annotations
@@ -35,28 +35,37 @@ class WaitHub:
         self._loop = asyncio.get_running_loop()
         self._reads: dict[str, asyncio.Future[InstanceRecord | None]] = {}
         self._flush: asyncio.Handle | None = None
-        self._batches: set[asyncio.Task[None]] = set()  # referenced until done
+        self._batch: asyncio.Task[None] | None = None
         self._sleepers: set[asyncio.Event] = set()
         self._ticker: asyncio.Task[None] | None = None
 
     # --- reading ---------------------------------------------------------------------
 
     async def read(self, instance_id: str) -> InstanceRecord | None:
-        """The instance's record, read in the batch of this pass of the loop."""
+        """The instance's record, read in the next batch."""
         future = self._reads.get(instance_id)
         if future is None:
             future = self._reads[instance_id] = self._loop.create_future()
-            if self._flush is None:
-                self._flush = self._loop.call_soon(self._start_batch)
+            self._schedule()
         # Shielded: a waiter that is cancelled must not cancel the others' read.
         return await asyncio.shield(future)
+
+    def _schedule(self) -> None:
+        # One batch at a time: reads asked for meanwhile wait for the next one, so
+        # waiters never hold more than one thread between them, however many.
+        if self._flush is None and self._batch is None:
+            self._flush = self._loop.call_soon(self._start_batch)
 
     def _start_batch(self) -> None:
         self._flush = None
         batch, self._reads = self._reads, {}
-        task = self._loop.create_task(self._read_batch(batch))
-        self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
+        self._batch = self._loop.create_task(self._read_batch(batch))
+        self._batch.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batch = None
+        if self._reads:
+            self._schedule()
 
     async def _read_batch(self, batch: dict[str, asyncio.Future[InstanceRecord | None]]) -> None:
         try:
