@@ -18,7 +18,7 @@ import outlast.aio
 import outlast.dapr.aio
 from outlast import WorkflowStatus
 from outlast.client import waits
-from outlast.store import SqliteStore
+from outlast.store import SqliteStore, Store
 from tests.conftest import RuntimeFactory
 
 T = TypeVar("T")
@@ -255,48 +255,9 @@ def test_in_process_commits_wake_waiters_without_polling(
         assert run(scenario()) == [i + 1 for i in range(20)]
 
 
-def test_changes_by_another_process_are_seen_by_polling(tmp_path: Path) -> None:
-    # Two store objects on one file share no in-process signal, as two processes.
-    path = tmp_path / "shared.db"
-    theirs = SqliteStore(path)
-    ours = SqliteStore(path)
-    rt = outlast.WorkflowRuntime(theirs, poll_interval=0.05)
-    register(rt)
-    try:
-        with rt:
-
-            async def scenario() -> Any:
-                client = outlast.aio.WorkflowClient(ours)
-                iid = await client.schedule_new_workflow("checkout", input="remote")
-                state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-                assert state is not None
-                return state.output_as(Receipt)
-
-            assert run(scenario()) == Receipt("remote", 15.0)
-    finally:
-        ours.close()
-        theirs.close()
-
-
-def test_the_dapr_flavour_takes_dapr_arguments(runtime: outlast.WorkflowRuntime) -> None:
-    async def scenario() -> None:
-        client = outlast.dapr.aio.DaprWorkflowClient("localhost", "50001", store=runtime.store)
-        iid = await client.schedule_new_workflow(workflow="checkout", input="dapr")
-        state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-        assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
-
-    run(scenario())
-
-
-def test_on_postgresql_other_processes_commits_wake_waiters_through_listen(
-    fresh_database: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from outlast.store.postgres import PostgresStore
-
-    # With the safety poll out of reach, only LISTEN/NOTIFY can end the wait.
-    monkeypatch.setattr(waits, "_SAFETY_POLL_SECONDS", 3600.0)
-    theirs = PostgresStore(fresh_database)
-    ours = PostgresStore(fresh_database)
+def _gate_across_processes(theirs: Store, ours: Store) -> Any:
+    """A runtime on ``theirs`` runs a gate that a client on ``ours`` opens and
+    waits for: two store objects share no in-process signal, like two processes."""
     rt = outlast.WorkflowRuntime(theirs, poll_interval=0.05)
     register(rt)
     try:
@@ -314,7 +275,33 @@ def test_on_postgresql_other_processes_commits_wake_waiters_through_listen(
                 assert state is not None
                 return state.output_as()
 
-            assert run(scenario()) == 3
+            return run(scenario())
     finally:
         ours.close()
         theirs.close()
+
+
+def test_changes_by_another_process_are_seen_by_polling(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    assert _gate_across_processes(SqliteStore(path), SqliteStore(path)) == 3
+
+
+def test_on_postgresql_other_processes_commits_wake_waiters_through_listen(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outlast.store.postgres import PostgresStore
+
+    # With the safety poll out of reach, only LISTEN/NOTIFY can end the waits.
+    monkeypatch.setattr(waits, "_SAFETY_POLL_SECONDS", 3600.0)
+    stores = PostgresStore(fresh_database), PostgresStore(fresh_database)
+    assert _gate_across_processes(*stores) == 3
+
+
+def test_the_dapr_flavour_takes_dapr_arguments(runtime: outlast.WorkflowRuntime) -> None:
+    async def scenario() -> None:
+        client = outlast.dapr.aio.DaprWorkflowClient("localhost", "50001", store=runtime.store)
+        iid = await client.schedule_new_workflow(workflow="checkout", input="dapr")
+        state = await client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
+
+    run(scenario())
