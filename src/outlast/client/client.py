@@ -6,7 +6,6 @@ from any other process pointed at the same store.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -16,11 +15,13 @@ from typing import Any, TypeVar, overload
 from outlast.client import catalog
 from outlast.client.bulk import BulkOperations
 from outlast.client.instance_id import InstanceID, output_type_of
-from outlast.client.state import WorkflowState, _datetime, state_of
+from outlast.client.state import WorkflowState, state_of
 from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
-from outlast.clock import SYSTEM_CLOCK, Clock
+from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
 from outlast.core import rerun
+from outlast.core.codec import decode_event, describe, encode_event
+from outlast.core.ids import validate_instance_id
 from outlast.core.registry import name_of
 from outlast.core.serialization import (
     default_max_payload_bytes,
@@ -28,6 +29,7 @@ from outlast.core.serialization import (
     workflow_output_hint,
 )
 from outlast.core.status import WorkflowStatus
+from outlast.core.times import from_datetime, from_seconds, to_datetime, to_seconds
 from outlast.errors import (
     InstanceNotFoundError,
     InvalidStateError,
@@ -42,17 +44,10 @@ from outlast.store.base import (
 )
 
 _UNSET: Any = object()
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 R = TypeVar("R")
 InT = TypeVar("InT")
-
-
-def validate_instance_id(instance_id: str) -> str:
-    if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
-        raise ValueError(
-            f"invalid instance ID {instance_id!r}: use 1 to 64 letters, digits, '_' or '-'"
-        )
-    return instance_id
+# History fields that hold times (nanoseconds): shown as ISO 8601 / RFC 3339 text.
+_TIME_FIELDS = ("fire_at", "scheduled_start", "scheduled_time")
 
 
 class WorkflowClient(BulkOperations):
@@ -122,7 +117,8 @@ class WorkflowClient(BulkOperations):
             )
         iid = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         payload = encode_payload(input, self._max_payload, "the workflow input")
-        now = self._clock.now()
+        stamp = now_ns(self._clock)
+        now = to_seconds(stamp)
         visible_at = now
         if start_at is not None:
             if start_at.tzinfo is None:
@@ -130,9 +126,14 @@ class WorkflowClient(BulkOperations):
             visible_at = start_at.timestamp()
         execution_id = uuid.uuid4().hex
         record = pending_record(iid, name, execution_id, now, payload)
-        started = h.ExecutionStarted(now, name, payload)
+        started = h.ExecutionStarted(
+            stamp,
+            name,
+            payload,
+            scheduled_start=None if start_at is None else from_datetime(start_at),
+        )
         self._store.create_instance(
-            record, Message(iid, execution_id, h.encode_event(started), visible_at)
+            record, Message(iid, execution_id, encode_event(started), visible_at)
         )
         output_type = None if isinstance(workflow, str) else workflow_output_hint(workflow)
         return InstanceID(iid, output_type)
@@ -232,7 +233,10 @@ class WorkflowClient(BulkOperations):
 
     def _send(self, instance_id: str, event: h.Event) -> None:
         now = self._clock.now()
-        self._store.send_messages([Message(instance_id, None, h.encode_event(event), now)])
+        self._store.send_messages([Message(instance_id, None, encode_event(event), now)])
+
+    def _stamp(self) -> int:
+        return now_ns(self._clock)
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Deliver an external event; it is kept until the workflow waits for it."""
@@ -240,7 +244,7 @@ class WorkflowClient(BulkOperations):
             raise ValueError("event_name must not be empty")
         payload = encode_payload(data, self._max_payload, "the data of event {}", event_name)
         self._require_active(instance_id, "raise an event to")
-        self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
+        self._send(instance_id, h.EventRaised(self._stamp(), event_name, payload))
 
     def terminate_workflow(
         self, instance_id: str, *, output: Any = None, recursive: bool = True
@@ -248,7 +252,7 @@ class WorkflowClient(BulkOperations):
         payload = encode_payload(output, self._max_payload, "the termination output")
         record = self._require_active(instance_id, "terminate")
         now = self._clock.now()
-        self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
+        self._send(instance_id, h.ExecutionTerminated(self._stamp(), payload, recursive))
         if record.status == WorkflowStatus.STALLED.value:
             # A stalled instance takes no messages until revived (revived only after
             # the message is in, so the worker sees it in the same fetch); the
@@ -257,7 +261,7 @@ class WorkflowClient(BulkOperations):
 
     def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         self._require_active(instance_id, "suspend")
-        self._send(instance_id, h.ExecutionSuspended(self._clock.now(), reason))
+        self._send(instance_id, h.ExecutionSuspended(self._stamp(), reason))
 
     def resume_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         record = self._require_active(instance_id, "resume")
@@ -265,7 +269,7 @@ class WorkflowClient(BulkOperations):
         if record.status == WorkflowStatus.STALLED.value:
             self._store.set_status_if(instance_id, record.status, "RUNNING", now)
             return
-        self._send(instance_id, h.ExecutionResumed(now, reason))
+        self._send(instance_id, h.ExecutionResumed(self._stamp(), reason))
 
     suspend_workflow = pause_workflow
 
@@ -288,7 +292,7 @@ class WorkflowClient(BulkOperations):
                 f"workflow instance {instance_id!r} is {source.status}; only a finished "
                 "instance can be rerun"
             )
-        events = [h.decode_event(t) for t in self._store.get_history(instance_id)]
+        events = [decode_event(t) for t in self._store.get_history(instance_id)]
         payload = (
             _UNSET
             if new_input is _UNSET
@@ -302,11 +306,11 @@ class WorkflowClient(BulkOperations):
         ]
         now = self._clock.now()
         record = pending_record(iid, source.name, execution_id, now, plan.input)
-        wake = h.ExecutionRerun(now, instance_id, event_id)
+        wake = h.ExecutionRerun(from_seconds(now), instance_id, event_id)
         self._store.create_instance(
             record,
-            Message(iid, execution_id, h.encode_event(wake), now),
-            history=[h.encode_event(e) for e in plan.history],
+            Message(iid, execution_id, encode_event(wake), now),
+            history=[encode_event(e) for e in plan.history],
             activities=activities,
         )
         return iid
@@ -319,9 +323,9 @@ class WorkflowClient(BulkOperations):
         self._require(instance_id)
         out = []
         for text in self._store.get_history(instance_id):
-            data = h.describe(h.decode_event(text))
-            data["timestamp"] = _datetime(data.pop("ts")).isoformat()
-            if isinstance(data.get("fire_at"), float):
-                data["fire_at"] = _datetime(data["fire_at"]).isoformat()
+            data = describe(decode_event(text))
+            for key in _TIME_FIELDS:
+                if isinstance(data.get(key), int):
+                    data[key] = to_datetime(data[key]).isoformat()
             out.append(data)
         return out
