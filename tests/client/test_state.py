@@ -45,11 +45,11 @@ def test_the_as_methods_decode_into_a_type_or_plain_json() -> None:
 def test_the_old_methods_still_work_with_a_deprecation_warning() -> None:
     s = state(serialized_input="1", serialized_output='"done"', serialized_custom_status="2")
     with pytest.warns(DeprecationWarning, match=r"output\(\) is deprecated; use .*output_as"):
-        assert s.output_as() == "done"
+        assert s.output() == "done"
     with pytest.warns(DeprecationWarning, match="input_as"):
-        assert s.input_as() == 1
+        assert s.input() == 1
     with pytest.warns(DeprecationWarning, match="custom_status_as"):
-        assert s.custom_status_as() == 2
+        assert s.custom_status() == 2
 
 
 def test_an_instance_id_is_a_plain_string_everywhere() -> None:
