@@ -120,16 +120,21 @@ class Rounds(WorkerState):
                 inputs[r.instance_id].local.append(r)
             else:
                 batch.messages.append(result_message(r, now))
+        answered: set[str] = set()
         for instance_id, token, turn in answers:
             done = self._answered(instance_id, token, turn, batch)
             if done is not None:
                 pending.append(done)
+                answered.add(instance_id)
         if fetch:
             self._last_poll = time.monotonic()
             limit = self.options.max_concurrent_workflows
             for m in self.store.fetch_messages(self.worker_id, now_s, limit):
-                if m.instance_id in self._in_flight or m.instance_id in self._quarantined:
-                    continue  # one turn at a time; these wait for the next
+                iid = m.instance_id
+                if iid in self._in_flight or iid in answered or iid in self._quarantined:
+                    # One turn at a time: these wait for the next (an answered
+                    # turn's own messages are consumed by this round's commit).
+                    continue
                 item = inputs[m.instance_id]
                 item.message_ids.append(m.id)
                 try:
@@ -375,6 +380,8 @@ class Rounds(WorkerState):
             if flight is None or flight.token != token:
                 return None
             del self._in_flight[instance_id]
+            # Events that came while it was in flight were left in the inbox.
+            self._fetch = True
         cached = flight.cached
         if self._cache.get(instance_id) is not cached:
             self._cache[instance_id] = cached
