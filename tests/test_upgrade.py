@@ -85,3 +85,14 @@ def test_running_instances_of_the_previous_release_finish(tmp_path: Path) -> Non
         clock.advance(timedelta(days=1))
         assert output("sleeps") == "rested"
     runtime.store.close()
+
+
+def test_the_database_records_its_history_format(tmp_path: Path) -> None:
+    """So that an outlast from before exact times refuses it (its schema version is
+    newer than that release knows) rather than reading nanoseconds as seconds."""
+    url = _copy(tmp_path)
+    outlast.WorkflowClient(url).store.close()
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    assert conn.execute("SELECT version FROM history_format").fetchall() == [(2,)]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
+    conn.close()
