@@ -64,7 +64,9 @@ def require_disruptive(what: str) -> None:
 
 
 def create_database(prefix: str | None = None) -> str:
-    """A new empty database; returns its URL."""
+    """A new empty database; returns its URL. Its name starts with ``prefix``, by
+    default ``$OUTLAST_TEST_DB_PREFIX`` or ``outlast_test`` (a shared server may
+    ask each user for a prefix of their own)."""
     prefix = prefix or os.environ.get("OUTLAST_TEST_DB_PREFIX") or "outlast_test"
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin_connect() as conn:

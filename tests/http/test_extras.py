@@ -108,7 +108,7 @@ def test_history_lists_the_events_with_their_ids(
     assert body["instanceID"] == instance_id
     events = body["events"]
     assert [e["eventId"] for e in events] == list(range(len(events)))
-    assert events[0]["kind"] == "ExecutionStarted"
+    assert [e["kind"] for e in events[:2]] == ["OrchestratorStarted", "ExecutionStarted"]
     assert events[-1]["kind"] == "ExecutionCompleted"
     scheduled = [e for e in events if e["kind"] == "TaskScheduled"]
     assert scheduled and scheduled[0]["name"] == "process_order"
@@ -132,7 +132,7 @@ def test_rerun_from_an_activity_starts_a_new_instance(
     assert response.headers["location"] == f"{API}/rerun-1"
     assert wait_done(client, "rerun-1") is WorkflowStatus.COMPLETED
     state = client.get_workflow_state("rerun-1")
-    assert state is not None and state.input() == {"Name": "Clips"}
+    assert state is not None and state.input_as() == {"Name": "Clips"}
 
 
 def test_rerun_errors(http: httpx.Client, client: WorkflowClient) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 import outlast
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.store.postgres import PostgresStore
 from tests.pg import (
     OPT_IN,
@@ -93,7 +94,7 @@ class Cluster:
             state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=remaining)
             assert state is not None, iid
             assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, (iid, state)
-            assert state.output() == value, iid
+            assert state.output_as() == value, iid
 
     def owned(self) -> dict[str, list[str]]:
         """Unfinished instances by the name of the worker that owns them."""
@@ -146,8 +147,9 @@ class Cluster:
         children = 0
         for iid, events in histories.items():
             assert [seq for seq, _ in events] == list(range(len(events))), iid
-            decoded = [h.decode_event(text) for _, text in events]
-            assert isinstance(decoded[0], h.ExecutionStarted), iid
+            decoded = [decode_event(text) for _, text in events]
+            assert isinstance(decoded[0], h.OrchestratorStarted), iid
+            assert isinstance(decoded[1], h.ExecutionStarted), iid
             assert isinstance(decoded[-1], h.ExecutionCompleted), iid
             assert sum(isinstance(e, h.ExecutionStarted) for e in decoded) == 1, iid
             assert sum(isinstance(e, h.ExecutionCompleted) for e in decoded) == 1, iid

@@ -6,54 +6,51 @@ from any other process pointed at the same store.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from outlast.client import catalog, paging
-from outlast.client.state import WorkflowState, _datetime, state_of
-from outlast.clock import SYSTEM_CLOCK, Clock
+from outlast.client import catalog
+from outlast.client.bulk import BulkOperations
+from outlast.client.instance_id import InstanceID, output_type_of
+from outlast.client.state import WorkflowState, state_of
+from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
+from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
 from outlast.core import rerun
+from outlast.core.codec import decode_event, describe, encode_event
+from outlast.core.ids import validate_instance_id
 from outlast.core.registry import name_of
-from outlast.core.serialization import default_max_payload_bytes, encode_payload
-from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
+from outlast.core.serialization import (
+    default_max_payload_bytes,
+    encode_payload,
+    workflow_output_hint,
+)
+from outlast.core.status import WorkflowStatus
+from outlast.core.times import from_datetime, from_seconds, to_datetime, to_seconds
 from outlast.errors import (
     InstanceNotFoundError,
     InvalidStateError,
-    TimeoutError,
     UnknownWorkflowError,
 )
 from outlast.store import Store, open_store
 from outlast.store.base import (
     ActivityRecord,
-    InstanceQuery,
     InstanceRecord,
     Message,
     pending_record,
 )
 
 _UNSET: Any = object()
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# How often a waiting client re-reads the store when no in-process signal arrives
-# (another process changed it).
-_POLL_SECONDS = 0.1
-# Every status but PENDING: what waiting for a start waits for.
-_STARTED = frozenset(s.value for s in WorkflowStatus if s is not WorkflowStatus.PENDING)
+R = TypeVar("R")
+InT = TypeVar("InT")
+# History fields that hold times (nanoseconds): shown as ISO 8601 / RFC 3339 text.
+_TIME_FIELDS = ("fire_at", "scheduled_start", "scheduled_time")
 
 
-def validate_instance_id(instance_id: str) -> str:
-    if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
-        raise ValueError(
-            f"invalid instance ID {instance_id!r}: use 1 to 64 letters, digits, '_' or '-'"
-        )
-    return instance_id
-
-
-class WorkflowClient:
+class WorkflowClient(BulkOperations):
     def __init__(
         self,
         store: str | Store | None = None,
@@ -71,6 +68,33 @@ class WorkflowClient:
 
     # --- starting ------------------------------------------------------------------
 
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[[Any, InT], Generator[Any, Any, R]],
+        *,
+        input: InT,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[R]: ...
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[[Any], Generator[Any, Any, R]],
+        *,
+        input: None = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[R]: ...
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[Any]: ...
     def schedule_new_workflow(
         self,
         workflow: Callable[..., Any] | str,
@@ -78,10 +102,14 @@ class WorkflowClient:
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
-    ) -> str:
+    ) -> InstanceID[Any]:
         """Start a workflow instance; return its ID. An ID still in use by an
         unfinished instance raises InstanceAlreadyExistsError; a finished one is
-        replaced."""
+        replaced.
+
+        Type checkers see the input checked against the workflow's input
+        parameter, and the returned :class:`InstanceID` carries its output type
+        to ``wait_for_workflow_completion``."""
         name = name_of(workflow)
         if catalog.rejects(self._store, name):
             raise UnknownWorkflowError(
@@ -89,7 +117,8 @@ class WorkflowClient:
             )
         iid = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         payload = encode_payload(input, self._max_payload, "the workflow input")
-        now = self._clock.now()
+        stamp = now_ns(self._clock)
+        now = to_seconds(stamp)
         visible_at = now
         if start_at is not None:
             if start_at.tzinfo is None:
@@ -97,70 +126,94 @@ class WorkflowClient:
             visible_at = start_at.timestamp()
         execution_id = uuid.uuid4().hex
         record = pending_record(iid, name, execution_id, now, payload)
-        started = h.ExecutionStarted(now, name, payload)
-        self._store.create_instance(
-            record, Message(iid, execution_id, h.encode_event(started), visible_at)
+        started = h.ExecutionStarted(
+            stamp,
+            name,
+            payload,
+            scheduled_start=None if start_at is None else from_datetime(start_at),
         )
-        return iid
+        self._store.create_instance(
+            record, Message(iid, execution_id, encode_event(started), visible_at)
+        )
+        output_type = None if isinstance(workflow, str) else workflow_output_hint(workflow)
+        return InstanceID(iid, output_type)
 
     # --- reading -------------------------------------------------------------------
 
+    @overload
+    def get_workflow_state(
+        self, instance_id: InstanceID[R], *, fetch_payloads: bool = True
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def get_workflow_state(
+        self, instance_id: str, *, fetch_payloads: bool = True
+    ) -> WorkflowState | None: ...
     def get_workflow_state(
         self, instance_id: str, *, fetch_payloads: bool = True
     ) -> WorkflowState | None:
         """The instance's state, or None if there is no such instance."""
         record = self._store.get_instance(instance_id)
-        return None if record is None else state_of(record, fetch_payloads=fetch_payloads)
+        if record is None:
+            return None
+        return state_of(
+            record, fetch_payloads=fetch_payloads, output_type=output_type_of(instance_id)
+        )
 
+    @overload
+    def wait_for_workflow_start(
+        self,
+        instance_id: InstanceID[R],
+        *,
+        timeout_in_seconds: float = 60,
+        fetch_payloads: bool = False,
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def wait_for_workflow_start(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = False
+    ) -> WorkflowState | None: ...
     def wait_for_workflow_start(
         self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = False
     ) -> WorkflowState | None:
         """Wait until the instance has left PENDING; None if it does not exist."""
-        return self._wait(
-            instance_id,
-            lambda s: s.runtime_status is not WorkflowStatus.PENDING,
-            timeout_in_seconds,
-            fetch_payloads,
-            _STARTED,
-        )
+        return self._wait(instance_id, STARTED, timeout_in_seconds, fetch_payloads)
 
+    @overload
+    def wait_for_workflow_completion(
+        self,
+        instance_id: InstanceID[R],
+        *,
+        timeout_in_seconds: float = 60,
+        fetch_payloads: bool = True,
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def wait_for_workflow_completion(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = True
+    ) -> WorkflowState | None: ...
     def wait_for_workflow_completion(
         self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = True
     ) -> WorkflowState | None:
         """Wait until the instance finished (COMPLETED, FAILED or TERMINATED); None if
         it does not exist. Raises outlast's TimeoutError when the wait elapses."""
-        return self._wait(
-            instance_id,
-            lambda s: s.runtime_status.is_terminal,
-            timeout_in_seconds,
-            fetch_payloads,
-            TERMINAL_STATUSES,
-        )
+        return self._wait(instance_id, FINISHED, timeout_in_seconds, fetch_payloads)
 
     def _wait(
-        self,
-        instance_id: str,
-        done: Callable[[WorkflowState], bool],
-        timeout: float,
-        fetch_payloads: bool,
-        until: frozenset[str],
+        self, instance_id: str, until: frozenset[str], timeout: float, fetch_payloads: bool
     ) -> WorkflowState | None:
-        """Wait until ``done``; ``until`` lists the statuses in which it can be, so
-        that commits leaving the instance in others (most of them) do not wake us."""
+        """Wait until the instance is in one of ``until``; commits leaving it in
+        another status (most of them) do not wake us."""
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
+        poll = poll_seconds(self._store)
         with self._store.watch(instance_id, until) as changed:
             while True:
                 changed.clear()
                 state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
-                if state is None or done(state):
+                if state is None or state.runtime_status.value in until:
                     return state
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"workflow instance {instance_id!r} is still "
-                        f"{state.runtime_status.value} after {timeout:g}s"
-                    )
-                changed.wait(min(remaining, _POLL_SECONDS))
+                    raise wait_timeout(state, timeout)
+                changed.wait(min(remaining, poll))
 
     # --- signalling ----------------------------------------------------------------
 
@@ -180,7 +233,10 @@ class WorkflowClient:
 
     def _send(self, instance_id: str, event: h.Event) -> None:
         now = self._clock.now()
-        self._store.send_messages([Message(instance_id, None, h.encode_event(event), now)])
+        self._store.send_messages([Message(instance_id, None, encode_event(event), now)])
+
+    def _stamp(self) -> int:
+        return now_ns(self._clock)
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Deliver an external event; it is kept until the workflow waits for it."""
@@ -188,7 +244,7 @@ class WorkflowClient:
             raise ValueError("event_name must not be empty")
         payload = encode_payload(data, self._max_payload, "the data of event {}", event_name)
         self._require_active(instance_id, "raise an event to")
-        self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
+        self._send(instance_id, h.EventRaised(self._stamp(), event_name, payload))
 
     def terminate_workflow(
         self, instance_id: str, *, output: Any = None, recursive: bool = True
@@ -196,7 +252,7 @@ class WorkflowClient:
         payload = encode_payload(output, self._max_payload, "the termination output")
         record = self._require_active(instance_id, "terminate")
         now = self._clock.now()
-        self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
+        self._send(instance_id, h.ExecutionTerminated(self._stamp(), payload, recursive))
         if record.status == WorkflowStatus.STALLED.value:
             # A stalled instance takes no messages until revived (revived only after
             # the message is in, so the worker sees it in the same fetch); the
@@ -205,7 +261,7 @@ class WorkflowClient:
 
     def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         self._require_active(instance_id, "suspend")
-        self._send(instance_id, h.ExecutionSuspended(self._clock.now(), reason))
+        self._send(instance_id, h.ExecutionSuspended(self._stamp(), reason))
 
     def resume_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         record = self._require_active(instance_id, "resume")
@@ -213,32 +269,9 @@ class WorkflowClient:
         if record.status == WorkflowStatus.STALLED.value:
             self._store.set_status_if(instance_id, record.status, "RUNNING", now)
             return
-        self._send(instance_id, h.ExecutionResumed(now, reason))
+        self._send(instance_id, h.ExecutionResumed(self._stamp(), reason))
 
     suspend_workflow = pause_workflow
-
-    def purge_workflow(self, instance_id: str, *, recursive: bool = True) -> bool:
-        """Delete a finished instance and its history (and, by default, its child
-        workflows'); False if there was no such instance. Raises InvalidStateError,
-        purging nothing, when it or one of its children has not finished."""
-        if self._store.get_instance(instance_id) is None:
-            return False
-        ids = [instance_id]
-        if recursive:
-            ids.extend(self._descendants(instance_id))
-        # The store checks each instance has finished and purges all or nothing.
-        self._store.purge_instances(ids)
-        return True
-
-    def _descendants(self, parent_id: str) -> list[str]:
-        found: list[str] = []
-        query = InstanceQuery(parent_instance_id=parent_id, limit=500)
-        while children := self._store.list_instances(query):
-            for child in children:
-                found.append(child.instance_id)
-                found.extend(self._descendants(child.instance_id))
-            query.after = (children[-1].created_at, children[-1].instance_id)
-        return found
 
     def rerun_workflow_from_event(
         self,
@@ -259,7 +292,7 @@ class WorkflowClient:
                 f"workflow instance {instance_id!r} is {source.status}; only a finished "
                 "instance can be rerun"
             )
-        events = [h.decode_event(t) for t in self._store.get_history(instance_id)]
+        events = [decode_event(t) for t in self._store.get_history(instance_id)]
         payload = (
             _UNSET
             if new_input is _UNSET
@@ -273,11 +306,11 @@ class WorkflowClient:
         ]
         now = self._clock.now()
         record = pending_record(iid, source.name, execution_id, now, plan.input)
-        wake = h.ExecutionRerun(now, instance_id, event_id)
+        wake = h.ExecutionRerun(from_seconds(now), instance_id, event_id)
         self._store.create_instance(
             record,
-            Message(iid, execution_id, h.encode_event(wake), now),
-            history=[h.encode_event(e) for e in plan.history],
+            Message(iid, execution_id, encode_event(wake), now),
+            history=[encode_event(e) for e in plan.history],
             activities=activities,
         )
         return iid
@@ -285,75 +318,14 @@ class WorkflowClient:
     # --- history -------------------------------------------------------------------
 
     def get_workflow_history(self, instance_id: str) -> list[dict[str, Any]]:
-        """The instance's history events as readable dicts (kind, time, fields)."""
+        """The instance's history events as readable dicts (kind, fields), times
+        as RFC 3339 text (``timestamp``, a timer's ``fire_at``)."""
         self._require(instance_id)
         out = []
         for text in self._store.get_history(instance_id):
-            data = h.describe(h.decode_event(text))
-            data["timestamp"] = _datetime(data.pop("ts")).isoformat()
+            data = describe(decode_event(text))
+            for key in _TIME_FIELDS:
+                if isinstance(data.get(key), int):
+                    data[key] = to_datetime(data[key]).isoformat()
             out.append(data)
         return out
-
-    # --- queries -------------------------------------------------------------------
-
-    def list_workflows(
-        self,
-        *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        page_size: int = 100,
-        continuation_token: str | None = None,
-        fetch_payloads: bool = False,
-    ) -> paging.WorkflowPage:
-        """One page of instances, oldest first, filtered in the store. Pass the page's
-        ``continuation_token`` back to get the next page; it is None on the last."""
-        if not 1 <= page_size <= 10_000:
-            raise ValueError("page_size must be between 1 and 10000")
-        query = InstanceQuery(
-            statuses=paging.statuses(status),
-            name=name,
-            created_after=None if created_after is None else paging.timestamp(created_after),
-            created_before=None if created_before is None else paging.timestamp(created_before),
-            limit=page_size + 1,
-            after=None if continuation_token is None else paging.decode_token(continuation_token),
-        )
-        records = self._store.list_instances(query)
-        token = None
-        if len(records) > page_size:
-            records = records[:page_size]
-            last = records[-1]
-            token = paging.encode_token(last.created_at, last.instance_id)
-        return paging.WorkflowPage(
-            [state_of(r, fetch_payloads=fetch_payloads) for r in records], token
-        )
-
-    def purge_workflows(
-        self,
-        *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
-        created_before: datetime | None = None,
-        name: str | None = None,
-    ) -> int:
-        """Purge every finished instance matching the filter; return how many."""
-        statuses = paging.statuses(status) or sorted(TERMINAL_STATUSES)
-        unfinished = [s for s in statuses if s not in TERMINAL_STATUSES]
-        if unfinished:
-            raise InvalidStateError(
-                f"only finished instances can be purged, not {', '.join(unfinished)}"
-            )
-        total = 0
-        query = InstanceQuery(
-            statuses=statuses,
-            name=name,
-            created_before=None if created_before is None else paging.timestamp(created_before),
-            limit=500,
-        )
-        while True:
-            records = self._store.list_instances(query)
-            if not records:
-                return total
-            total += self._store.purge_instances([r.instance_id for r in records])
-            last = records[-1]
-            query.after = (last.created_at, last.instance_id)

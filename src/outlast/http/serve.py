@@ -4,12 +4,10 @@ and ``BackgroundServer`` (the API in a thread, for tests and embedding)."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import ipaddress
 import logging
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable, Generator
 from types import FrameType, TracebackType
@@ -20,43 +18,25 @@ from starlette.applications import Starlette
 
 from outlast.http.app import api_of, create_app, token_from_env
 from outlast.http.protocol import MAX_HEAD_BYTES, H11Protocol
+from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.runtime.runtime import WorkflowRuntime
+
+# Loading APP moved to outlast.runtime.app (``outlast worker`` needs it without
+# the server); the old names stay importable from here.
+__all__ = [
+    "EXAMPLES_APP",
+    "AppLoadError",
+    "BackgroundServer",
+    "bind_socket",
+    "load_runtime",
+    "serve",
+]
 
 log = logging.getLogger("outlast.server")
 
-EXAMPLES_APP: Final = "outlast.examples.app:runtime"
 # Long-polls end within a fraction of a second of a shutdown; this only bounds
 # requests that hang for other reasons.
 _GRACEFUL_SHUTDOWN_SECONDS: Final = 30
-
-
-class AppLoadError(Exception):
-    """APP could not be imported or does not name a WorkflowRuntime."""
-
-
-def load_runtime(target: str, *, app_dir: str | None = ".") -> WorkflowRuntime:
-    """Import ``module:attribute`` (like uvicorn's APP) and return the
-    :class:`WorkflowRuntime` it names. ``app_dir`` is put first on ``sys.path``."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise AppLoadError(f"APP must look like 'module:attribute', not {target!r}")
-    if app_dir is not None and app_dir not in sys.path:
-        sys.path.insert(0, app_dir)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        if e.name is not None and module_name.startswith(e.name):
-            raise AppLoadError(f"cannot import module {module_name!r}: {e}") from e
-        raise
-    value: Any = module
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if not isinstance(value, WorkflowRuntime):
-        raise AppLoadError(f"{target} is a {type(value).__name__}, not a WorkflowRuntime")
-    return value
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

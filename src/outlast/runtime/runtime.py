@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
@@ -14,9 +15,15 @@ from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core.registry import Registry
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
+from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
+from outlast.runtime import hosting
+from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.worker import Worker, WorkerOptions
 from outlast.store import Store, open_store
+
+if TYPE_CHECKING:
+    from outlast.client.aio import WorkflowClient as AsyncWorkflowClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,6 +83,8 @@ class WorkflowRuntime:
         workflow_limits: Mapping[str, int] | None = None,
         retention: Mapping[WorkflowStatus | str, timedelta] | None = None,
         max_payload_bytes: int | None = None,
+        deadlock_timeout: float | None = 2.0,
+        max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -86,6 +95,10 @@ class WorkflowRuntime:
         )
         if activities < 1:
             raise ValueError("max_concurrent_activities must be at least 1")
+        if deadlock_timeout is not None and deadlock_timeout <= 0:
+            raise ValueError("deadlock_timeout must be positive (or None to turn it off)")
+        if max_child_depth < 1:
+            raise ValueError("max_child_depth must be at least 1")
         self._store_arg = store
         self._store: Store | None = None
         self._registry = Registry()
@@ -100,7 +113,10 @@ class WorkflowRuntime:
             workflow_limits=_limits(workflow_limits, "workflow_limits"),
             retention=_retention(retention),
             max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
+            deadlock_timeout=deadlock_timeout,
+            max_child_depth=max_child_depth,
         )
+        self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
 
     # --- registration --------------------------------------------------------------
@@ -152,7 +168,8 @@ class WorkflowRuntime:
         self._registry.add_activity(fn, name)
 
     def _knows(self, name: str) -> bool:
-        return name in self._registry.workflows
+        remote = self._remote[0]
+        return name in self._registry.workflows or (remote is not None and remote.runs(name))
 
     @property
     def registry(self) -> Registry:
@@ -169,6 +186,32 @@ class WorkflowRuntime:
         return WorkflowClient(
             self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
         )
+
+    def async_client(self) -> AsyncWorkflowClient:
+        """An asyncio client (``outlast.aio.WorkflowClient``) on this runtime's
+        store, clock and payload limit."""
+        from outlast.client.aio import WorkflowClient as AsyncClient  # loads asyncio
+
+        return AsyncClient(
+            self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
+        )
+
+    def attach(
+        self,
+        executor: TurnExecutor | None = None,
+        activities: ActivityDispatcher | None = None,
+    ) -> None:
+        """Run the workflows and activities that this runtime's registry does not
+        know through ``executor`` and ``activities`` (connected SDK workers: see
+        ``outlast.grpc``). Takes effect now, or when the runtime starts."""
+        self._remote = (executor, activities)
+        if self._worker is not None:
+            self._worker.attach(executor, activities)
+
+    @property
+    def worker(self) -> Worker | None:
+        """The running worker, if the runtime runs."""
+        return self._worker
 
     @property
     def is_running(self) -> bool:
@@ -202,6 +245,7 @@ class WorkflowRuntime:
             raise InvalidStateError("the runtime is already running")
         store = self.store
         worker = Worker(store, self._registry, self._clock, self._options)
+        worker.attach(*self._remote)
         catalog.add(store, self._knows)
         worker.start()
         self._worker = worker
@@ -215,6 +259,21 @@ class WorkflowRuntime:
             worker.stop()
         finally:
             catalog.remove(self.store, self._knows)
+
+    def run_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then shut down cleanly: what a worker-only
+        process (``outlast worker APP``) does. Call it from the main thread."""
+        hosting.run_forever(self)
+
+    def lifespan(self, app: object = None) -> AbstractAsyncContextManager[None]:
+        """Run the runtime for an ASGI app's lifetime, in one line::
+
+            app = Starlette(routes=..., lifespan=runtime.lifespan)
+            app = FastAPI(lifespan=runtime.lifespan)
+
+        In an app with a lifespan of its own, enter it there:
+        ``async with runtime.lifespan(app): yield``."""
+        return hosting.lifespan(self)
 
     def __enter__(self) -> WorkflowRuntime:
         self.start()
