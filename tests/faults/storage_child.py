@@ -58,7 +58,7 @@ def _fill(directory: Path) -> Path:
 
 def _status(client: outlast.WorkflowClient, iid: str) -> str:
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-    return "missing" if state is None else f"{state.runtime_status.value} {state.output()}"
+    return "missing" if state is None else f"{state.runtime_status.value} {state.output_as()}"
 
 
 def _runtime(directory: Path) -> outlast.WorkflowRuntime:

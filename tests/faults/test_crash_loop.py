@@ -25,6 +25,7 @@ import pytest
 
 import outlast
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.store import Store, open_store
 from tests.faults import crash_loop_app as app
 
@@ -94,7 +95,7 @@ class CrashLoop:
 
     def histories(self) -> dict[str, list[h.Event]]:
         ids = [r.instance_id for r in self.client.list_workflows(page_size=10_000).states]
-        return {iid: [h.decode_event(e) for e in self.store.get_history(iid)] for iid in ids}
+        return {iid: [decode_event(e) for e in self.store.get_history(iid)] for iid in ids}
 
     def committed(self) -> set[Key]:
         ended: set[Key] = set()
@@ -119,14 +120,15 @@ class CrashLoop:
             state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=remaining)
             assert state is not None, iid
             assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, (iid, state)
-            assert state.output() == value, iid
+            assert state.output_as() == value, iid
 
     def check_histories(self) -> int:
         """No step recorded twice: one start, one end, every task scheduled once and
         ended at most once. Returns how many child instances there were."""
         children = 0
         for iid, events in self.histories().items():
-            assert isinstance(events[0], h.ExecutionStarted), iid
+            assert isinstance(events[0], h.OrchestratorStarted), iid  # a turn's marker
+            assert isinstance(events[1], h.ExecutionStarted), iid
             assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, iid
             assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, iid
             scheduled = [

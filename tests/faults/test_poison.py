@@ -2,9 +2,8 @@
 still complete. One bad instance fails (or stalls) alone, with a clear reason;
 everything else goes on.
 
-Tests marked ``xfail(strict=True)`` are the faults of issue 13 that the worker
-rework fixes (items 1-4 and 11): each flips to a failure, to be unmarked, the day
-its fix lands.
+A test marked ``xfail(strict=True)`` is a fault of issue 13 not fixed yet: it
+flips to a failure, to be unmarked, the day its fix lands.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ class Env:
                     if time.monotonic() > deadline:
                         pytest.fail(f"the canary {iid} did not complete beside the poison")
             assert state.runtime_status is WorkflowStatus.COMPLETED, state
-            assert state.output() == n + 2
+            assert state.output_as() == n + 2
 
 
 @pytest.fixture
@@ -252,7 +251,6 @@ def interrupts(ctx: outlast.WorkflowContext, _: Any) -> Generator[Any, Any, None
     raise KeyboardInterrupt
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 1: lead's worker rework")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize("workflow", [exits, interrupts], ids=["SystemExit", "KeyboardInterrupt"])
 def test_a_base_exception_in_workflow_code_fails_that_instance_only(
@@ -278,7 +276,6 @@ def act_exits(ctx: outlast.ActivityContext, _: Any) -> None:
     raise SystemExit(4)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 2: lead's worker rework")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize(
     "activity", [act_unprintable, act_exits], ids=["bad __str__", "SystemExit"]
@@ -299,7 +296,6 @@ def bad_child_id(ctx: outlast.WorkflowContext, _: Any) -> Generator[Any, Any, An
     return (yield ctx.call_child_workflow(canary, input=1, instance_id="child\x00/../id"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: lead's worker rework")
 def test_a_child_instance_id_is_validated_like_a_client_given_one(env: Env) -> None:
     _started(env, bad_child_id)
     bad = env.start(bad_child_id)
@@ -307,7 +303,6 @@ def test_a_child_instance_id_is_validated_like_a_client_given_one(env: Env) -> N
     assert "invalid instance ID" in env.failure(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 3: lead's worker rework")
 def test_a_bad_child_instance_id_on_postgresql_stops_nothing_else(fresh_database: str) -> None:
     # PostgreSQL refuses a NUL in text: the batch holding that child failed, round
     # after round, and every instance of the worker stayed where it was.
@@ -339,22 +334,26 @@ def release(env: Env) -> Iterator[threading.Event]:
     _RELEASE.set()  # before the runtime shuts down (torn down after this): let it go
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 11: lead's worker rework")
 def test_workflow_code_that_blocks_is_stopped_and_the_rest_goes_on(
     env: Env, release: threading.Event
 ) -> None:
     _started(env, blocks)
     stuck = env.start(blocks)
     env.assert_canary_completes()
-    state = env.outcome(stuck)
-    assert state.runtime_status in (WorkflowStatus.FAILED, WorkflowStatus.STALLED)
+    deadline = time.monotonic() + 30
+    while True:
+        state = env.client.get_workflow_state(stuck)
+        assert state is not None
+        if state.runtime_status in (WorkflowStatus.FAILED, WorkflowStatus.STALLED):
+            break
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)
 
 
 def runaway(ctx: outlast.WorkflowContext, depth: int) -> Generator[Any, Any, Any]:
     return (yield ctx.call_child_workflow(runaway, input=depth + 1))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 11: lead's worker rework")
 def test_runaway_recursion_of_child_workflows_hits_a_depth_limit(env: Env) -> None:
     _started(env, runaway)
     root = env.start(runaway, 0)

@@ -25,6 +25,7 @@ import pytest
 import outlast
 from outlast import WorkflowStatus
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.errors import StoreError
 from outlast.store import SqliteStore
 from outlast.store.postgres import PostgresStore
@@ -116,7 +117,7 @@ def test_a_deleted_file_stops_the_runtime_from_reporting_success(
     runtime.start()
     done = client.schedule_new_workflow(doubled, input=1)
     state = client.wait_for_workflow_completion(done, timeout_in_seconds=30)
-    assert state is not None and state.output() == 2
+    assert state is not None and state.output_as() == 2
     db.unlink()
     # It used to go on in the unlinked file: COMPLETED now, gone after a restart.
     with pytest.raises(StoreError, match="was deleted while the store had it open"):
@@ -214,7 +215,7 @@ def test_one_corrupted_row_among_many_is_set_aside(
                 client.raise_workflow_event(iid, "go", data=1)
             fresh = client.schedule_new_workflow(doubled, input=21)
             state = client.wait_for_workflow_completion(fresh, timeout_in_seconds=10)
-            assert state is not None and state.output() == 42
+            assert state is not None and state.output_as() == 42
             for iid in good:
                 state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
                 assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
@@ -270,10 +271,10 @@ def test_postgresql_backends_terminated_repeatedly_lose_and_repeat_nothing(
                 state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
                 assert state is not None, iid
                 assert state.runtime_status is WorkflowStatus.COMPLETED, state
-                assert state.output() == n * 32
+                assert state.output_as() == n * 32
         ends = {}
         for iid in ids:
-            events = [h.decode_event(e) for e in store.get_history(iid)]
+            events = [decode_event(e) for e in store.get_history(iid)]
             ends[iid] = [e.task_id for e in events if isinstance(e, h.TaskCompleted)]
     finally:
         killer.join()
