@@ -28,6 +28,7 @@ from outlast.core import history as h
 from outlast.core.codec import decode_event
 from outlast.store import Store, open_store
 from tests.faults import crash_loop_app as app
+from tests.workload import Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("OUTLAST_CRASH_KILLS", "10"))
@@ -39,7 +40,7 @@ LIFETIME = (0.2, 1.2)
 Key = tuple[str, int]  # (instance, task)
 
 
-class CrashLoop:
+class CrashLoop(Workload):
     """One store, the worker processes run on it one after the other, and what
     each of them was started with."""
 
@@ -49,26 +50,10 @@ class CrashLoop:
         self.side = work / "runs.txt"
         self.rng = random.Random(seed)
         self.store: Store = open_store(store_url)
-        self.client = outlast.WorkflowClient(self.store)
-        self.expected: dict[str, int] = {}
-        self.events: list[str] = []
+        super().__init__(outlast.WorkflowClient(self.store), app)
         # pid -> the activities whose end was committed when that worker started.
         self.committed_at_start: dict[int, set[Key]] = {}
         self.kills = 0
-
-    def schedule(self) -> None:
-        for n in range(PER_KIND):
-            for wf in app.WORKFLOWS:
-                iid = f"{wf.__name__}-{n}"
-                self.client.schedule_new_workflow(wf, input=n, instance_id=iid)
-                self.expected[iid] = app.expected(wf.__name__, n)
-                if wf is app.event:
-                    self.events.append(iid)
-
-    def raise_events(self) -> None:
-        for iid in self.events:
-            self.client.raise_workflow_event(iid, "go", data=app.EVENT_DATA)
-        self.events = []
 
     def start_worker(self) -> subprocess.Popen[str]:
         committed = self.committed()
@@ -112,15 +97,6 @@ class CrashLoop:
             pid, iid, task = line.split()
             out.append((int(pid), (iid, int(task))))
         return out
-
-    def wait_all(self) -> None:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        for iid, value in self.expected.items():
-            remaining = max(1.0, deadline - time.monotonic())
-            state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=remaining)
-            assert state is not None, iid
-            assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, (iid, state)
-            assert state.output_as() == value, iid
 
     def check_histories(self) -> int:
         """No step recorded twice: one start, one end, every task scheduled once and
@@ -179,7 +155,7 @@ def loop(request: pytest.FixtureRequest, tmp_path: Path, seed: int) -> Iterator[
 
 def test_random_kills_lose_nothing_and_rerun_nothing_committed(loop: CrashLoop) -> None:
     started = time.monotonic()
-    loop.schedule()
+    loop.schedule(0, PER_KIND)
     for k in range(KILLS):
         worker = loop.start_worker()
         if k == KILLS // 2:
@@ -189,7 +165,7 @@ def test_random_kills_lose_nothing_and_rerun_nothing_committed(loop: CrashLoop) 
     survivor = loop.start_worker()
     try:
         loop.raise_events()
-        loop.wait_all()
+        loop.wait_all(DEADLINE_SECONDS)
     finally:
         survivor.send_signal(signal.SIGTERM)
         survivor.communicate(timeout=60)

@@ -31,6 +31,7 @@ from tests.pg import (
     restart_server,
 )
 from tests.scaleout import app
+from tests.workload import Workload
 
 pytestmark = pytest.mark.scaleout
 
@@ -40,7 +41,7 @@ PER_KIND = 60  # 5 kinds: 300 workflows
 DEADLINE_SECONDS = 150.0
 
 
-class Cluster:
+class Cluster(Workload):
     """Worker processes on one database, and a client in this process."""
 
     def __init__(self, url: str, logs: Path) -> None:
@@ -50,9 +51,7 @@ class Cluster:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(app.RUNS_TABLE)
         self.store = PostgresStore(url)
-        self.client = outlast.WorkflowClient(self.store)
-        self.expected: dict[str, int] = {}
-        self.events: list[str] = []
+        super().__init__(outlast.WorkflowClient(self.store), app)
 
     def start_worker(self, name: str) -> None:
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - lives with the process
@@ -72,29 +71,8 @@ class Cluster:
     def log_of(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text()
 
-    def schedule(self, first: int, count: int) -> None:
-        """Schedule ``count`` workflows of each kind, inputs from ``first`` on."""
-        for n in range(first, first + count):
-            for wf in app.WORKFLOWS:
-                iid = f"{wf.__name__}-{n}"
-                self.client.schedule_new_workflow(wf, input=n, instance_id=iid)
-                self.expected[iid] = app.expected(wf.__name__, n)
-                if wf is app.event:
-                    self.events.append(iid)
-
-    def raise_events(self) -> None:
-        for iid in self.events:
-            self.client.raise_workflow_event(iid, "go", data=app.EVENT_DATA)
-        self.events = []
-
     def wait_all(self) -> None:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        for iid, value in self.expected.items():
-            remaining = max(1.0, deadline - time.monotonic())
-            state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=remaining)
-            assert state is not None, iid
-            assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, (iid, state)
-            assert state.output_as() == value, iid
+        super().wait_all(DEADLINE_SECONDS)
 
     def owned(self) -> dict[str, list[str]]:
         """Unfinished instances by the name of the worker that owns them."""
