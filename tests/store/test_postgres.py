@@ -715,3 +715,17 @@ def test_batches_over_the_same_instances_in_any_order_do_not_deadlock(
         for s in stores:
             s.close()
     assert "deadlock" not in caplog.text
+
+
+def test_a_create_run_again_after_its_answer_was_lost_is_not_refused(pg: PostgresStore) -> None:
+    # The retry of a create whose COMMIT went through but whose answer did not:
+    # the same record (same execution) is there already. Another create of the
+    # same ID is still refused.
+    created = record("again")
+    pg.create_instance(created, message("again", execution=created.execution_id))
+    pg.create_instance(created, message("again", execution=created.execution_id))
+    with pytest.raises(InstanceAlreadyExistsError):
+        other = record("again")
+        other.execution_id = "another-execution"
+        pg.create_instance(other, message("again", execution="another-execution"))
+    assert len(pg.fetch_messages(W1, 1e12, 10)) == 1

@@ -182,8 +182,11 @@ class Database:
                     with conn.pipeline():
                         conn.execute("BEGIN")
                         result = body(conn, txn)
-                        conn.execute("COMMIT")
+                        # From here the outcome is the server's to tell: the COMMIT
+                        # can leave with any flush of the pipeline, this very call
+                        # included, so an error now does not mean it was not applied.
                         commit_sent = True
+                        conn.execute("COMMIT")
                     return result
                 except psycopg.Error as e:
                     _rollback_quietly(conn)

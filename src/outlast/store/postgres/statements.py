@@ -65,7 +65,7 @@ SELECT {XID}, EXISTS (SELECT 1 FROM ins), {notify_if("ins")}
 """)
 
 LOCK_STATUS = Statement(
-    "SELECT status FROM outlast_instances WHERE instance_id = %(id)s FOR UPDATE"
+    "SELECT status, execution_id FROM outlast_instances WHERE instance_id = %(id)s FOR UPDATE"
 )
 
 # %(ids)s: text[]. The caller has locked the instance rows.

@@ -161,6 +161,10 @@ class PostgresStore(Store):
             # The ID is taken (nothing was written): refuse, or replace a
             # finished instance, holding its row meanwhile.
             taken = sql.LOCK_STATUS.run(conn, {"id": iid}).fetchone()
+            if taken is not None and taken[1] == record.execution_id:
+                # This very create, run again: an earlier attempt committed, and
+                # its answer was lost with the connection. Done, not refused.
+                return
             if taken is not None:
                 refuse_existing(iid, taken[0])
                 sql.DELETE_INSTANCES.run(conn, {"ids": [iid]})
