@@ -283,10 +283,4 @@ def test_postgresql_backends_terminated_repeatedly_lose_and_repeat_nothing(
     print(f"{len(ids)} workflows; {sum(terminated)} backends terminated in {TERMINATIONS} rounds")
     assert all(set(e) == set(range(5)) for e in ends.values()), ends
     twice = {iid: e for iid, e in ends.items() if len(e) != len(set(e))}
-    if twice:
-        # Not a strict xfail: it happens in most runs, not in all (a commit must
-        # succeed and its answer be lost to the kill).
-        pytest.xfail(
-            f"issue 13 item 7 (lead's worker rework): activity results in history twice, "
-            f"{len(twice)} of {len(ends)} instances, e.g. {next(iter(twice.items()))}"
-        )
+    assert not twice, f"activity results in history twice: {twice}"
