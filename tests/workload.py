@@ -6,9 +6,34 @@ the event "go") and ``EVENT_DATA``."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from types import ModuleType
 
 import outlast
+from outlast.core import history as h
+
+_SCHEDULED = h.TaskScheduled | h.TimerCreated | h.SubOrchestrationCreated
+_ENDED = (
+    h.TaskCompleted
+    | h.TaskFailed
+    | h.TimerFired
+    | h.SubOrchestrationCompleted
+    | h.SubOrchestrationFailed
+)
+
+
+def assert_recorded_once(iid: str, events: list[h.Event]) -> None:
+    """No step of a finished history recorded twice: one start, one end, every task
+    scheduled once and ended at most once."""
+    assert isinstance(events[0], h.OrchestratorStarted), iid  # a turn's marker
+    assert isinstance(events[1], h.ExecutionStarted), iid
+    assert isinstance(events[-1], h.ExecutionCompleted), iid
+    assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, iid
+    assert sum(isinstance(e, h.ExecutionCompleted) for e in events) == 1, iid
+    scheduled = [e.task_id for e in events if isinstance(e, _SCHEDULED)]
+    assert len(scheduled) == len(set(scheduled)), (iid, scheduled)
+    ended = Counter(e.task_id for e in events if isinstance(e, _ENDED))
+    assert all(n == 1 for n in ended.values()), (iid, ended)
 
 
 class Workload:

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 
 import outlast
-from outlast.core import history as h
 from outlast.core.codec import decode_event
 from outlast.store.postgres import PostgresStore
 from tests.pg import (
@@ -31,7 +30,7 @@ from tests.pg import (
     restart_server,
 )
 from tests.scaleout import app
-from tests.workload import Workload
+from tests.workload import Workload, assert_recorded_once
 
 pytestmark = pytest.mark.scaleout
 
@@ -125,18 +124,7 @@ class Cluster(Workload):
         children = 0
         for iid, events in histories.items():
             assert [seq for seq, _ in events] == list(range(len(events))), iid
-            decoded = [decode_event(text) for _, text in events]
-            assert isinstance(decoded[0], h.OrchestratorStarted), iid
-            assert isinstance(decoded[1], h.ExecutionStarted), iid
-            assert isinstance(decoded[-1], h.ExecutionCompleted), iid
-            assert sum(isinstance(e, h.ExecutionStarted) for e in decoded) == 1, iid
-            assert sum(isinstance(e, h.ExecutionCompleted) for e in decoded) == 1, iid
-            scheduled = [
-                e.task_id
-                for e in decoded
-                if isinstance(e, h.TaskScheduled | h.TimerCreated | h.SubOrchestrationCreated)
-            ]
-            assert len(scheduled) == len(set(scheduled)), (iid, scheduled)
+            assert_recorded_once(iid, [decode_event(text) for _, text in events])
             children += iid not in self.expected
         assert children == sum(1 for i in self.expected if i.startswith("parent-"))
 
