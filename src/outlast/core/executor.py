@@ -121,7 +121,12 @@ class WorkflowExecutor(Commands):
         of outcomes already recorded are dropped)."""
         applied: list[h.Event] = []
         for event in events:
-            if type(event) in h.OUTCOMES:
+            kind = type(event)
+            if kind is h.OrchestratorStarted and self._seen_first:
+                self.now = event.ts  # a marker only moves the clock
+                applied.append(event)
+                continue
+            if kind in h.OUTCOMES:
                 task_id: int = event.task_id  # type: ignore[attr-defined]
                 if task_id not in self._awaiting:
                     continue

@@ -112,6 +112,7 @@ class Rounds(WorkerState):
         now_s: float,
         generation: int,
     ) -> None:
+        self._round_thread = threading.get_ident()
         # Instances not in the cache are read a chunk at a time: few queries, and
         # only a chunk's histories in memory at once however long they are.
         cold = [iid for iid in inputs if iid not in self._cache]
@@ -200,8 +201,10 @@ class Rounds(WorkerState):
         executor = cached.executor
         assert executor is not None
         watchdog = self._watchdog
-        if watchdog is not None:
-            watchdog.begin(instance_id, threading.get_ident())
+        if watchdog is not None:  # (inlined Watchdog.begin: this is every turn)
+            watchdog.turns += 1
+            watchdog.thread_id = self._round_thread
+            watchdog.instance_id = instance_id
         try:
             turn, applied = executor.run_turn(events)
         except _STALL_ERRORS as e:
@@ -215,7 +218,7 @@ class Rounds(WorkerState):
             return None
         finally:
             if watchdog is not None:
-                watchdog.end()
+                watchdog.instance_id = None
         if generation != self._generation:
             raise Abandoned
         view = cached.view

@@ -50,6 +50,7 @@ class WorkerState:
     _watchdog: Watchdog | None
     _quarantined: dict[str, str]
     _max_child_depth: int
+    _round_thread: int  # the thread running the current round
     _turn_failures: dict[str, int]
     _next_due: float | None
     _last_poll: float
