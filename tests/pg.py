@@ -41,8 +41,10 @@ def url_for(database: str) -> str:
     return urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{database}"))
 
 
-def create_database(prefix: str = "outlast_test") -> str:
-    """A new empty database; returns its URL."""
+def create_database(prefix: str | None = None) -> str:
+    """A new empty database, named after ``prefix`` (default ``$OUTLAST_TEST_DB_PREFIX``
+    or outlast_test, so that parallel sessions can tell theirs apart); its URL."""
+    prefix = prefix or os.environ.get("OUTLAST_TEST_DB_PREFIX") or "outlast_test"
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin_connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -22,9 +22,11 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.memory_schedules import MemorySchedules
+from outlast.store.schedules import ScheduleRecord, ScheduleRun
 
 
-class MemoryStore(Store):
+class MemoryStore(MemorySchedules, Store):
     def __init__(self) -> None:
         super().__init__()
         self.url = "memory://"
@@ -36,6 +38,8 @@ class MemoryStore(Store):
         self._workers: dict[str, tuple[str, int, float]] = {}
         self._identities: dict[str, tuple[str, int]] = {}
         self._next_id = 1
+        self._schedules: dict[str, ScheduleRecord] = {}
+        self._runs: dict[str, dict[float, ScheduleRun]] = {}
 
     def _add_messages(self, messages: Sequence[Message]) -> None:
         for m in messages:
