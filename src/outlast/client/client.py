@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outlast.client import catalog, paging
+from outlast.client.schedules import ScheduleClient
 from outlast.client.state import WorkflowState, _datetime, state_of
 from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core import history as h
@@ -53,7 +54,10 @@ def validate_instance_id(instance_id: str) -> str:
     return instance_id
 
 
-class WorkflowClient:
+class WorkflowClient(ScheduleClient):
+    """Start, inspect, signal and manage workflow instances; and schedules
+    (``create_schedule`` and the rest, from ``ScheduleClient``)."""
+
     def __init__(
         self,
         store: str | Store | None = None,

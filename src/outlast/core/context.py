@@ -42,6 +42,13 @@ class WorkflowContext:
         return datetime.fromtimestamp(self._ex.now, UTC)
 
     @property
+    def scheduled_time(self) -> datetime | None:
+        """The schedule tick that started this run (an aware UTC datetime); None for
+        runs that no schedule started."""
+        ts = self._ex.scheduled_time
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    @property
     def is_replaying(self) -> bool:
         """True while the code re-runs past steps from history; guard side effects
         such as logging with ``if not ctx.is_replaying``."""

@@ -73,6 +73,7 @@ class WorkflowExecutor:
         self.name = ""
         self.parent: h.ParentInfo | None = None
         self.version: str | None = None
+        self.scheduled_time: float | None = None
         self.registry = registry
         self.now = 0.0
         self.replaying = False
@@ -253,6 +254,7 @@ class WorkflowExecutor:
         self.name = event.name
         self.parent = event.parent
         self.version = definition.version
+        self.scheduled_time = event.scheduled_time
         try:
             args: tuple[Any, ...] = (self._ctx,)
             if definition.takes_input:

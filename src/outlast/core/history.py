@@ -39,6 +39,7 @@ class ExecutionStarted(Event):
     input: str | None = None
     parent: ParentInfo | None = None
     version: str | None = None
+    scheduled_time: float | None = None  # the schedule tick that started this run
 
 
 @dataclass(frozen=True, slots=True)

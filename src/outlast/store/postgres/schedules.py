@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Any
 from outlast.errors import ScheduleAlreadyExistsError
 from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.prepared import Statement
-from outlast.store.postgres.rows import dumps, instance_row, instance_values, message_rows
-from outlast.store.postgres.statements import XID, message_values, notify_if
+from outlast.store.postgres.rows import (
+    dumps,
+    instance_row,
+    instance_values,
+    message_rows,
+    message_values,
+)
+from outlast.store.postgres.statements import XID, notify_if
 from outlast.store.schedules import (
     RUNS_KEPT,
     ScheduleFire,
@@ -138,8 +144,10 @@ WHERE r.schedule_id = %s ORDER BY r.started_at DESC, r.scheduled_at DESC LIMIT %
 
 
 def _params(record: ScheduleRecord) -> dict[str, Any]:
-    names = ("id", "workflow", "input", "spec", "created", "updated", "paused", "note")
-    names += ("next", "buffered", "last")
+    names = (
+        *("id", "workflow", "input", "spec", "created", "updated"),
+        *("paused", "note", "next", "buffered", "last"),
+    )
     return dict(zip(names, schedule_row(record), strict=True))
 
 
@@ -206,20 +214,21 @@ class PostgresSchedules(ScheduleStore):
             "k": [_run_row(r) for r in fire.skipped],
             "x": message_rows(fire.messages),
         }
-        params = {
+        doc_text = dumps(doc)
+        params: dict[str, Any] = {
             "id": fire.schedule_id,
             "version": fire.expected_version,
             "now": fire.updated_at,
             "next": fire.next_run_at,
             "buffered": fire.buffered_at,
             "last": fire.last_instance_id,
-            "d": dumps(doc),
+            "d": doc_text,
             "n": self._payload(touched) if touched else None,
         }
         prune = bool(fire.starts or fire.skipped)
 
         def body(conn: Conn, txn: Txn) -> list[str] | None:
-            row = _FIRE.run(conn, params, params["d"]).fetchone()
+            row = _FIRE.run(conn, params, doc_text).fetchone()
             assert row is not None
             txn.xid = row[0]
             if not row[1]:
