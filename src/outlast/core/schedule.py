@@ -155,8 +155,6 @@ class ScheduleSpec:
         """The first tick later than ``base`` (whole seconds), bounds aside."""
         if self.every is not None:
             anchor = self._anchor()
-            if base < anchor:
-                return anchor
             return anchor + ((base - anchor) // self.every + 1) * self.every
         assert self.cron is not None
         try:
