@@ -41,7 +41,8 @@ def test_create_returns_the_schedule_with_its_next_run(client: outlast.WorkflowC
         "Europe/Paris",
     )
     assert got.input() == {"day": "today"} and got.jitter == timedelta(seconds=30)
-    assert (got.overlap, got.catchup, got.paused, got.recent_runs) == ("buffer_one", "one", False, ())
+    assert (got.overlap, got.catchup, got.paused) == ("buffer_one", "one", False)
+    assert got.recent_runs == ()
     assert client.get_schedule("other") is None
 
 

@@ -3,7 +3,7 @@ the decisions about due ticks: pure functions, no clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -212,5 +212,3 @@ def test_cron_plans_use_the_time_zone() -> None:
     nine = ts(2030, 6, 1, 9, 0)
     plan = plan_ticks(spec, nine - 86_400 * 3, None, False, nine + 3600)
     assert plan.start == [nine] and plan.next_run_at == nine + 86_400
-
-
