@@ -93,6 +93,10 @@ def fire_due(store: Store, record: ScheduleRecord, now: float) -> list[str] | No
         messages=messages,
     )
     created = store.fire_schedule(fire)
+    if created is None:
+        log.debug("schedule %s: fired elsewhere first", record.schedule_id)
+    elif created:
+        log.debug("schedule %s: started %s", record.schedule_id, ", ".join(created))
     if created is not None and plan.skipped:
         log.info(
             "schedule %s skipped %d ticks: a run was running", record.schedule_id, len(plan.skipped)
