@@ -175,3 +175,19 @@ def _number_field(key: str, value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} must be a number of seconds")
     return float(value)
+
+
+def schedule_request_json(**kwargs: Any) -> dict[str, Any]:
+    """``create_schedule`` / ``update_schedule`` keyword arguments as a request body
+    (the inverse of :func:`schedule_arguments`)."""
+    names = {"schedule_id": "scheduleID", "workflow": "workflowName", "paused": "paused"}
+    names |= {"note": "note", "input": "input", "cron": "cron"}
+    names |= {v: k for k, v in {**_TEXTS, **_TIMES, **_SECONDS}.items()}
+    body: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if isinstance(value, datetime):
+            value = rfc3339(value)
+        elif isinstance(value, timedelta):
+            value = _seconds(value)
+        body[names[key]] = value
+    return body
