@@ -5,32 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pytest
-from click.testing import CliRunner, Result
 
 from outlast import WorkflowClient
-from outlast.cli import cli
 from outlast.cli.exit_codes import EXIT_NOT_FOUND, EXIT_USAGE
-from tests.cli.test_commands import Outlast, json_of
+from tests.cli.test_commands import Outlast, json_of, outlast, target
 
-
-@pytest.fixture(params=["store", "url"])
-def target(request: pytest.FixtureRequest, store_url: str, runtime: object) -> list[str]:
-    if request.param == "url":
-        return ["--url", request.getfixturevalue("base_url")]
-    return ["--store", store_url]
-
-
-@pytest.fixture
-def outlast(target: list[str]) -> Outlast:
-    runner = CliRunner()
-
-    def run(*args: str, expect: int = 0, stdin: str | None = None) -> Result:
-        result = runner.invoke(cli, [*args, *target], input=stdin, catch_exceptions=False)
-        assert result.exit_code == expect, (result.stdout, result.stderr)
-        return result
-
-    return run
+__all__ = ["outlast", "target"]  # the fixtures: every command against a store and a server
 
 
 def test_create_get_list(outlast: Outlast) -> None:

@@ -7,19 +7,17 @@ worker is SIGKILLed along the way."""
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
 import outlast
 from outlast.core import history as h
-from tests.scaleout.test_scaleout import Cluster
+from tests.scaleout.test_scaleout import Cluster, cluster
+
+__all__ = ["cluster"]  # the fixture: worker processes on a database of the test's own
 
 pytestmark = pytest.mark.scaleout
 
@@ -43,16 +41,10 @@ CREATE TRIGGER sched_audit_start AFTER INSERT ON outlast_inbox
 
 
 @pytest.fixture
-def cluster(fresh_database: str, tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(fresh_database, tmp_path)
-    with psycopg.connect(fresh_database, autocommit=True) as conn:
+def audited(cluster: Cluster) -> Cluster:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
         conn.execute(AUDIT)
-    try:
-        yield c
-    finally:
-        c.close()
-        for name in sorted(os.listdir(tmp_path)):
-            sys.stderr.write(f"--- {name}\n{(tmp_path / name).read_text()[-4000:]}")
+    return cluster
 
 
 def _audit(url: str) -> dict[str, dict[str, int]]:
@@ -72,7 +64,8 @@ def _sleep_until(moment: float) -> None:
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["all-alive", "one-killed"])
-def test_three_workers_start_each_tick_exactly_once(cluster: Cluster, kill: bool) -> None:
+def test_three_workers_start_each_tick_exactly_once(audited: Cluster, kill: bool) -> None:
+    cluster = audited
     for name in ("w1", "w2", "w3"):
         cluster.start_worker(name)
     first = math.ceil(time.time()) + 2

@@ -235,7 +235,11 @@ class WorkflowRuntime:
         # schedules: fire due ticks (and create the declared schedules) from here on
         declared = list(self._schedules.declared.values())
         self._scheduler = Scheduler(store, self._clock, self.client(), declared)
-        self._scheduler.start()
+        try:
+            self._scheduler.start()
+        except BaseException:
+            self.shutdown()
+            raise
 
     def shutdown(self) -> None:
         """Stop taking work, let running activities finish, release ownership."""
