@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 from outlast.client.schedule_state import spec_of
 from outlast.core import history as h
+from outlast.core.codec import encode_event
 from outlast.core.schedule import ScheduleSpec, plan_ticks, tick_instance_id
 from outlast.core.serialization import encode_payload
 from outlast.core.status import TERMINAL_STATUSES
+from outlast.core.times import NS_PER_SECOND, from_seconds
 from outlast.store import Store
 from outlast.store.base import Message, pending_record
 from outlast.store.schedules import (
@@ -38,11 +40,13 @@ def tick_start(
     visible after the tick's jitter, if the spec has any)."""
     iid = tick_instance_id(record.schedule_id, tick)
     execution_id = uuid.uuid4().hex
-    started = h.ExecutionStarted(now, record.workflow, record.input, scheduled_time=float(tick))
+    started = h.ExecutionStarted(
+        from_seconds(now), record.workflow, record.input, scheduled_time=tick * NS_PER_SECOND
+    )
     visible_at = max(now, tick + spec.jitter_offset(record.schedule_id, tick))
     return ScheduleStart(
         pending_record(iid, record.workflow, execution_id, now, record.input),
-        Message(iid, execution_id, h.encode_event(started), visible_at),
+        Message(iid, execution_id, encode_event(started), visible_at),
         ScheduleRun(record.schedule_id, float(tick), iid, kind, now),
     )
 
@@ -106,7 +110,8 @@ def fire_due(store: Store, record: ScheduleRecord, now: float) -> list[str] | No
 
 def _terminate(instance_id: str, successor: str, now: float) -> Message:
     output = encode_payload(f"terminated by its schedule to start {successor}", None, "output")
-    return Message(instance_id, None, h.encode_event(h.ExecutionTerminated(now, output)), now)
+    stop = h.ExecutionTerminated(from_seconds(now), output)
+    return Message(instance_id, None, encode_event(stop), now)
 
 
 def fire_starts(
