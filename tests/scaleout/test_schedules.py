@@ -15,6 +15,7 @@ import pytest
 
 import outlast
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from tests.scaleout.test_scaleout import Cluster, cluster
 
 __all__ = ["cluster"]  # the fixture: worker processes on a database of the test's own
@@ -100,5 +101,5 @@ def test_three_workers_start_each_tick_exactly_once(audited: Cluster, kill: bool
     assert sorted(r.instance_id or "" for r in schedule.recent_runs) == expected
     assert {r.kind for r in schedule.recent_runs} == {"tick"}
     for iid in expected:
-        events = [h.decode_event(e) for e in cluster.store.get_history(iid)]
+        events = [decode_event(e) for e in cluster.store.get_history(iid)]
         assert sum(isinstance(e, h.ExecutionStarted) for e in events) == 1, iid
