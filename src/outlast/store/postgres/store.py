@@ -24,8 +24,8 @@ from outlast.store.postgres.commit import (
     commit_in_one,
     commit_in_steps,
     commit_params,
-    shape_of,
 )
+from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn, redact
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
