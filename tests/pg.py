@@ -42,8 +42,9 @@ def url_for(database: str) -> str:
 
 
 def create_database(prefix: str | None = None) -> str:
-    """A new empty database, named after ``prefix`` (default ``$OUTLAST_TEST_DB_PREFIX``
-    or outlast_test, so that parallel sessions can tell theirs apart); its URL."""
+    """A new empty database; returns its URL. Its name starts with ``prefix``, by
+    default ``$OUTLAST_TEST_DB_PREFIX`` or ``outlast_test`` (a shared server may
+    ask each user for a prefix of their own)."""
     prefix = prefix or os.environ.get("OUTLAST_TEST_DB_PREFIX") or "outlast_test"
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin_connect() as conn:

@@ -68,7 +68,7 @@ def test_running_instances_of_the_previous_release_finish(tmp_path: Path) -> Non
         def output(iid: str) -> object:
             state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
             assert state is not None and state.runtime_status is outlast.WorkflowStatus.COMPLETED
-            return state.output()
+            return state.output_as()
 
         assert output("waits-approval") == ["yes", 2]
         # Waits from before timer origins existed record no timer now either.

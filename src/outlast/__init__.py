@@ -36,6 +36,7 @@ from outlast.errors import (
 
 if TYPE_CHECKING:
     from outlast.client.client import WorkflowClient
+    from outlast.client.instance_id import InstanceID
     from outlast.client.schedule_state import Schedule, ScheduleRun
     from outlast.client.state import WorkflowState
     from outlast.core.context import ActivityContext, WorkflowContext
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "ActivityContext": "outlast.core.context",
+    "InstanceID": "outlast.client.instance_id",
     "RetryPolicy": "outlast.core.retry",
     "Schedule": "outlast.client.schedule_state",
     "ScheduleRun": "outlast.client.schedule_state",
@@ -79,6 +81,7 @@ __all__ = [
     "ActivityContext",
     "FailureDetails",
     "InstanceAlreadyExistsError",
+    "InstanceID",
     "InstanceNotFoundError",
     "InvalidStateError",
     "MissingExtraError",

@@ -40,7 +40,7 @@ def test_create_returns_the_schedule_with_its_next_run(client: outlast.WorkflowC
         None,
         "Europe/Paris",
     )
-    assert got.input() == {"day": "today"} and got.jitter == timedelta(seconds=30)
+    assert got.input_as() == {"day": "today"} and got.jitter == timedelta(seconds=30)
     assert (got.overlap, got.catchup, got.paused) == ("buffer_one", "one", False)
     assert got.recent_runs == ()
     assert client.get_schedule("other") is None
@@ -109,7 +109,7 @@ def test_operations_on_a_missing_schedule_say_so(client: outlast.WorkflowClient)
 def test_update_keeps_what_it_is_not_given(client: outlast.WorkflowClient) -> None:
     client.create_schedule("s", "wf", cron="0 * * * *", input=1, overlap="allow_all")
     kept = client.update_schedule("s", input=2)
-    assert kept.input() == 2 and kept.cron == "0 * * * *" and kept.overlap == "allow_all"
+    assert kept.input_as() == 2 and kept.cron == "0 * * * *" and kept.overlap == "allow_all"
     assert kept.next_run_at == datetime(2030, 1, 7, 13, tzinfo=UTC)
     switched = client.update_schedule("s", every=timedelta(minutes=10), timezone="Asia/Tokyo")
     assert switched.cron is None and switched.every == timedelta(minutes=10)
@@ -137,7 +137,7 @@ def test_put_creates_then_changes_only_what_differs(client: outlast.WorkflowClie
     assert again.updated_at == made.updated_at  # nothing to change, nothing written
     client.pause_schedule("s")
     changed = client.put_schedule("s", "wf", ScheduleSpec(cron="30 * * * *"), input="b")
-    assert changed.paused and changed.input() == "b"
+    assert changed.paused and changed.input_as() == "b"
     assert client.get_schedule("s").next_run_at is None  # type: ignore[union-attr]
     client.resume_schedule("s")
     assert client.get_schedule("s").next_run_at == datetime(  # type: ignore[union-attr]

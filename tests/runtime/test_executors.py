@@ -98,8 +98,8 @@ def test_a_workflow_run_by_a_remote_executor_completes_with_local_activities(
         local = client.schedule_new_workflow(local_sum, input=1)
         client.raise_workflow_event(iid, "add", data=2)
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
-        assert state is not None and state.output() == 42
-        assert client.wait_for_workflow_completion(local).output() == 2  # type: ignore[union-attr]
+        assert state is not None and state.output_as() == 42
+        assert client.wait_for_workflow_completion(local).output_as() == 2  # type: ignore[union-attr]
     finally:
         remote.close()
     # Every dispatch led with the turn's marker; the abandoned one came back.

@@ -29,7 +29,7 @@ def _canary(rt: outlast.WorkflowRuntime) -> None:
 def _assert_canary_completes(client: outlast.WorkflowClient) -> None:
     iid = client.schedule_new_workflow("canary", input=7)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
-    assert state is not None and state.output() == 7
+    assert state is not None and state.output_as() == 7
 
 
 @pytest.mark.parametrize("error", [SystemExit, KeyboardInterrupt, GeneratorExit])
@@ -86,7 +86,9 @@ def test_activities_raising_anything_fail_alone_and_threads_survive(
     client = rt.client()
     kinds = ["exit", "interrupt", "unprintable"] * 3  # more than the pool's threads
     ids = [client.schedule_new_workflow(calls, input=k) for k in kinds]
-    outputs = [client.wait_for_workflow_completion(i, timeout_in_seconds=20).output() for i in ids]  # type: ignore[union-attr]
+    outputs = [
+        client.wait_for_workflow_completion(i, timeout_in_seconds=20).output_as() for i in ids
+    ]  # type: ignore[union-attr]
     assert outputs == ["SystemExit", "KeyboardInterrupt", "_Unprintable"] * 3
     _assert_canary_completes(client)
 
@@ -135,7 +137,7 @@ def test_runaway_recursion_of_children_stops_at_the_depth_limit(
     client = rt.client()
     iid = client.schedule_new_workflow(recurse, input=0)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
-    assert state is not None and state.output() == [3, "ChildDepthExceededError"]
+    assert state is not None and state.output_as() == [3, "ChildDepthExceededError"]
     assert len(client.list_workflows(page_size=100)) == 4  # the root and three children
 
 
@@ -156,7 +158,7 @@ def test_a_child_id_that_breaks_the_rules_fails_the_call_not_the_store(
     rt.start()
     client = rt.client()
     state = client.wait_for_workflow_completion(client.schedule_new_workflow(nul))
-    assert state is not None and "invalid instance ID" in state.output()
+    assert state is not None and "invalid instance ID" in state.output_as()
     _assert_canary_completes(client)
 
 
@@ -184,7 +186,9 @@ def test_a_turn_that_will_not_commit_is_set_aside_and_the_rest_commit(
     client = rt.client()
     client.schedule_new_workflow(poison, instance_id="poison-1")
     ids = [client.schedule_new_workflow("canary", input=n) for n in range(20)]
-    outputs = [client.wait_for_workflow_completion(i, timeout_in_seconds=20).output() for i in ids]  # type: ignore[union-attr]
+    outputs = [
+        client.wait_for_workflow_completion(i, timeout_in_seconds=20).output_as() for i in ids
+    ]  # type: ignore[union-attr]
     assert outputs == list(range(20))
     worker = rt.worker
     assert worker is not None
@@ -224,7 +228,7 @@ def test_a_result_delivered_twice_is_recorded_once(
     client = rt.client()
     iid = client.schedule_new_workflow(wf, input=0)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
-    assert lost and state is not None and state.output() == 3
+    assert lost and state is not None and state.output_as() == 3
     completions = [
         e["task_id"] for e in client.get_workflow_history(iid) if e["kind"] == "TaskCompleted"
     ]

@@ -57,7 +57,7 @@ class Env:
         state = self.client.wait_for_workflow_completion(instance_id, timeout_in_seconds=10)
         assert state is not None, instance_id
         assert state.runtime_status is WorkflowStatus.COMPLETED, state
-        return state.output()
+        return state.output_as()
 
     def status(self, instance_id: str) -> WorkflowStatus | None:
         state = self.client.get_workflow_state(instance_id)
@@ -325,7 +325,7 @@ def test_declared_schedules_are_created_then_kept_up_to_date(
     first.start()
     client = first.client()
     made = client.get_schedule("report")
-    assert made is not None and made.cron == "0 9 * * *" and made.input() == {"report": "daily"}
+    assert made is not None and made.cron == "0 9 * * *" and made.input_as() == {"report": "daily"}
     client.pause_schedule("report")
     first.shutdown()
 

@@ -91,7 +91,7 @@ def test_three_workers_start_each_tick_exactly_once(audited: Cluster, kill: bool
         state = cluster.client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
         assert state is not None, f"tick {iid} was never started"
         assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, state
-        assert state.output() == datetime.fromtimestamp(t, UTC).isoformat()
+        assert state.output_as() == datetime.fromtimestamp(t, UTC).isoformat()
 
     audit = _audit(cluster.url)
     assert audit["created"] == dict.fromkeys(expected, 1)

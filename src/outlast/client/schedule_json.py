@@ -54,7 +54,7 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
     return {
         "scheduleID": schedule.schedule_id,
         "workflowName": schedule.workflow,
-        "input": None if schedule.serialized_input is None else schedule.input(),
+        "input": None if schedule.serialized_input is None else schedule.input_as(),
         "cron": schedule.cron,
         "every": _seconds(schedule.every),
         "timezone": schedule.timezone,

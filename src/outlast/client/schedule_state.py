@@ -59,8 +59,8 @@ class Schedule:
     updated_at: datetime
     recent_runs: tuple[ScheduleRun, ...] = ()
 
-    def input(self, hint: Any = None) -> Any:
-        """The decoded input each run starts with."""
+    def input_as(self, hint: Any = None) -> Any:
+        """The decoded input each run starts with, converted to ``hint`` if given."""
         return from_json(self.serialized_input, hint)
 
 

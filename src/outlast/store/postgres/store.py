@@ -109,6 +109,8 @@ class PostgresStore(PostgresSchedules, Store):
             except BaseException:
                 self._db.close()
                 raise
+        # Other processes' commits reach this one's waiters through LISTEN.
+        self.signals_other_processes = self._listener is not None
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact(self.url)!r})"
