@@ -8,9 +8,8 @@ import orjson
 
 from outlast import WorkflowClient
 from outlast.cli.exit_codes import EXIT_NOT_FOUND, EXIT_USAGE
-from tests.cli.test_commands import Outlast, json_of, outlast, target
-
-__all__ = ["outlast", "target"]  # the fixtures: every command against a store and a server
+from tests.cli.conftest import Outlast
+from tests.cli.test_commands import json_of
 
 
 def test_create_get_list(outlast: Outlast) -> None:
