@@ -19,16 +19,18 @@ from outlast.cli.exit_codes import (
     EXIT_USAGE,
 )
 from outlast.cli.options import CliState
+from outlast.cli.schedules import schedule
 from outlast.errors import (
     InstanceNotFoundError,
     MissingExtraError,
     OutlastError,
+    ScheduleNotFoundError,
     SerializationError,
     TimeoutError,
 )
 
 EPILOG = """\b
-Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·
+Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance or schedule ·
 4 wait timed out · 5 wait: the instance did not complete (FAILED, TERMINATED)
 """
 
@@ -83,7 +85,7 @@ class OutlastGroup(click.Group):
             raise
         except CliError as e:
             _fail(e.message, e.exit_code)
-        except InstanceNotFoundError as e:
+        except (InstanceNotFoundError, ScheduleNotFoundError) as e:
             _fail(str(e), EXIT_NOT_FOUND)
         except TimeoutError as e:
             _fail(str(e), EXIT_TIMEOUT)
@@ -134,6 +136,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(schedule)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 from outlast.client import catalog
 from outlast.client.bulk import BulkOperations
 from outlast.client.instance_id import InstanceID, output_type_of
+from outlast.client.schedules import ScheduleClient
 from outlast.client.state import WorkflowState, state_of
 from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
 from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
@@ -50,7 +51,10 @@ InT = TypeVar("InT")
 _TIME_FIELDS = ("fire_at", "scheduled_start", "scheduled_time")
 
 
-class WorkflowClient(BulkOperations):
+class WorkflowClient(BulkOperations, ScheduleClient):
+    """Start, inspect, signal and manage workflow instances; and schedules
+    (``create_schedule`` and the rest, from ``ScheduleClient``)."""
+
     def __init__(
         self,
         store: str | Store | None = None,

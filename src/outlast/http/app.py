@@ -22,9 +22,10 @@ from outlast.http.errors import (
     ERR_NOT_FOUND,
     ApiError,
     error_response,
+    json_response,
     log,
 )
-from outlast.http.handlers import API_PREFIXES, WorkflowApi, json_response
+from outlast.http.handlers import API_PREFIXES, WorkflowApi
 from outlast.http.middleware import BodyLimitMiddleware, TokenAuthMiddleware
 from outlast.http.openapi import build_openapi
 from outlast.http.routes import ENDPOINTS

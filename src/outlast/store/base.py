@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
+from outlast.store.schedules import ScheduleStore
 
 
 @dataclass(slots=True)
@@ -182,8 +183,9 @@ class IoGauge:
             self.waiting -= 1
 
 
-class Store(ABC):
-    """A durable home for workflow instances. Thread-safe."""
+class Store(ScheduleStore, ABC):
+    """A durable home for workflow instances (and schedules: ``ScheduleStore``).
+    Thread-safe."""
 
     url: str
     # True when ``signal`` also reports the changes other processes make (there
@@ -375,7 +377,7 @@ class Store(ABC):
         """Apply a batch in one transaction; return the IDs of instances whose turns
         were not applied because another worker owns them."""
 
-    def close(self) -> None:  # noqa: B027 - stores without connections need nothing
+    def close(self) -> None:  # stores without connections need nothing
         """Release connections; the store is unusable afterwards."""
 
 

@@ -25,12 +25,14 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.memory_schedules import MemorySchedules
+from outlast.store.schedules import ScheduleRecord, ScheduleRun
 
 _named: dict[str, MemoryStore] = {}
 _named_lock = threading.Lock()
 
 
-class MemoryStore(Store):
+class MemoryStore(MemorySchedules, Store):
     # No other process can change it: every change is signalled.
     signals_other_processes = True
 
@@ -46,6 +48,8 @@ class MemoryStore(Store):
         self._workers: dict[str, tuple[str, int, float]] = {}
         self._identities: dict[str, tuple[str, int]] = {}
         self._next_id = 1
+        self._schedules: dict[str, ScheduleRecord] = {}
+        self._runs: dict[str, dict[float, ScheduleRun]] = {}
 
     @classmethod
     def named(cls, name: str) -> MemoryStore:

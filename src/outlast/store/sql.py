@@ -1,11 +1,13 @@
-"""What the SQL stores share: column lists, the listing query, the refusals."""
+"""What the SQL stores share: column lists, the listing query, schedule rows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outlast.core.status import TERMINAL_STATUSES
 from outlast.store.base import InstanceQuery
+from outlast.store.schedules import ScheduleRecord
 
 INSTANCE_COLUMNS = (
     "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
@@ -42,3 +44,34 @@ def list_query(query: InstanceQuery, table: str, mark: str) -> tuple[str, list[A
     sql += f" ORDER BY created_at, instance_id LIMIT {mark}"
     params.append(query.limit)
     return sql, params
+
+
+# --- schedules ------------------------------------------------------------------------
+
+SCHEDULE_COLUMNS = (
+    "schedule_id, workflow, input, spec, created_at, updated_at, paused, note, "
+    "next_run_at, buffered_at, last_instance_id, version"
+)
+
+
+def schedule_of(row: Sequence[Any]) -> ScheduleRecord:
+    record = ScheduleRecord(*row)
+    record.paused = bool(record.paused)
+    return record
+
+
+def schedule_row(r: ScheduleRecord) -> tuple[Any, ...]:
+    """The values of ``SCHEDULE_COLUMNS`` but the version, in order."""
+    return (
+        r.schedule_id,
+        r.workflow,
+        r.input,
+        r.spec,
+        r.created_at,
+        r.updated_at,
+        r.paused,
+        r.note,
+        r.next_run_at,
+        r.buffered_at,
+        r.last_instance_id,
+    )

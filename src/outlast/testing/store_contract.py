@@ -28,6 +28,7 @@ from outlast.store.base import (
     Store,
     TurnWrite,
 )
+from outlast.testing.schedule_contract import ScheduleContract
 
 W1 = "host:1:aaaa"
 W2 = "host:2:bbbb"
@@ -72,7 +73,7 @@ def turn(
     )
 
 
-class StoreContract:
+class StoreContract(ScheduleContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         raise NotImplementedError("subclasses provide a store fixture")

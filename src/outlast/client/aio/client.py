@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from outlast.client.aio.hub import WaitHub
+from outlast.client.aio.schedules import AsyncSchedules
 from outlast.client.client import WorkflowClient as SyncClient
 from outlast.client.instance_id import InstanceID, output_type_of
 from outlast.client.paging import WorkflowPage
@@ -23,7 +24,7 @@ InT = TypeVar("InT")
 _UNSET: Any = object()
 
 
-class WorkflowClient:
+class WorkflowClient(AsyncSchedules):
     """The asyncio client: the methods of :class:`outlast.WorkflowClient`, each a
     coroutine, for code running on an event loop (FastAPI, Starlette, aiohttp).
 

@@ -35,6 +35,7 @@ from outlast.store.postgres.rows import (
     message_row,
     message_rows,
 )
+from outlast.store.postgres.schedules import PostgresSchedules
 from outlast.store.postgres.schema import TABLES
 from outlast.store.sql import list_query
 
@@ -48,7 +49,7 @@ class _Fetched(threading.local):
     free: tuple[str, bool] | None = None  # worker, whether unowned activities exist
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresSchedules, Store):
     """A store in a PostgreSQL database (13 or newer), shared by any number of
     worker and client processes.
 
@@ -410,6 +411,6 @@ class PostgresStore(Store):
     # --- for tests and operators --------------------------------------------------------
 
     def reset(self) -> None:
-        """Delete every instance, message, activity and worker in the database, keeping
-        the schema. Meant for tests."""
+        """Delete every instance, message, activity, worker and schedule in the
+        database, keeping the schema. Meant for tests."""
         self._db.run("reset", f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")

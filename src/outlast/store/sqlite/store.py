@@ -2,7 +2,7 @@
 
 The pieces: tables and migrations (``schema.py``), the write connection's group
 commit and the read pool (``writer.py``), rows in and out (``rows.py``), and a
-worker's batch commit (``commit.py``).
+worker's batch commit (``commit.py``); schedules (``schedules.py``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from outlast.store.sqlite.rows import (
     record_of,
     unpack,
 )
+from outlast.store.sqlite.schedules import SqliteSchedules
 from outlast.store.sqlite.schema import migrate
 from outlast.store.sqlite.writer import SYNCHRONOUS, Connections
 
 T = TypeVar("T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteSchedules, Store):
     """A store in one SQLite file (WAL journal, ``synchronous=FULL`` by default)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
