@@ -156,6 +156,17 @@ class InstanceQuery:
     updated_before: float | None = None  # finished longer ago than this (retention)
     limit: int = 100
     after: tuple[float, str] | None = None  # keyset cursor: (created_at, instance_id)
+    instance_id_prefix: str | None = None
+
+
+@dataclass(slots=True)
+class InstanceCounts:
+    """How many instances there are in each status (statuses with none left out).
+    ``exact`` is False when a store answered from its statistics instead of counting
+    (PostgreSQL, on large tables): then each figure is an estimate."""
+
+    by_status: dict[str, int]
+    exact: bool = True
 
 
 class IoGauge:
@@ -292,7 +303,17 @@ class Store(ABC):
         """Instances matching ``query``, oldest first by (created_at, instance_id)."""
 
     @abstractmethod
+    def count_instances(self, query: InstanceQuery) -> InstanceCounts:
+        """How many instances match ``query``'s filters, by status; its ``limit``
+        and ``after`` are ignored. Each status is one index-only count."""
+
+    @abstractmethod
     def get_history(self, instance_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        """The instance's scheduled activities that have not finished, each with the
+        worker that owns (runs) it; owner None: waiting for a worker to claim it."""
 
     @abstractmethod
     def purge_instances(self, instance_ids: Sequence[str]) -> int:

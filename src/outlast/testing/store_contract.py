@@ -162,6 +162,47 @@ class StoreContract:
             r for r in store.list_instances(InstanceQuery()) if r.updated_at < 150.0
         ]
 
+    def test_list_by_id_prefix_and_parent(self, store: Store) -> None:
+        for iid in ("ab-1", "ab-2", "ab_3", "abc", "b-ab", "AB-4"):
+            self._create(store, iid)
+        child = record("ab-1-0")
+        child.parent_instance_id = "ab-1"
+        store.create_instance(child, message("ab-1-0"))
+        found = store.list_instances(InstanceQuery(instance_id_prefix="ab-"))
+        assert sorted(r.instance_id for r in found) == ["ab-1", "ab-1-0", "ab-2"]
+        assert [
+            r.instance_id for r in store.list_instances(InstanceQuery(instance_id_prefix="abc"))
+        ] == ["abc"]
+        assert store.list_instances(InstanceQuery(instance_id_prefix="zz")) == []
+        kids = store.list_instances(InstanceQuery(parent_instance_id="ab-1"))
+        assert [r.instance_id for r in kids] == ["ab-1-0"]
+
+    def test_count_by_status_with_filters(self, store: Store) -> None:
+        for n in range(6):
+            self._create(store, f"c{n}", created=100.0 + n)
+        store.commit(
+            CommitBatch(
+                W1,
+                turns=[
+                    turn("c0", status="COMPLETED", release=True),
+                    turn("c1", status="COMPLETED", release=True),
+                    turn("c2", status="FAILED", release=True),
+                    turn("c3"),
+                ],
+            )
+        )
+        counts = store.count_instances(InstanceQuery())
+        assert counts.by_status == {"COMPLETED": 2, "FAILED": 1, "RUNNING": 1, "PENDING": 2}
+        assert counts.exact
+        only = store.count_instances(InstanceQuery(statuses=["COMPLETED", "STALLED"]))
+        assert only.by_status == {"COMPLETED": 2}
+        window = store.count_instances(InstanceQuery(created_after=101.0, created_before=104.0))
+        assert window.by_status == {"COMPLETED": 1, "FAILED": 1, "RUNNING": 1}
+        assert store.count_instances(InstanceQuery(instance_id_prefix="c5")).by_status == {
+            "PENDING": 1
+        }
+        assert store.count_instances(InstanceQuery(name="other")).by_status == {}
+
     def test_purge_only_finished(self, store: Store) -> None:
         self._create(store, "a")
         with pytest.raises(InvalidStateError):
@@ -367,6 +408,28 @@ class StoreContract:
         assert store.owned_activities(W2) == []
         store.commit(CommitBatch(W1, finished_activities=[("a", 1)]))
         assert store.owned_activities(W1) == []
+
+    def test_pending_activities_name_their_owner(self, store: Store) -> None:
+        self._create(store, "a")
+        self._create(store, "b")
+        acts = [
+            ActivityRecord("a", "a-e1", 2, "two", '"y"', None),
+            ActivityRecord("a", "a-e1", 1, "one", '"x"', W1),
+        ]
+        other = ActivityRecord("b", "b-e1", 1, "elsewhere", None, W2)
+        store.commit(
+            CommitBatch(
+                W1,
+                turns=[
+                    turn("a", history=["e0"], activities=acts),
+                    turn("b", history=["e0"], activities=[other]),
+                ],
+            )
+        )
+        assert store.pending_activities("a") == [acts[1], acts[0]]
+        store.commit(CommitBatch(W1, finished_activities=[("a", 1)]))
+        assert store.pending_activities("a") == [acts[0]]
+        assert store.pending_activities("missing") == []
 
     def test_dead_worker_releases_instances_and_activities(self, store: Store) -> None:
         store.register_worker(W1, "host", 1, expires_at=50.0)

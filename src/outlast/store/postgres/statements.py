@@ -176,6 +176,11 @@ OWNED_ACTIVITIES = (
     "WHERE owner = %s"
 )
 
+PENDING_ACTIVITIES = (
+    "SELECT instance_id, execution_id, task_id, name, input, owner FROM outlast_activities "
+    "WHERE instance_id = %s ORDER BY task_id"
+)
+
 CLAIM_ACTIVITIES = Statement(f"""
 UPDATE outlast_activities a SET owner = %(worker)s
 FROM (

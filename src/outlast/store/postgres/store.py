@@ -11,6 +11,7 @@ from outlast.errors import InstanceAlreadyExistsError
 from outlast.store.base import (
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -36,9 +37,11 @@ from outlast.store.postgres.rows import (
     message_rows,
 )
 from outlast.store.postgres.schema import TABLES
-from outlast.store.sql import list_query
+from outlast.store.sql import count_query, list_query
 
 Loaded = tuple[InstanceRecord, list[str]]
+# Correct under any collation (a range of the key is so only under "C").
+_PREFIX = "starts_with(instance_id, %s)"
 
 
 class _Fetched(threading.local):
@@ -183,8 +186,17 @@ class PostgresStore(Store):
         return InstanceRecord(*rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        statement, params = list_query(query, "outlast_instances", "%s")
+        statement, params = list_query(query, "outlast_instances", "%s", _PREFIX)
         return [InstanceRecord(*row) for row in self._db.read(statement, params)]
+
+    def count_instances(self, query: InstanceQuery) -> InstanceCounts:
+        statement, params, statuses = count_query(query, "outlast_instances", "%s", _PREFIX)
+        rows = self._db.read(statement, params)
+        return InstanceCounts({statuses[n]: int(c) for n, c in rows if c})
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        rows = self._db.read(sql.PENDING_ACTIVITIES, (instance_id,))
+        return [ActivityRecord(*r) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         return [r[0] for r in self._db.read(sql.GET_HISTORY, (instance_id,))]
