@@ -34,9 +34,15 @@ Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·
 
 
 # Commands that other layers contribute, loaded by name when they run: the HTTP
-# server's ``serve`` needs the ``server`` extra, which the other commands do not.
+# server's ``serve`` and the ``dashboard`` need the ``server`` extra, which the
+# other commands do not.
 PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
+    "dashboard": (
+        "outlast.dashboard.command",
+        "dashboard",
+        "Serve the web dashboard over a store.",
+    ),
 }
 
 
