@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import orjson
 
+from outlast.dashboard.chart import clock_time
 from outlast.dashboard.render import PREVIEW_CHARS
 from outlast.dashboard.values import Source, source_of, time_of
 
@@ -104,7 +105,8 @@ def _row(seq: int, e: Mapping[str, Any], start: float | None, read_sources: bool
     for key, value in e.items():
         if key in _SKIP or value is None or key == "task_id":
             continue
-        parts.append(f"{key}={_short(value)}")
+        when = time_of(value) if key.endswith("_at") else None
+        parts.append(f"{key}={clock_time(when) if when is not None else _short(value)}")
     payloads = []
     for key in PAYLOAD_FIELDS:
         value = e.get(key)
