@@ -36,6 +36,7 @@ class DrawnBar:
     task_id: int | None
     rerun_seq: int | None
     child_id: str | None
+    count: int = 1  # bars of a folded lane drawn as this one
 
 
 @dataclass
@@ -113,6 +114,8 @@ def layout(timeline: tl.Timeline, now: float, *, width: float = WIDTH) -> Chart:
                     child_id=bar.child_id,
                 )
             )
+        if lane.members > 1:
+            row.bars = _merge(row.bars)
         rows.append(row)
     markers = [DrawnMarker(round(x_of(m.at), 2), m.label, m.seq, m.kind) for m in timeline.markers]
     return Chart(
@@ -127,6 +130,27 @@ def layout(timeline: tl.Timeline, now: float, *, width: float = WIDTH) -> Chart:
         timeline.hidden_lanes,
         timeline.grouped,
     )
+
+
+def _merge(bars: list[DrawnBar]) -> list[DrawnBar]:
+    """A folded lane's bars of one kind and state that touch to within a pixel, as
+    one: a thousand steps are drawn as the spans they cover, not as a thousand
+    sub-pixel rectangles (each drawn bar still points at its first step)."""
+    merged: list[DrawnBar] = []
+    last: dict[str, DrawnBar] = {}
+    for bar in sorted(bars, key=lambda b: b.x):
+        into = last.get(bar.css)
+        if into is not None and bar.x <= into.x + into.w + 1:
+            into.w = round(max(into.w, bar.x + bar.w - into.x), 2)
+            into.count += 1
+            continue
+        last[bar.css] = bar
+        merged.append(bar)
+    for bar in merged:
+        if bar.count > 1:
+            bar.title = f"{bar.count} steps from {bar.title}"
+            bar.rerun_seq = bar.end_seq = None
+    return merged
 
 
 def ticks(start: float, end: float, left: float, width: float, most: int = 8) -> list[Tick]:

@@ -19,8 +19,14 @@ PREVIEW_CHARS: Final = 400
 
 
 def visible(value: str) -> str:
-    """``value`` with control and bidi-override characters as ``\\xNN`` escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    """``value`` with control and bidi-override characters as ``\\xNN`` (or
+    ``\\uNNNN``) escapes."""
+    return _CONTROL.sub(_escape, value)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _finalize(value: Any) -> Any:

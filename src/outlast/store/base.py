@@ -161,12 +161,14 @@ class InstanceQuery:
 
 @dataclass(slots=True)
 class InstanceCounts:
-    """How many instances there are in each status (statuses with none left out).
-    ``exact`` is False when a store answered from its statistics instead of counting
-    (PostgreSQL, on large tables): then each figure is an estimate."""
+    """How many instances there are in each status (statuses with none left out)."""
 
     by_status: dict[str, int]
-    exact: bool = True
+    exact: bool = True  # False: lower bounds (a capped count) or estimates
+
+
+# Filtered counts stop after this many instances (then they are lower bounds).
+COUNT_CAP = 100_000
 
 
 class IoGauge:
@@ -303,9 +305,11 @@ class Store(ABC):
         """Instances matching ``query``, oldest first by (created_at, instance_id)."""
 
     @abstractmethod
-    def count_instances(self, query: InstanceQuery) -> InstanceCounts:
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
         """How many instances match ``query``'s filters, by status; its ``limit``
-        and ``after`` are ignored. Each status is one index-only count."""
+        and ``after`` are ignored. Without filters but statuses, each status is one
+        index-only count, exact; with others, at most ``cap`` instances are
+        counted (``exact`` False when that many were)."""
 
     @abstractmethod
     def get_history(self, instance_id: str) -> list[str]: ...

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from outlast.core.status import TERMINAL_STATUSES
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
     InstanceCounts,
@@ -98,7 +99,8 @@ class MemoryStore(Store):
                 break
         return out
 
-    def count_instances(self, query: InstanceQuery) -> InstanceCounts:
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        # Counting in memory is cheap: always exact.
         counts: dict[str, int] = {}
         with self._lock:
             for r in self._instances.values():

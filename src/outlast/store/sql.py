@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
-from outlast.store.base import InstanceQuery
+from outlast.store.base import InstanceCounts, InstanceQuery
 
 INSTANCE_COLUMNS = (
     "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
@@ -65,17 +66,38 @@ def list_query(
 
 
 def count_query(
-    query: InstanceQuery, table: str, mark: str, prefix_sql: str
-) -> tuple[str, list[Any], list[str]]:
-    """One SELECT of (position, count) rows for ``count_instances``, and the status
-    at each position: a count per status, each an index-only scan of the status
-    index when no other filter is set (a GROUP BY would read and hash it all)."""
+    query: InstanceQuery,
+    table: str,
+    mark: str,
+    prefix_sql: str,
+    cap: int,
+    per_status_cap: int | None = None,
+) -> tuple[str, list[Any], list[str] | None]:
+    """The SELECT for ``count_instances``: rows of (status, count), or of
+    (position, count) with the status at each position in the returned list.
+
+    With no filter but statuses, a count per status: each an index-only scan of
+    the status index (a GROUP BY would read and hash the whole index). With other
+    filters, one GROUP BY over the first ``cap`` matching rows, which the filter's
+    own index finds: counting them per status instead would read them once per
+    status. ``per_status_cap``: stop each per-status count there."""
     where, params = _filters(query, mark, prefix_sql, statuses=False)
+    if where:
+        where, params = _filters(query, mark, prefix_sql)
+        sql = (
+            f"SELECT status, count(*) FROM (SELECT status FROM {table} "
+            f"WHERE {' AND '.join(where)} LIMIT {mark}) matching GROUP BY status"
+        )
+        return sql, [*params, cap], None
     wanted = list(query.statuses) if query.statuses else [s.value for s in WorkflowStatus]
-    parts = []
-    all_params: list[Any] = []
-    for position, status in enumerate(wanted):
-        conditions = " AND ".join([f"status = {mark}", *where])
-        parts.append(f"SELECT {position}, (SELECT count(*) FROM {table} WHERE {conditions})")
-        all_params.extend([status, *params])
-    return " UNION ALL ".join(parts), all_params, wanted
+    limit = "" if per_status_cap is None else f" LIMIT {int(per_status_cap)}"
+    one = f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE status = {mark}{limit}) s)"
+    parts = [f"SELECT {position}, {one}" for position in range(len(wanted))]
+    return " UNION ALL ".join(parts), list(wanted), wanted
+
+
+def counts_of(rows: Iterable[Sequence[Any]], names: list[str] | None, cap: int) -> InstanceCounts:
+    """The counts from the rows of ``count_query``: inexact (lower bounds) when a
+    filtered count stopped at ``cap``."""
+    by_status = {(names[k] if names is not None else k): int(c) for k, c in rows if c}
+    return InstanceCounts(by_status, exact=names is not None or sum(by_status.values()) < cap)

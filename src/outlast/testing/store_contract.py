@@ -202,6 +202,9 @@ class StoreContract:
             "PENDING": 1
         }
         assert store.count_instances(InstanceQuery(name="other")).by_status == {}
+        capped = store.count_instances(InstanceQuery(name="wf"), cap=3)
+        assert sum(capped.by_status.values()) >= 3
+        assert capped.exact == (sum(capped.by_status.values()) == 6)  # memory counts all
 
     def test_purge_only_finished(self, store: Store) -> None:
         self._create(store, "a")

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from outlast.errors import StoreError
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
     InstanceCounts,
@@ -24,7 +25,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
-from outlast.store.sql import INSTANCE_COLUMNS, count_query, list_query
+from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import commit_batch, delete_instances
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
@@ -113,9 +114,9 @@ class SqliteStore(Store):
         sql, params = list_query(query, "instances", "?", _PREFIX)
         return [record_of(row) for row in self._read(sql, params)]
 
-    def count_instances(self, query: InstanceQuery) -> InstanceCounts:
-        sql, params, statuses = count_query(query, "instances", "?", _PREFIX)
-        return InstanceCounts({statuses[n]: c for n, c in self._read(sql, params) if c})
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        sql, params, names = count_query(query, "instances", "?", _PREFIX, cap)
+        return counts_of(self._read(sql, params), names, cap)
 
     def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
         rows = self._read(
