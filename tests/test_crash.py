@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.store.sqlite.store import SqliteStore
 
 APP = Path(__file__).with_name("crash_app.py")
@@ -43,7 +44,7 @@ def test_sigkill_mid_fan_out_then_recover(tmp_path: Path) -> None:
     store = SqliteStore(db)
     committed = {
         e.task_id
-        for e in map(h.decode_event, store.get_history("crash"))
+        for e in map(decode_event, store.get_history("crash"))
         if isinstance(e, h.TaskCompleted)
     }
     store.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import traceback
 from dataclasses import dataclass
+from typing import Any
 
 
 class OutlastError(Exception):
@@ -36,27 +37,58 @@ class SerializationError(OutlastError, TypeError):
 
 @dataclass(frozen=True, slots=True)
 class FailureDetails:
-    """What went wrong in a failed activity, child workflow or workflow."""
+    """What went wrong in a failed activity, child workflow or workflow.
+
+    ``inner``: the failure that caused this one, if known; ``non_retriable``: the
+    failure says retrying cannot help (retry policies then give up at once)."""
 
     error_type: str
     message: str
     stack_trace: str | None = None
+    inner: FailureDetails | None = None
+    non_retriable: bool = False
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> FailureDetails:
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(type(exc).__name__, str(exc), trace)
+        """The details of ``exc``; never raises, whatever the exception does."""
+        return cls(type(exc).__name__, _safe_str(exc), _safe_trace(exc))
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "error_type": self.error_type,
             "message": self.message,
             "stack_trace": self.stack_trace,
         }
+        if self.inner is not None:
+            data["inner"] = self.inner.to_dict()
+        if self.non_retriable:
+            data["non_retriable"] = True
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, str | None]) -> FailureDetails:
-        return cls(str(data["error_type"]), str(data["message"]), data.get("stack_trace"))
+    def from_dict(cls, data: dict[str, Any]) -> FailureDetails:
+        inner = data.get("inner")
+        return cls(
+            str(data["error_type"]),
+            str(data["message"]),
+            data.get("stack_trace"),
+            None if inner is None else cls.from_dict(inner),
+            bool(data.get("non_retriable", False)),
+        )
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # an exception whose __str__ fails still gets reported
+        return f"<{type(exc).__name__}: str() failed>"
+
+
+def _safe_trace(exc: BaseException) -> str | None:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:
+        return None
 
 
 class PayloadTooLargeError(SerializationError, ValueError):

@@ -1,7 +1,13 @@
-"""The pure replay core, driven by hand-built histories: no store, no threads."""
+"""The pure replay core, driven by hand-built histories: no store, no threads.
+
+Histories come from the builders in ``outlast.testing.history``; turns run through
+``history.run_turn``, which stamps the events as the worker does and builds the
+turn's records with ``core.turn.build_turn``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
@@ -10,24 +16,26 @@ import pytest
 
 import outlast
 from outlast.core import history as h
+from outlast.core.codec import decode_event, encode_event
 from outlast.core.executor import WorkflowExecutor
 from outlast.core.registry import Registry
-from outlast.core.status import WorkflowStatus
+from outlast.core.times import NEVER
 from outlast.errors import FailureDetails, NonDeterminismError
+from outlast.testing.history import completed, run_turn, scheduled, started
 
-T0 = 1_000.0
-
-
-def started(name: str, input: str | None = None) -> h.ExecutionStarted:
-    return h.ExecutionStarted(T0, name, input)
+S = 1_000_000_000  # a second, in history time
+T0 = 1_000 * S
 
 
-def scheduled(task_id: int, name: str, input: str | None = None) -> h.TaskScheduled:
-    return h.TaskScheduled(T0, task_id, name, input)
-
-
-def completed(task_id: int, result: str | None) -> h.TaskCompleted:
-    return h.TaskCompleted(T0 + 1, task_id, result)
+def plain(actions: list[h.Action]) -> list[h.Action]:
+    """Actions without the bookkeeping fields (call site, origin, execution ID)."""
+    out: list[h.Action] = []
+    for a in actions:
+        for name in ("source", "task_execution_id", "origin", "origin_name"):
+            if hasattr(a, name):
+                a = dataclasses.replace(a, **{name: None})
+        out.append(a)
+    return out
 
 
 def make(registry: Registry) -> WorkflowExecutor:
@@ -52,20 +60,24 @@ def chain_registry() -> Registry:
 
 def test_first_turn_schedules_first_activity() -> None:
     ex = make(chain_registry())
-    turn = ex.run_turn([started("chain", "1")], T0)
-    assert turn.actions == [h.ScheduleActivity(0, "inc", "1")]
-    assert [type(e) for e in turn.history] == [h.ExecutionStarted, h.TaskScheduled]
-    assert turn.completion is None and turn.status is WorkflowStatus.RUNNING
+    turn = run_turn(ex, [started("chain", "1")], T0)
+    assert plain(turn.actions) == [h.ScheduleActivity(0, "inc", "1")]
+    assert [type(e) for e in turn.history] == [
+        h.OrchestratorStarted,
+        h.ExecutionStarted,
+        h.TaskScheduled,
+    ]
+    assert turn.completion is None and turn.status == "RUNNING"
 
 
 def test_result_resumes_and_completes() -> None:
     ex = make(chain_registry())
-    ex.run_turn([started("chain", "1")], T0)
-    turn = ex.run_turn([completed(0, "2")], T0 + 1)
-    assert turn.actions == [h.ScheduleActivity(1, "inc", "2")]
-    turn = ex.run_turn([completed(1, "3")], T0 + 2)
+    run_turn(ex, [started("chain", "1")], T0)
+    turn = run_turn(ex, [completed(0, "2")], T0 + S)
+    assert plain(turn.actions) == [h.ScheduleActivity(1, "inc", "2")]
+    turn = run_turn(ex, [completed(1, "3")], T0 + 2 * S)
     assert turn.completion is not None
-    assert turn.completion.status is WorkflowStatus.COMPLETED
+    assert turn.completion.status == "COMPLETED"
     assert turn.completion.result == "3"
     assert isinstance(turn.history[-1], h.ExecutionCompleted)
 
@@ -80,8 +92,8 @@ def test_replay_rebuilds_state_without_new_actions() -> None:
             scheduled(1, "inc", "2"),
         ]
     )
-    turn = ex.run_turn([completed(1, "3")], T0 + 5)
-    assert turn.actions == []
+    turn = run_turn(ex, [completed(1, "3")], T0 + 5 * S)
+    assert plain(turn.actions) == []
     assert turn.completion is not None and turn.completion.result == "3"
 
 
@@ -100,7 +112,7 @@ def test_is_replaying_is_true_only_for_stored_history() -> None:
     reg.add_workflow(wf)
     ex = make(reg)
     ex.replay([started("wf"), scheduled(0, "act")])
-    ex.run_turn([completed(0, None)], T0 + 1)
+    run_turn(ex, [completed(0, None)], T0 + S)
     assert seen == [True, False]
 
 
@@ -135,9 +147,9 @@ def test_failed_activity_raises_task_failed_into_workflow() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf")], T0)
+    run_turn(ex, [started("wf")], T0)
     failure = FailureDetails("ValueError", "bad", "trace")
-    turn = ex.run_turn([h.TaskFailed(T0, 0, failure)], T0)
+    turn = run_turn(ex, [h.TaskFailed(T0, 0, failure)], T0)
     assert caught[0].details == failure
     assert turn.completion is not None and turn.completion.result == '"handled"'
 
@@ -151,10 +163,10 @@ def test_uncaught_exception_fails_workflow_with_details() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf")], T0)
-    turn = ex.run_turn([h.TimerFired(T0, 0, T0 + 1)], T0 + 1)
+    run_turn(ex, [started("wf")], T0)
+    turn = run_turn(ex, [h.TimerFired(T0, 0, T0 + S)], T0 + S)
     assert turn.completion is not None
-    assert turn.completion.status is WorkflowStatus.FAILED
+    assert turn.completion.status == "FAILED"
     assert turn.completion.failure is not None
     assert turn.completion.failure.error_type == "KeyError"
 
@@ -166,8 +178,8 @@ def test_timer_time_comes_from_history() -> None:
         yield ctx.create_timer(ctx.current_utc_datetime + timedelta(minutes=5))
 
     reg.add_workflow(wf)
-    turn = make(reg).run_turn([started("wf")], T0)
-    assert turn.actions == [h.StartTimer(0, T0 + 300)]
+    turn = run_turn(make(reg), [started("wf")], T0)
+    assert plain(turn.actions) == [h.StartTimer(0, T0 + 300 * S)]
 
 
 def test_events_raised_early_are_buffered_in_order_case_insensitively() -> None:
@@ -181,9 +193,9 @@ def test_events_raised_early_are_buffered_in_order_case_insensitively() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf")], T0)
-    ex.run_turn([h.EventRaised(T0, "APPROVAL", "1"), h.EventRaised(T0, "approval", "2")], T0)
-    turn = ex.run_turn([h.TimerFired(T0, 0, T0 + 1)], T0 + 1)
+    run_turn(ex, [started("wf")], T0)
+    run_turn(ex, [h.EventRaised(T0, "APPROVAL", "1"), h.EventRaised(T0, "approval", "2")], T0)
+    turn = run_turn(ex, [h.TimerFired(T0, 0, T0 + S)], T0 + S)
     assert turn.completion is not None and turn.completion.result == "[1,2]"
 
 
@@ -198,8 +210,13 @@ def test_when_any_returns_the_winning_task() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf")], T0)
-    turn = ex.run_turn([h.TimerFired(T0, 0, T0)], T0)
+    first = run_turn(ex, [started("wf")], T0)
+    # Task 0 records what the event wait waits for (a timer that never fires).
+    assert [(a.task_id, a.fire_at, a.origin_name) for a in first.timers] == [
+        (0, NEVER, "go"),
+        (1, T0 + 24 * 3600 * S, None),
+    ]
+    turn = run_turn(ex, [h.TimerFired(T0, 1, T0)], T0)
     assert turn.completion is not None and turn.completion.result == '"timeout"'
 
 
@@ -215,9 +232,9 @@ def test_wait_with_timeout_raises_catchable_timeout() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    first = ex.run_turn([started("wf")], T0)
-    assert first.actions == [h.StartTimer(0, T0 + 10)]
-    turn = ex.run_turn([h.TimerFired(T0 + 10, 0, T0 + 10)], T0 + 10)
+    first = run_turn(ex, [started("wf")], T0)
+    assert plain(first.actions) == [h.StartTimer(0, T0 + 10 * S)]
+    turn = run_turn(ex, [h.TimerFired(T0 + 10 * S, 0, T0 + 10 * S)], T0 + 10 * S)
     assert turn.completion is not None and turn.completion.result == '"timed out"'
 
 
@@ -228,7 +245,7 @@ def test_when_all_of_nothing_completes_at_once() -> None:
         return (yield outlast.when_all([]))
 
     reg.add_workflow(wf)
-    turn = make(reg).run_turn([started("wf")], T0)
+    turn = run_turn(make(reg), [started("wf")], T0)
     assert turn.completion is not None and turn.completion.result == "[]"
 
 
@@ -241,14 +258,14 @@ def test_retry_schedules_timer_then_new_attempt() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf")], T0)
+    run_turn(ex, [started("wf")], T0)
     failure = FailureDetails("IOError", "down")
-    turn = ex.run_turn([h.TaskFailed(T0, 0, failure)], T0)
-    assert turn.actions == [h.StartTimer(1, T0 + 2)]
-    turn = ex.run_turn([h.TimerFired(T0 + 2, 1, T0 + 2)], T0 + 2)
-    assert turn.actions == [h.ScheduleActivity(2, "flaky", None)]
-    turn = ex.run_turn([h.TaskFailed(T0 + 2, 2, failure)], T0 + 2)
-    assert turn.completion is not None and turn.completion.status is WorkflowStatus.FAILED
+    turn = run_turn(ex, [h.TaskFailed(T0, 0, failure)], T0)
+    assert plain(turn.actions) == [h.StartTimer(1, T0 + 2 * S)]
+    turn = run_turn(ex, [h.TimerFired(T0 + 2 * S, 1, T0 + 2 * S)], T0 + 2 * S)
+    assert plain(turn.actions) == [h.ScheduleActivity(2, "flaky", None)]
+    turn = run_turn(ex, [h.TaskFailed(T0 + 2 * S, 2, failure)], T0 + 2 * S)
+    assert turn.completion is not None and turn.completion.status == "FAILED"
 
 
 def test_continue_as_new_carries_unconsumed_events_when_asked() -> None:
@@ -260,30 +277,30 @@ def test_continue_as_new_carries_unconsumed_events_when_asked() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf", "1")], T0)
-    turn = ex.run_turn([h.EventRaised(T0, "x", '"v"'), h.TimerFired(T0, 0, T0)], T0)
+    run_turn(ex, [started("wf", "1")], T0)
+    turn = run_turn(ex, [h.EventRaised(T0, "x", '"v"'), h.TimerFired(T0, 0, T0)], T0)
     assert turn.completion is not None
-    assert turn.completion.status is WorkflowStatus.CONTINUED_AS_NEW
-    assert turn.completion.new_input == "2"
+    assert turn.completion.status == "CONTINUED_AS_NEW"
+    assert turn.completion.result == "2"
     assert [e.name for e in turn.completion.carryover] == ["x"]
 
 
 def test_suspended_workflow_holds_events_until_resumed() -> None:
     reg = chain_registry()
     ex = make(reg)
-    ex.run_turn([started("chain", "1")], T0)
-    turn = ex.run_turn([h.ExecutionSuspended(T0), completed(0, "2")], T0)
-    assert turn.status is WorkflowStatus.SUSPENDED and turn.actions == []
-    turn = ex.run_turn([h.ExecutionResumed(T0)], T0)
-    assert turn.actions == [h.ScheduleActivity(1, "inc", "2")]
+    run_turn(ex, [started("chain", "1")], T0)
+    turn = run_turn(ex, [h.ExecutionSuspended(T0), completed(0, "2")], T0)
+    assert turn.status == "SUSPENDED" and turn.actions == []
+    turn = run_turn(ex, [h.ExecutionResumed(T0)], T0)
+    assert plain(turn.actions) == [h.ScheduleActivity(1, "inc", "2")]
 
 
 def test_terminate_ends_with_output() -> None:
     ex = make(chain_registry())
-    ex.run_turn([started("chain", "1")], T0)
-    turn = ex.run_turn([h.ExecutionTerminated(T0, '"stop"')], T0)
+    run_turn(ex, [started("chain", "1")], T0)
+    turn = run_turn(ex, [h.ExecutionTerminated(T0, '"stop"')], T0)
     assert turn.completion is not None
-    assert turn.completion.status is WorkflowStatus.TERMINATED
+    assert turn.completion.status == "TERMINATED"
     assert turn.completion.result == '"stop"'
 
 
@@ -297,7 +314,7 @@ def test_new_uuid_is_deterministic() -> None:
         return "ok"
 
     reg.add_workflow(wf)
-    make(reg).run_turn([started("wf")], T0)
+    run_turn(make(reg), [started("wf")], T0)
     make(reg).replay([started("wf")])
     assert ids[0] == ids[2] and ids[1] == ids[3] and ids[0] != ids[1]
 
@@ -309,7 +326,7 @@ def test_yielding_a_non_task_fails_clearly() -> None:
         yield 42
 
     reg.add_workflow(wf)
-    turn = make(reg).run_turn([started("wf")], T0)
+    turn = run_turn(make(reg), [started("wf")], T0)
     assert turn.completion is not None and turn.completion.failure is not None
     assert "only yield tasks" in turn.completion.failure.message
 
@@ -321,35 +338,52 @@ def test_unserializable_result_fails_the_workflow() -> None:
         return object()
 
     reg.add_workflow(wf)
-    turn = make(reg).run_turn([started("wf")], T0)
+    turn = run_turn(make(reg), [started("wf")], T0)
     assert turn.completion is not None and turn.completion.failure is not None
     assert turn.completion.failure.error_type == "SerializationError"
 
 
 def test_history_codec_round_trips_every_event_kind() -> None:
-    parent = h.ParentInfo("p", "e", 3)
-    failure = FailureDetails("E", "m", "t")
+    parent = h.ParentInfo("p", "e", 3, "parent_wf")
+    failure = FailureDetails("E", "m", "t", FailureDetails("Inner", "cause"), non_retriable=True)
     events: list[h.Event] = [
-        h.ExecutionStarted(1.5, "wf", '{"a":1}', parent, "v2"),
-        h.TaskScheduled(2.0, 0, "act", None),
-        h.TaskCompleted(2.0, 0, "1"),
-        h.TaskFailed(2.0, 1, failure),
-        h.TimerCreated(2.0, 2, 9.0),
-        h.TimerFired(9.0, 2, 9.0),
-        h.EventRaised(3.0, "go", '"x"'),
-        h.SubOrchestrationCreated(3.0, 4, "child", "p-4", None),
-        h.SubOrchestrationCompleted(3.0, 4, "2"),
-        h.SubOrchestrationFailed(3.0, 5, failure),
-        h.ExecutionCompleted(4.0, "FAILED", None, failure),
-        h.ExecutionTerminated(4.0, '"o"', False),
-        h.ExecutionSuspended(4.0, "why"),
-        h.ExecutionResumed(4.0, None),
-        h.WorkflowPatched(4.0, "fix-1"),
-        h.ExecutionRerun(4.0, "src", 7),
+        h.OrchestratorStarted(T0, "v2", ("fix-1",)),
+        h.ExecutionStarted(
+            T0 + 1, "wf", '{"a":1}', parent, "v2", T0 + 5, "00-ab-cd-01", {"k": "v"}, 2
+        ),
+        h.TaskScheduled(T0, 0, "act", None, "1", "exec-1", None, "wf.py:12"),
+        h.TaskCompleted(T0, 0, "1", "exec-1"),
+        h.TaskFailed(T0, 1, failure),
+        h.TimerCreated(T0, 2, T0 + 9 * S, "nap", h.ORIGIN_TIMER, None, "wf.py:20"),
+        h.TimerCreated(T0, 3, NEVER, None, h.ORIGIN_EVENT, "go"),
+        h.TimerFired(T0 + 9 * S, 2, T0 + 9 * S),
+        h.EventRaised(T0, "go", '"x"'),
+        h.EventSent(T0, 6, "other", "ping", "1"),
+        h.SubOrchestrationCreated(T0, 4, "child", "p-4", None),
+        h.SubOrchestrationCompleted(T0, 4, "2"),
+        h.SubOrchestrationFailed(T0, 5, failure),
+        h.ExecutionCompleted(T0, "FAILED", None, failure),
+        h.ExecutionTerminated(T0, '"o"', False),
+        h.ExecutionSuspended(T0, "why"),
+        h.ExecutionResumed(T0, None),
+        h.WorkflowPatched(T0, "fix-1"),
+        h.ExecutionRerun(T0, "src", 7),
     ]
     assert set(h.EVENT_TYPES.values()) == {type(e) for e in events}
     for event in events:
-        assert h.decode_event(h.encode_event(event)) == event
+        assert decode_event(encode_event(event)) == event
+
+
+def test_times_are_exact_to_the_nanosecond_even_past_64_bits() -> None:
+    event = h.TimerCreated(T0 + 123_456_789, 0, NEVER)
+    text = encode_event(event)
+    assert '"253402300799999999999"' in text  # past a 64-bit JSON integer: a string
+    assert decode_event(text) == event
+
+
+def test_float_seconds_of_older_histories_decode() -> None:
+    old = '["TimerCreated",{"ts":1000.25,"task_id":0,"fire_at":1060.5}]'
+    assert decode_event(old) == h.TimerCreated(1000 * S + S // 4, 0, 1060 * S + S // 2)
 
 
 def _patched_registry(seen: list[bool]) -> Registry:
@@ -368,11 +402,12 @@ def _patched_registry(seen: list[bool]) -> Registry:
 def test_is_patched_true_for_new_runs_and_recorded() -> None:
     seen: list[bool] = []
     ex = make(_patched_registry(seen))
-    first = ex.run_turn([started("wf")], T0)
-    turn = ex.run_turn([h.TimerFired(T0, 0, T0)], T0)
+    first = run_turn(ex, [started("wf")], T0)
+    turn = run_turn(ex, [h.TimerFired(T0, 0, T0)], T0)
     assert seen == [True]
-    assert turn.actions == [h.ScheduleActivity(1, "new_step", None)]
-    assert h.WorkflowPatched(T0, "fix") in turn.history
+    assert plain(turn.actions) == [h.ScheduleActivity(1, "new_step", None)]
+    marker = turn.history[0]
+    assert isinstance(marker, h.OrchestratorStarted) and marker.patches == ("fix",)
     # A replay of that run takes the patched branch again.
     replayed = make(_patched_registry(seen))
     replayed.replay([*first.history, *turn.history])
@@ -386,7 +421,7 @@ def test_is_patched_false_for_runs_that_passed_before_the_patch() -> None:
     ex.replay(
         [
             started("wf"),
-            h.TimerCreated(T0, 0, T0 + 1),
+            h.TimerCreated(T0, 0, T0 + S),
             h.TimerFired(T0, 0, T0),
             h.ExecutionCompleted(T0, "COMPLETED"),
         ]
@@ -405,13 +440,13 @@ def test_versions_new_runs_take_latest_and_record_it() -> None:
 
     reg.add_workflow(v1, "order", "1")
     reg.add_workflow(v2, "order", "10")
-    turn = make(reg).run_turn([started("order")], T0)
+    turn = run_turn(make(reg), [started("order")], T0)
     assert turn.completion is not None and turn.completion.result == '"two"'
-    assert turn.history[0] == h.ExecutionStarted(T0, "order", None, None, "10")
-    old = make(reg).run_turn([h.ExecutionStarted(T0, "order", None, None, "1")], T0)
+    assert turn.history[1] == h.ExecutionStarted(T0, "order", None, None, "10")
+    old = run_turn(make(reg), [h.ExecutionStarted(T0, "order", None, None, "1")], T0)
     assert old.completion is not None and old.completion.result == '"one"'
     with pytest.raises(outlast.UnknownWorkflowError, match="version '3'"):
-        make(reg).run_turn([h.ExecutionStarted(T0, "order", None, None, "3")], T0)
+        run_turn(make(reg), [h.ExecutionStarted(T0, "order", None, None, "3")], T0)
 
 
 def test_events_in_the_turn_that_continued_as_new_go_to_the_next_run() -> None:
@@ -423,9 +458,9 @@ def test_events_in_the_turn_that_continued_as_new_go_to_the_next_run() -> None:
 
     reg.add_workflow(wf)
     ex = make(reg)
-    ex.run_turn([started("wf", "0")], T0)
+    run_turn(ex, [started("wf", "0")], T0)
     events = [h.EventRaised(T0, "item", '"a"'), h.EventRaised(T0, "item", '"b"')]
-    turn = ex.run_turn([*events, h.ExecutionTerminated(T0, None)], T0)
+    turn = run_turn(ex, [*events, h.ExecutionTerminated(T0, None)], T0)
     assert turn.completion is not None
     kinds = [(type(e).__name__, getattr(e, "input", None)) for e in turn.completion.carryover]
     assert kinds == [("EventRaised", '"b"'), ("ExecutionTerminated", None)]

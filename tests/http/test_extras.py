@@ -108,7 +108,7 @@ def test_history_lists_the_events_with_their_ids(
     assert body["instanceID"] == instance_id
     events = body["events"]
     assert [e["eventId"] for e in events] == list(range(len(events)))
-    assert events[0]["kind"] == "ExecutionStarted"
+    assert [e["kind"] for e in events[:2]] == ["OrchestratorStarted", "ExecutionStarted"]
     assert events[-1]["kind"] == "ExecutionCompleted"
     scheduled = [e for e in events if e["kind"] == "TaskScheduled"]
     assert scheduled and scheduled[0]["name"] == "process_order"

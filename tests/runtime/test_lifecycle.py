@@ -52,7 +52,7 @@ def test_terminate_non_recursive_leaves_children(
     client = outlast.WorkflowClient(store_url)
     client.schedule_new_workflow("parent", instance_id="dad")
     for n in range(3):
-        client.wait_for_workflow_start(f"kid-{n}")
+        _wait_for(lambda n=n: _status(client, f"kid-{n}") is WorkflowStatus.RUNNING)  # type: ignore[misc]
     client.terminate_workflow("dad", recursive=False)
     client.wait_for_workflow_completion("dad")
     assert client.get_workflow_state("kid-0").runtime_status is WorkflowStatus.RUNNING  # type: ignore[union-attr]
@@ -110,14 +110,23 @@ def test_eternal_monitor_storage_stays_bounded(
     iid = client.schedule_new_workflow(monitor, input=0)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
     assert state is not None and state.output() == 1000
-    assert len(client.get_workflow_history(iid)) == 4  # only the last generation
+    # Only the last generation: two turns, each with its marker.
+    kinds = [e["kind"] for e in client.get_workflow_history(iid)]
+    assert kinds == [
+        "OrchestratorStarted",
+        "ExecutionStarted",
+        "TaskScheduled",
+        "OrchestratorStarted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
     db = sqlite3.connect(tmp_path / "outlast.db")
     rows = {
         t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
         for t in ("history", "inbox", "activities", "instances")
     }
     db.close()
-    assert rows == {"history": 4, "inbox": 0, "activities": 0, "instances": 1}
+    assert rows == {"history": 6, "inbox": 0, "activities": 0, "instances": 1}
 
 
 def test_continue_as_new_carries_unconsumed_events(
@@ -370,16 +379,26 @@ def test_is_patched_through_the_runtime(store_url: str) -> None:
     client = outlast.WorkflowClient(store_url)
     with build(patched=False):
         old = client.schedule_new_workflow("flow")
-        _wait_for(lambda: len(client.get_workflow_history(old)) == 3)
+        _wait_for(lambda: _completed(client, old) == 1)
     with build(patched=True):
         new = client.schedule_new_workflow("flow")
-        _wait_for(lambda: len(client.get_workflow_history(new)) >= 6)
+        _wait_for(lambda: _completed(client, new) == 2)
         for iid in (old, new):
             client.raise_workflow_event(iid, "go")
         assert client.wait_for_workflow_completion(old).output() == ["a", "c"]  # type: ignore[union-attr]
         assert client.wait_for_workflow_completion(new).output() == ["a", "b", "c"]  # type: ignore[union-attr]
-    kinds = [e["kind"] for e in client.get_workflow_history(new)]
-    assert "WorkflowPatched" in kinds
+    # The patch is recorded on the marker of the turn that took it.
+    patches = [e.get("patches") for e in client.get_workflow_history(new)]
+    assert ["add-b"] in patches
+
+
+def _status(client: outlast.WorkflowClient, instance_id: str) -> WorkflowStatus | None:
+    state = client.get_workflow_state(instance_id)
+    return None if state is None else state.runtime_status
+
+
+def _completed(client: outlast.WorkflowClient, instance_id: str) -> int:
+    return [e["kind"] for e in client.get_workflow_history(instance_id)].count("TaskCompleted")
 
 
 def test_rerun_from_an_activity_event(make_runtime: RuntimeFactory, store_url: str) -> None:
@@ -424,7 +443,7 @@ def test_rerun_from_an_activity_event(make_runtime: RuntimeFactory, store_url: s
     other = client.rerun_workflow_from_event(src, first, new_input="bob")
     assert client.wait_for_workflow_completion(other).output()[0] == "bob"  # type: ignore[union-attr,index]
     # Bad requests fail clearly.
-    with pytest.raises(ValueError, match="ExecutionStarted"):
+    with pytest.raises(ValueError, match="OrchestratorStarted"):
         client.rerun_workflow_from_event(src, 0)
     with pytest.raises(ValueError, match="out of range"):
         client.rerun_workflow_from_event(src, 999)

@@ -21,6 +21,7 @@ import pytest
 
 import outlast
 from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.store.postgres import PostgresStore
 from tests.pg import can_restart_server, ensure_server_running, restart_server
 from tests.scaleout import app
@@ -140,8 +141,9 @@ class Cluster:
         children = 0
         for iid, events in histories.items():
             assert [seq for seq, _ in events] == list(range(len(events))), iid
-            decoded = [h.decode_event(text) for _, text in events]
-            assert isinstance(decoded[0], h.ExecutionStarted), iid
+            decoded = [decode_event(text) for _, text in events]
+            assert isinstance(decoded[0], h.OrchestratorStarted), iid
+            assert isinstance(decoded[1], h.ExecutionStarted), iid
             assert isinstance(decoded[-1], h.ExecutionCompleted), iid
             assert sum(isinstance(e, h.ExecutionStarted) for e in decoded) == 1, iid
             assert sum(isinstance(e, h.ExecutionCompleted) for e in decoded) == 1, iid

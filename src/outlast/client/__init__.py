@@ -4,8 +4,9 @@ A client needs only a store, so it works in the process that runs the workflows 
 in any other process pointed at the same store.
 """
 
-from outlast.client.client import WorkflowClient, validate_instance_id
+from outlast.client.client import WorkflowClient
 from outlast.client.paging import WorkflowPage
 from outlast.client.state import WorkflowState
+from outlast.core.ids import validate_instance_id
 
 __all__ = ["WorkflowClient", "WorkflowPage", "WorkflowState", "validate_instance_id"]

@@ -6,7 +6,6 @@ from any other process pointed at the same store.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -14,13 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from outlast.client import catalog, paging
-from outlast.client.state import PendingActivity, WorkflowState, _datetime, state_of
-from outlast.clock import SYSTEM_CLOCK, Clock
+from outlast.client.state import PendingActivity, WorkflowState, state_of
+from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
 from outlast.core import rerun
+from outlast.core.codec import decode_event, describe, encode_event
+from outlast.core.ids import validate_instance_id
 from outlast.core.registry import name_of
 from outlast.core.serialization import default_max_payload_bytes, encode_payload
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
+from outlast.core.times import from_datetime, from_seconds, to_seconds
 from outlast.errors import (
     InstanceNotFoundError,
     InvalidStateError,
@@ -37,20 +39,11 @@ from outlast.store.base import (
 )
 
 _UNSET: Any = object()
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # How often a waiting client re-reads the store when no in-process signal arrives
 # (another process changed it).
 _POLL_SECONDS = 0.1
 # Every status but PENDING: what waiting for a start waits for.
 _STARTED = frozenset(s.value for s in WorkflowStatus if s is not WorkflowStatus.PENDING)
-
-
-def validate_instance_id(instance_id: str) -> str:
-    if not isinstance(instance_id, str) or not _INSTANCE_ID.match(instance_id):
-        raise ValueError(
-            f"invalid instance ID {instance_id!r}: use 1 to 64 letters, digits, '_' or '-'"
-        )
-    return instance_id
 
 
 class WorkflowClient:
@@ -89,7 +82,8 @@ class WorkflowClient:
             )
         iid = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         payload = encode_payload(input, self._max_payload, "the workflow input")
-        now = self._clock.now()
+        stamp = now_ns(self._clock)
+        now = to_seconds(stamp)
         visible_at = now
         if start_at is not None:
             if start_at.tzinfo is None:
@@ -97,9 +91,14 @@ class WorkflowClient:
             visible_at = start_at.timestamp()
         execution_id = uuid.uuid4().hex
         record = pending_record(iid, name, execution_id, now, payload)
-        started = h.ExecutionStarted(now, name, payload)
+        started = h.ExecutionStarted(
+            stamp,
+            name,
+            payload,
+            scheduled_start=None if start_at is None else from_datetime(start_at),
+        )
         self._store.create_instance(
-            record, Message(iid, execution_id, h.encode_event(started), visible_at)
+            record, Message(iid, execution_id, encode_event(started), visible_at)
         )
         return iid
 
@@ -180,7 +179,10 @@ class WorkflowClient:
 
     def _send(self, instance_id: str, event: h.Event) -> None:
         now = self._clock.now()
-        self._store.send_messages([Message(instance_id, None, h.encode_event(event), now)])
+        self._store.send_messages([Message(instance_id, None, encode_event(event), now)])
+
+    def _stamp(self) -> int:
+        return now_ns(self._clock)
 
     def raise_workflow_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Deliver an external event; it is kept until the workflow waits for it."""
@@ -188,7 +190,7 @@ class WorkflowClient:
             raise ValueError("event_name must not be empty")
         payload = encode_payload(data, self._max_payload, "the data of event {}", event_name)
         self._require_active(instance_id, "raise an event to")
-        self._send(instance_id, h.EventRaised(self._clock.now(), event_name, payload))
+        self._send(instance_id, h.EventRaised(self._stamp(), event_name, payload))
 
     def terminate_workflow(
         self, instance_id: str, *, output: Any = None, recursive: bool = True
@@ -196,7 +198,7 @@ class WorkflowClient:
         payload = encode_payload(output, self._max_payload, "the termination output")
         record = self._require_active(instance_id, "terminate")
         now = self._clock.now()
-        self._send(instance_id, h.ExecutionTerminated(now, payload, recursive))
+        self._send(instance_id, h.ExecutionTerminated(self._stamp(), payload, recursive))
         if record.status == WorkflowStatus.STALLED.value:
             # A stalled instance takes no messages until revived (revived only after
             # the message is in, so the worker sees it in the same fetch); the
@@ -205,7 +207,7 @@ class WorkflowClient:
 
     def pause_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         self._require_active(instance_id, "suspend")
-        self._send(instance_id, h.ExecutionSuspended(self._clock.now(), reason))
+        self._send(instance_id, h.ExecutionSuspended(self._stamp(), reason))
 
     def resume_workflow(self, instance_id: str, *, reason: str | None = None) -> None:
         record = self._require_active(instance_id, "resume")
@@ -213,7 +215,7 @@ class WorkflowClient:
         if record.status == WorkflowStatus.STALLED.value:
             self._store.set_status_if(instance_id, record.status, "RUNNING", now)
             return
-        self._send(instance_id, h.ExecutionResumed(now, reason))
+        self._send(instance_id, h.ExecutionResumed(self._stamp(), reason))
 
     suspend_workflow = pause_workflow
 
@@ -259,7 +261,7 @@ class WorkflowClient:
                 f"workflow instance {instance_id!r} is {source.status}; only a finished "
                 "instance can be rerun"
             )
-        events = [h.decode_event(t) for t in self._store.get_history(instance_id)]
+        events = [decode_event(t) for t in self._store.get_history(instance_id)]
         payload = (
             _UNSET
             if new_input is _UNSET
@@ -273,11 +275,11 @@ class WorkflowClient:
         ]
         now = self._clock.now()
         record = pending_record(iid, source.name, execution_id, now, plan.input)
-        wake = h.ExecutionRerun(now, instance_id, event_id)
+        wake = h.ExecutionRerun(from_seconds(now), instance_id, event_id)
         self._store.create_instance(
             record,
-            Message(iid, execution_id, h.encode_event(wake), now),
-            history=[h.encode_event(e) for e in plan.history],
+            Message(iid, execution_id, encode_event(wake), now),
+            history=[encode_event(e) for e in plan.history],
             activities=activities,
         )
         return iid
@@ -289,9 +291,7 @@ class WorkflowClient:
         self._require(instance_id)
         out = []
         for text in self._store.get_history(instance_id):
-            data = h.describe(h.decode_event(text))
-            data["timestamp"] = _datetime(data.pop("ts")).isoformat()
-            out.append(data)
+            out.append(describe(decode_event(text)))
         return out
 
     # --- queries -------------------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from outlast.core.retry import RetryPolicy
 from outlast.core.task import Task
+from outlast.core.times import to_datetime
 
 if TYPE_CHECKING:
     from outlast.core.executor import WorkflowExecutor
@@ -39,7 +40,7 @@ class WorkflowContext:
     @property
     def current_utc_datetime(self) -> datetime:
         """The time of the turn being run, read from history (never the wall clock)."""
-        return datetime.fromtimestamp(self._ex.now, UTC)
+        return to_datetime(self._ex.now)
 
     @property
     def is_replaying(self) -> bool:
@@ -66,13 +67,26 @@ class WorkflowContext:
     ) -> Task[Any]:
         return self._ex.call_child_workflow(workflow, input, instance_id, retry_policy)
 
-    def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
-        return self._ex.create_timer(fire_at)
+    def create_timer(self, fire_at: datetime | timedelta, *, name: str | None = None) -> Task[None]:
+        """A task that completes at ``fire_at`` (a time, or a delay from now); durable,
+        so a 30-day timer survives restarts. ``name`` labels it in history."""
+        return self._ex.create_timer(fire_at, name)
 
     def wait_for_external_event(
         self, name: str, *, timeout: timedelta | float | None = None
     ) -> Task[Any]:
         return self._ex.wait_for_external_event(name, timeout)
+
+    def send_event(self, instance_id: str, name: str, *, data: Any = None) -> None:
+        """Raise the external event ``name`` to another instance (recorded in this
+        one's history as EventSent; delivered once this turn commits)."""
+        self._ex.send_event(instance_id, name, data)
+
+    @property
+    def scheduled_time(self) -> datetime | None:
+        """The tick of the schedule that started this run, or None."""
+        ns = self._ex.scheduled_time
+        return None if ns is None else to_datetime(ns)
 
     def continue_as_new(self, new_input: Any = None, *, save_events: bool = False) -> None:
         self._ex.continue_as_new(new_input, save_events)

@@ -1,38 +1,36 @@
-"""The pure replay core: history in, actions out.
+"""The in-process executor: one workflow generator, driven by history.
 
-A :class:`WorkflowExecutor` holds one running workflow generator. ``replay`` feeds it
-stored history (matching every recorded action against what the code asks for) and
-``run_turn`` feeds it new events and collects the actions the code takes. The
-runtime keeps executors between turns (the sticky cache), so a new event costs
-O(1), not a replay. No I/O, no clock, no threads here.
+``replay`` feeds a :class:`WorkflowExecutor` stored history (matching every
+recorded action against what the code asks for); ``run_turn`` feeds it a turn's new
+events and returns the :class:`~outlast.core.turn.Turn` the code answered: its
+actions, custom status, version and patches. ``core.turn.build_turn`` turns that
+into history records, whoever ran the code. The runtime keeps executors between
+turns (the sticky cache), so a new event costs O(1), not a replay. No I/O, no
+clock, no threads here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from outlast.core import history as h
+from outlast.core.commands import Commands
 from outlast.core.context import WorkflowContext
-from outlast.core.registry import Registry, name_of
-from outlast.core.retry import RetryPolicy
+from outlast.core.registry import Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.core.status import WorkflowStatus
 from outlast.core.task import CompletableTask, Task
+from outlast.core.turn import Turn, describe_record, record_of
 from outlast.errors import (
     FailureDetails,
     NonDeterminismError,
     OutlastError,
     TaskFailedError,
-    WorkflowTimeoutError,
 )
-
-_UUID_NAMESPACE = uuid.UUID("9e1f3c56-4d7a-4b0e-9a51-6f0c2b7d8e41")
 
 
 @dataclass(slots=True)
@@ -47,17 +45,7 @@ class Completion:
     terminate_children: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class TurnResult:
-    history: list[h.Event]
-    actions: list[h.Action]
-    completion: Completion | None
-    status: WorkflowStatus
-    custom_status: str | None
-    custom_status_changed: bool
-
-
-class WorkflowExecutor:
+class WorkflowExecutor(Commands):
     """One workflow instance's generator and the bookkeeping to drive it."""
 
     def __init__(
@@ -72,18 +60,27 @@ class WorkflowExecutor:
         self.execution_id = execution_id
         self.name = ""
         self.parent: h.ParentInfo | None = None
+        self.depth = 0
+        self.scheduled_time: int | None = None
         self.version: str | None = None
         self.registry = registry
-        self.now = 0.0
+        self.now = 0
         self.replaying = False
         self.completion: Completion | None = None
         self.suspended = False
+        # Runs that began with a turn marker record timer origins and event waits;
+        # older histories did not, and replaying them must produce what they hold.
+        self.records_origins = False
+        self._seen_first = False
         self._ctx = WorkflowContext(self)
         self._gen: Generator[Any, Any, Any] | None = None
         self._waiting: Task[Any] | None = None
         self._sequence = 0
         self._uuid_counter = 0
         self._open: dict[int, CompletableTask[Any]] = {}
+        # Task IDs with a record and no outcome yet: an outcome for any other is a
+        # duplicate (a result delivered twice) and is dropped, never recorded.
+        self._awaiting: set[int] = set()
         self._open_children: dict[int, str] = {}  # task ID -> child instance ID
         self._pending: dict[int, h.Action] = {}
         self._event_waiters: dict[str, deque[CompletableTask[Any]]] = {}
@@ -103,7 +100,11 @@ class WorkflowExecutor:
         """Rebuild state from stored history; raises NonDeterminismError on mismatch."""
         history = list(events)
         # A patch recorded anywhere in this run counts from the start of the replay.
-        self._recorded_patches = {e.name for e in history if isinstance(e, h.WorkflowPatched)}
+        for e in history:
+            if isinstance(e, h.WorkflowPatched):
+                self._recorded_patches.add(e.name)
+            elif isinstance(e, h.OrchestratorStarted) and e.patches:
+                self._recorded_patches.update(e.patches)
         self.replaying = True
         try:
             for event in history:
@@ -114,44 +115,50 @@ class WorkflowExecutor:
             self._completion_reported = True
         self._custom_status_changed = False
 
-    def run_turn(self, events: Iterable[h.Event], now: float) -> TurnResult:
-        """Apply new events at time ``now``; return what to append and to do."""
-        appended: list[h.Event] = []
+    def run_turn(self, events: Iterable[h.Event]) -> tuple[Turn, list[h.Event]]:
+        """Apply a turn's new events (stamped with the turn's time, its marker
+        first); return what the code answered and the events to record (duplicates
+        of outcomes already recorded are dropped)."""
+        applied: list[h.Event] = []
         for event in events:
-            if event.ts != now:
-                event = h.with_ts(event, now)
-            appended.append(event)
+            if type(event) in h.OUTCOMES:
+                task_id: int = event.task_id  # type: ignore[attr-defined]
+                if task_id not in self._awaiting:
+                    continue
+                self._awaiting.discard(task_id)
+            applied.append(event)
             self._apply(event)
-            if isinstance(event, h.ExecutionStarted) and event.version != self.version:
-                # Record the version chosen at start, so replays use the same code.
-                appended[-1] = dataclasses.replace(event, version=self.version)
         # Work scheduled during replay that history never recorded is new, too.
-        actions = list(self._pending.values())
+        actions: list[h.Action] = list(self._pending.values())
         self._pending.clear()
-        appended += [_record_of(action, now) for action in actions]
-        if self._new_patches:
-            appended += [h.WorkflowPatched(now, name) for name in self._new_patches]
-            self._new_patches.clear()
+        patches = tuple(self._new_patches)
+        self._new_patches.clear()
         completion = None
         if self.completion is not None and not self._completion_reported:
             self._completion_reported = True
             completion = self.completion
-            if completion.status is not WorkflowStatus.CONTINUED_AS_NEW:
-                appended.append(
-                    h.ExecutionCompleted(
-                        now, completion.status.value, completion.result, completion.failure
-                    )
+            actions.append(
+                h.CompleteWorkflow(
+                    completion.status.value,
+                    completion.new_input
+                    if completion.status is WorkflowStatus.CONTINUED_AS_NEW
+                    else completion.result,
+                    completion.failure,
+                    tuple(completion.carryover),
+                    terminate_children=tuple(completion.terminate_children),
                 )
+            )
         changed = self._custom_status_changed
         self._custom_status_changed = False
-        return TurnResult(
-            history=appended,
+        turn = Turn(
             actions=actions,
-            completion=completion,
-            status=self.status,
             custom_status=self._custom_status,
-            custom_status_changed=changed,
+            custom_status_set=changed,
+            version=self.version,
+            patches=patches,
+            suspended=self.suspended and completion is None,
         )
+        return turn, applied
 
     @property
     def status(self) -> WorkflowStatus:
@@ -167,11 +174,19 @@ class WorkflowExecutor:
 
     def _apply(self, event: h.Event) -> None:
         self.now = event.ts
+        if not self._seen_first:
+            self._seen_first = True
+            self.records_origins = isinstance(event, h.OrchestratorStarted)
+        if self.replaying and type(event) in h.OUTCOMES:
+            task_id: int = event.task_id  # type: ignore[attr-defined]
+            if task_id not in self._awaiting:
+                return  # a duplicate an older release could record: ignored
+            self._awaiting.discard(task_id)
         if self.completion is not None:
             if self.replaying and event.is_action_record:
                 raise NonDeterminismError(
                     f"step {getattr(event, 'task_id', '?')}: history records "
-                    f"{_describe_record(event)} after the workflow code had already "
+                    f"{describe_record(event)} after the workflow code had already "
                     f"finished"
                 )
             if self.completion.status is WorkflowStatus.CONTINUED_AS_NEW:
@@ -196,7 +211,11 @@ class WorkflowExecutor:
         except StopIteration as stop:
             self._finish(stop.value)
             return
-        except Exception as e:
+        except (GeneratorExit, NonDeterminismError):
+            raise
+        except BaseException as e:
+            # Workflow code that raises anything at all (SystemExit and
+            # KeyboardInterrupt included) fails its own instance, never the worker.
             self._fail(e)
             return
         if self._continue_as_new is not None:
@@ -252,13 +271,15 @@ class WorkflowExecutor:
         definition = self.registry.workflow(event.name, event.version)
         self.name = event.name
         self.parent = event.parent
+        self.depth = event.depth
+        self.scheduled_time = event.scheduled_time
         self.version = definition.version
         try:
             args: tuple[Any, ...] = (self._ctx,)
             if definition.takes_input:
                 args += (from_json(event.input, definition.input_hint),)
             result = definition.fn(*args)
-        except Exception as e:
+        except BaseException as e:
             self._fail(e)
             return
         if isinstance(result, Generator):
@@ -272,17 +293,18 @@ class WorkflowExecutor:
         action = self._pending.pop(task_id, None)
         if action is None:
             raise NonDeterminismError(
-                f"step {task_id}: history records {_describe_record(event)}, but the "
+                f"step {task_id}: history records {describe_record(event)}, but the "
                 f"workflow code did not schedule anything at this step"
             )
-        expected = _record_of(action, event.ts)
+        expected = record_of(action, event.ts)
         if type(expected) is not type(event) or _record_name(expected) != _record_name(event):
             raise NonDeterminismError(
-                f"step {task_id}: history records {_describe_record(event)}, but the "
-                f"workflow code now schedules {_describe_record(expected)}"
+                f"step {task_id}: history records {describe_record(event)}, but the "
+                f"workflow code now schedules {describe_record(expected)}"
             )
 
     def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
+        self._open_children.pop(event.task_id, None)
         task = self._open.pop(event.task_id, None)
         if task is None:
             return  # a result for a task this run no longer waits for
@@ -308,7 +330,7 @@ class WorkflowExecutor:
             task._complete(None)
 
     def _on_event_raised(self, event: h.EventRaised) -> None:
-        key = event.name.lower()
+        key = event.name.casefold()
         waiters = self._event_waiters.get(key)
         if waiters:
             self._deliver(waiters.popleft(), event)
@@ -340,198 +362,26 @@ class WorkflowExecutor:
     def _on_ignored(self, event: h.Event) -> None:
         pass
 
-    @staticmethod
-    def _deliver(task: CompletableTask[Any], event: h.EventRaised) -> None:
-        try:
-            value = from_json(event.input, task.hint)
-        except OutlastError as e:
-            task._fail(e)
-            return
-        task._complete(value)
-
-    # --- what WorkflowContext calls --------------------------------------------------
-
-    def _next_id(self) -> int:
-        task_id = self._sequence
-        self._sequence += 1
-        return task_id
-
-    def call_activity(
-        self, activity: Callable[..., Any] | str, input: Any, retry: RetryPolicy | None
-    ) -> Task[Any]:
-        name = name_of(activity)
-        definition = self.registry.activities.get(name)
-        hint = definition.result_hint if definition is not None else None
-        payload = encode_payload(input, self.max_payload_bytes, "the input of activity {}", name)
-
-        def attempt() -> CompletableTask[Any]:
-            task_id = self._sequence
-            self._sequence += 1
-            task: CompletableTask[Any] = CompletableTask(hint)
-            self._open[task_id] = task
-            self._pending[task_id] = h.ScheduleActivity(task_id, name, payload)
-            return task
-
-        return attempt() if retry is None else self._with_retry(attempt, retry)
-
-    def call_child_workflow(
-        self,
-        workflow: Callable[..., Any] | str,
-        input: Any,
-        instance_id: str | None,
-        retry: RetryPolicy | None,
-    ) -> Task[Any]:
-        name = name_of(workflow)
-        definition = self.registry.workflows.get(name)
-        hint = definition.result_hint if definition is not None else None
-        payload = encode_payload(
-            input, self.max_payload_bytes, "the input of child workflow {}", name
-        )
-
-        def attempt() -> CompletableTask[Any]:
-            task_id = self._next_id()
-            child_id = instance_id or self._child_instance_id(task_id)
-            task: CompletableTask[Any] = CompletableTask(hint)
-            self._open[task_id] = task
-            self._open_children[task_id] = child_id
-            self._pending[task_id] = h.StartChildWorkflow(task_id, name, child_id, payload)
-            return task
-
-        return attempt() if retry is None else self._with_retry(attempt, retry)
-
-    def _child_instance_id(self, task_id: int) -> str:
-        candidate = f"{self.instance_id}-{task_id}"
-        if len(candidate) <= 64:
-            return candidate
-        return uuid.uuid5(_UUID_NAMESPACE, f"{self.instance_id}/{task_id}").hex
-
-    def create_timer(self, fire_at: datetime | timedelta) -> Task[None]:
-        if isinstance(fire_at, timedelta):
-            when = self.now + fire_at.total_seconds()
-        elif isinstance(fire_at, datetime):
-            if fire_at.tzinfo is None:
-                fire_at = fire_at.replace(tzinfo=UTC)
-            when = fire_at.timestamp()
-        else:
-            raise TypeError("create_timer takes a datetime or a timedelta")
-        return self._timer_at(when)
-
-    def _timer_at(self, when: float) -> CompletableTask[None]:
-        task_id = self._next_id()
-        task: CompletableTask[None] = CompletableTask()
-        self._open[task_id] = task
-        self._pending[task_id] = h.StartTimer(task_id, when)
-        return task
-
-    def _with_retry(
-        self, attempt: Callable[[], CompletableTask[Any]], policy: RetryPolicy
-    ) -> Task[Any]:
-        outer: CompletableTask[Any] = CompletableTask()
-        first_ts = self.now
-        attempts = 0
-
-        def start() -> None:
-            nonlocal attempts
-            attempts += 1
-            attempt().add_done_callback(on_done)
-
-        def on_done(task: Task[Any]) -> None:
-            if task._exception is None:
-                outer._complete(task._result)
-                return
-            delay = policy.next_delay(attempts, timedelta(seconds=self.now - first_ts))
-            if delay is None:
-                outer._fail(task._exception)
-                return
-            self._timer_at(self.now + delay.total_seconds()).add_done_callback(lambda _: start())
-
-        start()
-        return outer
-
-    def wait_for_external_event(self, name: str, timeout: timedelta | float | None) -> Task[Any]:
-        key = name.lower()
-        task: CompletableTask[Any] = CompletableTask()
-        buffered = self._event_buffer.get(key)
-        if buffered:
-            self._deliver(task, buffered.popleft())
-            return task
-        waiters = self._event_waiters.setdefault(key, deque())
-        waiters.append(task)
-        if timeout is not None:
-            seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
-
-            def on_timeout(_: Task[Any]) -> None:
-                if task.is_complete:
-                    return
-                waiters.remove(task)
-                task._fail(
-                    WorkflowTimeoutError(
-                        f"external event {name!r} did not arrive within {seconds:g}s"
-                    )
-                )
-
-            self._timer_at(self.now + seconds).add_done_callback(on_timeout)
-        return task
-
-    def continue_as_new(self, new_input: Any, save_events: bool) -> None:
-        payload = encode_payload(new_input, self.max_payload_bytes, "the continue-as-new input")
-        self._continue_as_new = (payload, save_events)
-
-    def set_custom_status(self, value: Any) -> None:
-        self._custom_status = encode_payload(value, self.max_payload_bytes, "the custom status")
-        self._custom_status_changed = True
-
-    def is_patched(self, name: str) -> bool:
-        answer = self._patch_answers.get(name)
-        if answer is None:
-            if name in self._recorded_patches:
-                answer = True
-            elif self.replaying:
-                answer = False  # this run went past here before the patch existed
-            else:
-                answer = True
-                self._recorded_patches.add(name)
-                self._new_patches.append(name)
-            self._patch_answers[name] = answer
-        return answer
-
-    def new_uuid(self) -> str:
-        self._uuid_counter += 1
-        key = f"{self.instance_id}/{self.execution_id}/{self._uuid_counter}"
-        return str(uuid.uuid5(_UUID_NAMESPACE, key))
-
-
-def _record_of(action: h.Action, ts: float) -> h.Event:
-    if isinstance(action, h.ScheduleActivity):
-        return h.TaskScheduled(ts, action.task_id, action.name, action.input)
-    if isinstance(action, h.StartTimer):
-        return h.TimerCreated(ts, action.task_id, action.fire_at)
-    return h.SubOrchestrationCreated(
-        ts, action.task_id, action.name, action.instance_id, action.input
-    )
+    def with_version(self, event: h.ExecutionStarted) -> h.ExecutionStarted:
+        """``event`` stamped with the version this run chose."""
+        if event.version == self.version:
+            return event
+        return dataclasses.replace(event, version=self.version)
 
 
 def _record_name(event: h.Event) -> str:
-    return getattr(event, "name", "")
-
-
-def _describe_record(event: h.Event) -> str:
-    if isinstance(event, h.TaskScheduled):
-        return f"activity {event.name!r}"
-    if isinstance(event, h.SubOrchestrationCreated):
-        return f"child workflow {event.name!r}"
-    if isinstance(event, h.TimerCreated):
-        return "a timer"
-    return type(event).__name__
+    return getattr(event, "name", None) or ""
 
 
 _ALWAYS_APPLIED = (h.ExecutionTerminated, h.ExecutionResumed, h.ExecutionSuspended)
 
 _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
+    h.OrchestratorStarted: WorkflowExecutor._on_ignored,
     h.ExecutionStarted: WorkflowExecutor._on_started,
     h.TaskScheduled: WorkflowExecutor._on_action_record,
     h.TimerCreated: WorkflowExecutor._on_action_record,
     h.SubOrchestrationCreated: WorkflowExecutor._on_action_record,
+    h.EventSent: WorkflowExecutor._on_action_record,
     h.TaskCompleted: WorkflowExecutor._on_task_completed,
     h.SubOrchestrationCompleted: WorkflowExecutor._on_task_completed,
     h.TaskFailed: WorkflowExecutor._on_task_failed,

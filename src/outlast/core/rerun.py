@@ -30,11 +30,13 @@ def plan(source_id: str, events: list[h.Event], event_id: int, new_input: Any) -
             "an activity's TaskScheduled event (see get_workflow_history)"
         )
     prefix = events[:event_id]
-    started = prefix[0]
-    if not isinstance(started, h.ExecutionStarted):
-        raise ValueError(f"the history of {source_id!r} does not begin with its start")
+    at = next((n for n, e in enumerate(prefix) if isinstance(e, h.ExecutionStarted)), None)
+    if at is None:
+        raise ValueError(f"the history of {source_id!r} does not record its start")
+    started = prefix[at]
+    assert isinstance(started, h.ExecutionStarted)
     payload = new_input if isinstance(new_input, str) or new_input is None else started.input
-    prefix[0] = dataclasses.replace(started, input=payload, parent=None)
+    prefix[at] = dataclasses.replace(started, input=payload, parent=None)
     return RerunPlan(prefix, payload, unfinished_activities(prefix))
 
 

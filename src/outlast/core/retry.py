@@ -30,10 +30,16 @@ class RetryPolicy:
         if self.retry_timeout is not None and self.retry_timeout < timedelta(0):
             raise ValueError("retry_timeout must not be negative")
 
-    def next_delay(self, attempt: int, elapsed: timedelta) -> timedelta | None:
+    def next_delay(
+        self, attempt: int, elapsed: timedelta, error: BaseException | None = None
+    ) -> timedelta | None:
         """The wait before attempt ``attempt + 1`` after ``attempt`` attempts failed
-        within ``elapsed`` since the first one, or None when it is time to give up."""
+        within ``elapsed`` since the first one (the last with ``error``), or None
+        when it is time to give up."""
         if attempt >= self.max_number_of_attempts:
+            return None
+        details = getattr(error, "details", None)
+        if getattr(details, "non_retriable", False):
             return None
         seconds = self.first_retry_interval.total_seconds() * (
             self.backoff_coefficient ** (attempt - 1)

@@ -4,6 +4,7 @@ demand). Filtering by kind and by text happens here, over the history dicts."""
 
 from __future__ import annotations
 
+import json
 import linecache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,11 +14,12 @@ import orjson
 
 from outlast.dashboard.chart import clock_time
 from outlast.dashboard.render import PREVIEW_CHARS
-from outlast.dashboard.values import Source, source_of, time_of
+from outlast.dashboard.values import Source, is_never, source_of, time_of
 
 # Fields that hold payloads (JSON text) or failures: shown as expandable text.
 PAYLOAD_FIELDS: Final = ("input", "result", "output", "data", "failure")
 _SKIP: Final = frozenset({"kind", "timestamp", "ts", "source", *PAYLOAD_FIELDS})
+_TIME_FIELDS: Final = frozenset({"fire_at", "scheduled_start", "scheduled_time"})
 PAGE_SIZE: Final = 500
 
 
@@ -68,7 +70,10 @@ def payload_text(value: Any) -> str:
     else (a failure's dict) as indented JSON."""
     if isinstance(value, str):
         return value
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+    except TypeError:
+        return json.dumps(value, indent=2, default=str)
 
 
 def page(
@@ -87,8 +92,7 @@ def page(
     matching = [
         seq
         for seq, e in enumerate(history)
-        if (not kind or e.get("kind") == kind)
-        and (not needle or needle in orjson.dumps(e, default=str).decode().lower())
+        if (not kind or e.get("kind") == kind) and (not needle or needle in dumps(e).lower())
     ]
     offset = max(0, min(offset, max(0, len(matching) - 1)))
     start = time_of(history[0].get("timestamp")) if history else None
@@ -103,10 +107,9 @@ def _row(seq: int, e: Mapping[str, Any], start: float | None, read_sources: bool
     task_id = e.get("task_id")
     parts = []
     for key, value in e.items():
-        if key in _SKIP or value is None or key == "task_id":
+        if key in _SKIP or value is None or value == [] or value == {} or key == "task_id":
             continue
-        when = time_of(value) if key.endswith("_at") else None
-        parts.append(f"{key}={clock_time(when) if when is not None else _short(value)}")
+        parts.append(f"{key}={_field(key, value)}")
     payloads = []
     for key in PAYLOAD_FIELDS:
         value = e.get(key)
@@ -128,9 +131,24 @@ def _row(seq: int, e: Mapping[str, Any], start: float | None, read_sources: bool
     )
 
 
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+def _field(key: str, value: Any) -> str:
+    if key in _TIME_FIELDS or key.endswith("_at"):
+        if is_never(value):
+            return "never"
+        when = time_of(value)
+        if when is not None:
+            return clock_time(when)
+    text = value if isinstance(value, str) else dumps(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a history value; integers past 64 bits (the "never" time of a
+    wait without a timeout) as well, which orjson refuses."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str, separators=(",", ":"))
 
 
 def source_line(source: Source) -> str | None:

@@ -29,6 +29,8 @@ ACTIVITY, RETRY, TIMER, CHILD, EVENT, SUSPENDED = (
     "suspended",
 )
 OPEN, DONE, FAILED, TIMED_OUT = "open", "done", "failed", "timed-out"
+# Timer origins (durabletask's) of the waits between a call's attempts.
+RETRY_ORIGINS: Final = ("activity_retry", "child_workflow_retry")
 
 
 @dataclass
@@ -111,6 +113,9 @@ class _Builder:
         # Timers that may be retry waits, and turns in which one fired.
         self.maybe_retry: dict[int, Lane] = {}
         self.retry_fired_at: dict[float, list[tuple[Lane, Bar]]] = {}
+        # Lanes by what names a call across its attempts: an activity call's task
+        # execution ID, a child's instance ID (what retry timers' origins name).
+        self.calls: dict[str, Lane] = {}
         self.suspended: Bar | None = None
         self.start: float | None = None
         self.end: float | None = None
@@ -137,6 +142,16 @@ class _Builder:
         """An activity or child started: a new attempt of a step that failed and
         waited out a retry timer in this very turn, else a lane of its own."""
         bar = Bar(kind, label, at, seq=seq, task_id=_int(e.get("task_id")), source=source_of(e))
+        call = e.get("task_execution_id") if kind == ACTIVITY else e.get("instance_id")
+        known = self.calls.get(call) if isinstance(call, str) else None
+        if known is not None and known.kind == kind:
+            bar.attempt = 1 + sum(1 for b in known.bars if b.kind == kind)
+            for fired in self.retry_fired_at.get(at, []):
+                if fired[0] is known:
+                    self.retry_fired_at[at].remove(fired)
+                    break
+            self.open(known, bar)
+            return bar
         for lane, timer in self.retry_fired_at.get(at, []):
             last = lane.bars[-2] if len(lane.bars) > 1 else None
             if lane.label == label and lane.kind == kind and last is not None:
@@ -144,7 +159,10 @@ class _Builder:
                 self.retry_fired_at[at].remove((lane, timer))
                 self.open(lane, bar)
                 return bar
-        self.open(self.new_lane(label, kind), bar)
+        lane = self.new_lane(label, kind)
+        if isinstance(call, str):
+            self.calls[call] = lane
+        self.open(lane, bar)
         return bar
 
     def failed(self, e: Mapping[str, Any], at: float, seq: int) -> None:
@@ -207,16 +225,22 @@ def _timer_created(b: _Builder, e: Mapping[str, Any], at: float, seq: int) -> No
     name = e.get("name")
     label = str(name) if name else "timer"
     bar = Bar(TIMER, label, at, seq=seq, task_id=task_id, fire_at=fire_at, source=source)
+    origin = e.get("origin")
+    lane: Lane | None = None
+    if origin in RETRY_ORIGINS:
+        lane = b.calls.get(str(e.get("origin_name")))
     failed = b.failed_at.get(at)
-    if failed and task_id is not None:
-        # A timer started in the turn a step failed: the engine's retry wait
-        # (the step's next attempt joins this lane when the timer fires).
+    if lane is None and origin in (None, *RETRY_ORIGINS) and failed:
+        # Histories without origins: a timer started in the turn a step failed is
+        # the engine's retry wait.
         lane = failed.pop(0)
-        bar.kind, bar.label = RETRY, f"retry {lane.label}"
-        b.maybe_retry[task_id] = lane
-        b.open(lane, bar)
+    if lane is None or task_id is None:
+        b.open(b.new_lane(label, TIMER), bar)
         return
-    b.open(b.new_lane(label, TIMER), bar)
+    # The step's next attempt joins this lane when the timer fires.
+    bar.kind, bar.label = RETRY, f"retry {lane.label}"
+    b.maybe_retry[task_id] = lane
+    b.open(lane, bar)
 
 
 def _timer_fired(b: _Builder, e: Mapping[str, Any], at: float, seq: int) -> None:

@@ -12,6 +12,18 @@ from typing import Any, Final
 
 # Timers set this far out stand for "no timeout" (durabletask's indefinite waits).
 _NEVER: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+# No epoch-seconds time is this large (year 33,000,000); nanosecond times are.
+_NANOS_FROM: Final = 10**15
+
+
+def is_never(value: Any) -> bool:
+    """Whether a time field says "never" (an event wait without a timeout)."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1e9 if value >= _NANOS_FROM else value
+        return seconds >= _NEVER
+    return isinstance(value, str) and value[:4].isdigit() and int(value[:4]) >= 9000
 
 
 @dataclass(frozen=True)
@@ -28,11 +40,16 @@ class Source:
 
 
 def time_of(value: Any) -> float | None:
-    """Epoch seconds of a time field, or None (absent, unreadable, or "never")."""
+    """Epoch seconds of a time field, or None (absent, unreadable, or "never").
+    Integers this large are nanoseconds (outlast's exact history times)."""
     seconds: float | None = None
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and value >= _NANOS_FROM:
+        seconds = value / 1e9
+    elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         try:
@@ -86,7 +103,8 @@ def event_name_of_timer(event: Mapping[str, Any]) -> str | None:
     else:
         kind = origin
     if isinstance(kind, str) and kind.lower().replace("_", "") == "externalevent":
-        return str(name or event.get("event_name") or event.get("name") or "")
+        name = name or event.get("origin_name") or event.get("event_name") or event.get("name")
+        return str(name or "")
     return None
 
 

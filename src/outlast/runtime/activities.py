@@ -115,7 +115,9 @@ class ActivityExecutor:
             if d.takes_input:
                 args += (from_json(record.input, d.input_hint),)
             outcome = _succeeded(record, self._encode(d.fn(*args), record))
-        except Exception as e:
+        except BaseException as e:
+            # Whatever the activity raises (SystemExit included) fails that activity
+            # only; the thread lives on to run the next one.
             outcome = _failed(record, e)
         self._report(outcome, record.name, inline=True)
 
@@ -130,7 +132,8 @@ class ActivityExecutor:
                 if d.takes_input:
                     args += (from_json(record.input, d.input_hint),)
                 outcome = _succeeded(record, self._encode(await d.fn(*args), record))
-            except Exception as e:
+            except (Exception, SystemExit, KeyboardInterrupt) as e:
+                # Cancellation (a shutdown) is not an outcome: the activity runs again.
                 outcome = _failed(record, e)
         self._report(outcome, record.name)
 

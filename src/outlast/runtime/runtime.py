@@ -14,7 +14,9 @@ from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core.registry import Registry
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
+from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
+from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.worker import Worker, WorkerOptions
 from outlast.store import Store, open_store
 
@@ -76,6 +78,8 @@ class WorkflowRuntime:
         workflow_limits: Mapping[str, int] | None = None,
         retention: Mapping[WorkflowStatus | str, timedelta] | None = None,
         max_payload_bytes: int | None = None,
+        deadlock_timeout: float | None = 2.0,
+        max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -86,6 +90,10 @@ class WorkflowRuntime:
         )
         if activities < 1:
             raise ValueError("max_concurrent_activities must be at least 1")
+        if deadlock_timeout is not None and deadlock_timeout <= 0:
+            raise ValueError("deadlock_timeout must be positive (or None to turn it off)")
+        if max_child_depth < 1:
+            raise ValueError("max_child_depth must be at least 1")
         self._store_arg = store
         self._store: Store | None = None
         self._registry = Registry()
@@ -100,7 +108,10 @@ class WorkflowRuntime:
             workflow_limits=_limits(workflow_limits, "workflow_limits"),
             retention=_retention(retention),
             max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
+            deadlock_timeout=deadlock_timeout,
+            max_child_depth=max_child_depth,
         )
+        self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
 
     # --- registration --------------------------------------------------------------
@@ -152,7 +163,8 @@ class WorkflowRuntime:
         self._registry.add_activity(fn, name)
 
     def _knows(self, name: str) -> bool:
-        return name in self._registry.workflows
+        remote = self._remote[0]
+        return name in self._registry.workflows or (remote is not None and remote.runs(name))
 
     @property
     def registry(self) -> Registry:
@@ -170,6 +182,23 @@ class WorkflowRuntime:
             self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
         )
 
+    def attach(
+        self,
+        executor: TurnExecutor | None = None,
+        activities: ActivityDispatcher | None = None,
+    ) -> None:
+        """Run the workflows and activities that this runtime's registry does not
+        know through ``executor`` and ``activities`` (connected SDK workers: see
+        ``outlast.grpc``). Takes effect now, or when the runtime starts."""
+        self._remote = (executor, activities)
+        if self._worker is not None:
+            self._worker.attach(executor, activities)
+
+    @property
+    def worker(self) -> Worker | None:
+        """The running worker, if the runtime runs."""
+        return self._worker
+
     @property
     def is_running(self) -> bool:
         return self._worker is not None
@@ -181,6 +210,7 @@ class WorkflowRuntime:
             raise InvalidStateError("the runtime is already running")
         store = self.store
         worker = Worker(store, self._registry, self._clock, self._options)
+        worker.attach(*self._remote)
         catalog.add(store, self._knows)
         worker.start()
         self._worker = worker

@@ -9,10 +9,13 @@ threads, and a shutdown that lets running calls finish and drops queued ones.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+
+log = logging.getLogger("outlast.threadpool")
 
 
 class ThreadPool:
@@ -58,6 +61,10 @@ class ThreadPool:
                 try:
                     if not self._closing:
                         fn()
+                except BaseException:
+                    # A call must not take its thread down with it: the pool would
+                    # shrink by one for good.
+                    log.exception("a call on %s raised; the thread carries on", self._name)
                 finally:
                     with self._lock:
                         self._busy -= 1

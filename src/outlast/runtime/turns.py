@@ -1,17 +1,20 @@
-"""From a turn's result to the records that commit it: the worker's write side.
+"""From a turn's records to the store's ``TurnWrite``: events encoded, times in the
+store's float seconds, and what a turn that cannot commit leaves behind.
 
-Pure functions: a ``TurnResult`` from the replay core plus what the turn consumed
-in, a ``TurnWrite`` for the store out.
+``core.turn.build_turn`` decides what a turn records; this module only packs it
+for the store (which knows rows and bytes, not workflow rules).
 """
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
 
 from outlast.core import history as h
-from outlast.core.executor import Completion, TurnResult, WorkflowExecutor
+from outlast.core.codec import encode_event
 from outlast.core.serialization import to_json
 from outlast.core.status import WorkflowStatus
+from outlast.core.times import Nanos, to_seconds
+from outlast.core.turn import InstanceView, TurnRecords
 from outlast.errors import FailureDetails
 from outlast.runtime.activities import ActivityResult
 from outlast.store.base import (
@@ -26,46 +29,33 @@ from outlast.store.base import (
 
 
 def write_turn(
-    ex: WorkflowExecutor,
-    result: TurnResult,
+    view: InstanceView,
+    records: TurnRecords,
     *,
     history_start: int,
     previous_status: str,
     consumed: list[int],
-    local: list[ActivityResult],
-    first_local: int,
+    local: Sequence[tuple[ActivityResult, h.Event]],
     worker_id: str,
-    now: float,
+    now: Nanos,
 ) -> TurnWrite:
-    """The records of one turn: history, activities, timers, children, status.
-    ``local`` are the turn's activity results that no inbox row carried; their
-    events start at ``first_local`` in the turn's history."""
-    iid, exec_id = ex.instance_id, ex.execution_id
-    activities: list[ActivityRecord] = []
-    messages: list[Message] = []
-    children: list[ChildStart] = []
-    for action in result.actions:
-        if isinstance(action, h.ScheduleActivity):
-            activities.append(
-                ActivityRecord(iid, exec_id, action.task_id, action.name, action.input, worker_id)
-            )
-        elif isinstance(action, h.StartTimer):
-            fired = h.TimerFired(0.0, action.task_id, action.fire_at)
-            messages.append(Message(iid, exec_id, h.encode_event(fired), action.fire_at))
-        else:
-            children.append(child_start(ex, action, now))
-    status = result.status.value
+    """The store's write for one turn. ``local``: the turn's activity results that no
+    inbox row carried, each with its event in the turn."""
+    iid, exec_id = view.instance_id, view.execution_id
+    seconds = to_seconds(now)
+    history = [encode_event(e) for e in records.history]
+    status = records.status
     update = InstanceUpdate(
         status=status,
-        updated_at=now,
-        custom_status=result.custom_status,
-        set_custom_status=result.custom_status_changed,
+        updated_at=seconds,
+        custom_status=records.custom_status,
+        set_custom_status=records.custom_status_set,
         # Waiting clients care about status changes; most turns make none.
         status_changed=status != previous_status
-        or result.custom_status_changed
-        or result.completion is not None,
+        or records.custom_status_set
+        or records.finished
+        or records.continue_as_new is not None,
     )
-    history = [h.encode_event(e) for e in result.history]
     turn = TurnWrite(
         instance_id=iid,
         execution_id=exec_id,
@@ -73,97 +63,76 @@ def write_turn(
         history=history,
         update=update,
         consumed=consumed,
-        activities=activities,
-        messages=messages,
-        children=children,
-        # Should the store refuse the turn, the results go to the inbox instead; they
-        # are the history's own events, already encoded.
-        fallback=[
-            Message(r.instance_id, r.execution_id, history[first_local + n], now)
-            for n, r in enumerate(local)
+        activities=[
+            ActivityRecord(iid, exec_id, a.task_id, a.name, a.input, worker_id)
+            for a in records.activities
+        ],
+        messages=[
+            Message(iid, exec_id, encode_event(t), to_seconds(t.fire_at)) for t in records.timers
+        ],
+        children=[
+            ChildStart(
+                pending_record(c.instance_id, c.name, c.execution_id, seconds, c.input, iid),
+                Message(c.instance_id, c.execution_id, encode_event(c.started), seconds),
+                Message(iid, exec_id, encode_event(c.conflict), seconds),
+            )
+            for c in records.children
         ],
     )
-    if result.completion is not None:
-        _complete(ex, result.completion, turn, now)
-    return turn
-
-
-def _complete(ex: WorkflowExecutor, completion: Completion, turn: TurnWrite, now: float) -> None:
-    update = turn.update
-    status = completion.status
-    if status is WorkflowStatus.CONTINUED_AS_NEW:
-        new_exec = uuid.uuid4().hex
+    turn.messages.extend(
+        Message(o.instance_id, o.execution_id, encode_event(o.event), to_seconds(o.visible_at))
+        for o in records.outgoing
+    )
+    if local:
+        # Should the store refuse the turn, the results go to the inbox instead; they
+        # are the history's own events, already encoded.
+        encoded = {id(e): text for e, text in zip(records.history, history, strict=True)}
+        turn.fallback = [
+            Message(r.instance_id, r.execution_id, encoded[id(e)], seconds)
+            for r, e in local
+            if id(e) in encoded
+        ]
+    new = records.continue_as_new
+    if new is not None:
         turn.reset_history = True
         turn.history = []
         turn.history_start = 0
         turn.activities = []
-        started = h.ExecutionStarted(now, ex.name, completion.new_input, ex.parent)
-        turn.messages = [Message(ex.instance_id, new_exec, h.encode_event(started), now)]
+        turn.messages = [m for m in turn.messages if m.execution_id != exec_id]
+        # Visible from the epoch on: ahead of every event still in the inbox, all of
+        # which arrived after the ones carried over.
+        turn.messages.append(Message(iid, new.execution_id, encode_event(new.started), 0.0))
         turn.messages.extend(
-            Message(ex.instance_id, new_exec, h.encode_event(e), now) for e in completion.carryover
+            Message(iid, new.execution_id, encode_event(e), 0.0) for e in new.carryover
         )
-        update.new_execution_id = new_exec
-        update.new_input = completion.new_input
-        return
-    update.release = True
-    update.output = completion.result
-    for child_id in completion.terminate_children:
-        stop = h.ExecutionTerminated(now, None, recursive=True)
-        turn.messages.append(Message(child_id, None, h.encode_event(stop), now))
-    if completion.failure is not None:
-        update.failure = to_json(completion.failure.to_dict())
-    parent = ex.parent
-    if parent is None:
-        return
-    if status is WorkflowStatus.COMPLETED:
-        event: h.Event = h.SubOrchestrationCompleted(now, parent.task_id, completion.result)
-    else:
-        failure = completion.failure or FailureDetails(
-            "WorkflowTerminatedError", f"child workflow {ex.instance_id!r} was terminated"
-        )
-        event = h.SubOrchestrationFailed(now, parent.task_id, failure)
-    turn.messages.append(
-        Message(parent.instance_id, parent.execution_id, h.encode_event(event), now)
-    )
-
-
-def child_start(ex: WorkflowExecutor, action: h.StartChildWorkflow, now: float) -> ChildStart:
-    child_exec = uuid.uuid4().hex
-    parent = h.ParentInfo(ex.instance_id, ex.execution_id, action.task_id)
-    record = pending_record(
-        action.instance_id, action.name, child_exec, now, action.input, ex.instance_id
-    )
-    started = h.ExecutionStarted(now, action.name, action.input, parent)
-    conflict = h.SubOrchestrationFailed(
-        now,
-        action.task_id,
-        FailureDetails(
-            "InstanceAlreadyExistsError",
-            f"a workflow instance {action.instance_id!r} is already running",
-        ),
-    )
-    return ChildStart(
-        record,
-        Message(action.instance_id, child_exec, h.encode_event(started), now),
-        Message(ex.instance_id, ex.execution_id, h.encode_event(conflict), now),
-    )
+        update.new_execution_id = new.execution_id
+        update.new_input = new.input
+    elif records.finished:
+        update.release = True
+        update.output = records.output
+        if records.failure is not None:
+            update.failure = to_json(records.failure.to_dict())
+    return turn
 
 
 def stall_turn(
     record: InstanceRecord,
-    error: Exception,
+    error: BaseException,
     terminate: h.ExecutionTerminated | None,
     consumed: list[int],
     history_start: int,
-    now: float,
+    now: Nanos,
 ) -> TurnWrite:
     """The code can't run this history: keep everything, mark it STALLED. A
     terminate request still ends it, without running the code."""
+    seconds = to_seconds(now)
     if terminate is not None:
         status, output, failure = WorkflowStatus.TERMINATED, terminate.output, None
-        history = [h.encode_event(h.ExecutionCompleted(now, status.value, output))]
+        done = h.ExecutionCompleted(now, status.value, output)
+        history = [encode_event(h.OrchestratorStarted(now)), encode_event(done)]
     else:
-        details = FailureDetails(type(error).__name__, str(error))
+        details = FailureDetails.from_exception(error)
+        details = FailureDetails(details.error_type, details.message)
         status, output, failure = WorkflowStatus.STALLED, None, to_json(details.to_dict())
         consumed, history = [], []
     return TurnWrite(
@@ -172,17 +141,19 @@ def stall_turn(
         history_start=history_start,
         history=history,
         update=InstanceUpdate(
-            status=status.value, updated_at=now, output=output, failure=failure, release=True
+            status=status.value, updated_at=seconds, output=output, failure=failure, release=True
         ),
         consumed=consumed,
     )
 
 
-def result_event(r: ActivityResult, now: float) -> h.Event:
+def result_event(r: ActivityResult, now: Nanos) -> h.Event:
     if r.failure is not None:
         return h.TaskFailed(now, r.task_id, r.failure)
     return h.TaskCompleted(now, r.task_id, r.result)
 
 
-def result_message(r: ActivityResult, now: float) -> Message:
-    return Message(r.instance_id, r.execution_id, h.encode_event(result_event(r, now)), now)
+def result_message(r: ActivityResult, now: Nanos) -> Message:
+    return Message(
+        r.instance_id, r.execution_id, encode_event(result_event(r, now)), to_seconds(now)
+    )

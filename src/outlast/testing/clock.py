@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from outlast.core.times import from_seconds
+
 
 class FakeClock:
     def __init__(self, start: datetime | float | None = None) -> None:
@@ -18,6 +20,9 @@ class FakeClock:
     def now(self) -> float:
         with self._lock:
             return self._now
+
+    def now_ns(self) -> int:
+        return from_seconds(self.now())
 
     def add_listener(self, fn: Callable[[], None]) -> None:
         with self._lock:

@@ -1,0 +1,477 @@
+"""One round of the worker: gather what arrived, compute each instance's turn, pack
+them all into one batch.
+
+Per instance the turn comes from the in-process executor (the workflow's generator,
+kept in the sticky cache) or, for names no in-process registry knows, from a
+remote executor whose answer arrives in a later round. Either way the records
+come from the one pure function, ``core.turn.build_turn``. A failure in one
+instance's turn, whatever it raises, is set aside for that instance; the round
+goes on with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from outlast.clock import now_ns
+from outlast.core import history as h
+from outlast.core.codec import decode_event, with_ts
+from outlast.core.executor import WorkflowExecutor
+from outlast.core.status import WorkflowStatus
+from outlast.core.times import Nanos, to_seconds
+from outlast.core.turn import InstanceView, Turn, build_turn
+from outlast.errors import NonDeterminismError, UnknownWorkflowError
+from outlast.runtime.activities import ActivityResult
+from outlast.runtime.executors import TurnExecutor, TurnWork
+from outlast.runtime.state import WorkerState
+from outlast.runtime.turns import result_event, result_message, stall_turn, write_turn
+from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord
+
+log = logging.getLogger("outlast.worker")
+
+_STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
+# Seconds of turns between two GIL yields in a long round.
+_YIELD_EVERY = 0.001
+# Instances whose state is read from the store in one go when a round needs them.
+_LOAD_CHUNK = 100
+
+
+class Abandoned(Exception):
+    """A newer generation of the worker took over (a turn hung); stop this round."""
+
+
+@dataclass(slots=True)
+class Cached:
+    view: InstanceView
+    history_len: int
+    status: str  # as last committed
+    executor: WorkflowExecutor | None = None  # in-process code
+    past: list[h.Event] | None = None  # remote code: the committed history
+    remote: TurnExecutor | None = None
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A turn handed to a remote executor, not answered yet."""
+
+    token: int
+    cached: Cached
+    events: list[h.Event]
+    message_ids: list[int]
+    now: Nanos
+
+
+@dataclass(slots=True)
+class Inputs:
+    """What one instance's next turn consumes."""
+
+    # Inbox events, each with the execution it is addressed to (None: the current).
+    events: list[tuple[h.Event, str | None]] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    local: list[ActivityResult] = field(default_factory=list)
+    broken: str | None = None  # why its turn cannot be computed (a corrupt message)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A turn written into the batch, with what to do once it commits."""
+
+    instance_id: str
+    activities: list[ActivityRecord]
+    history_len: int
+    evict: bool
+    status: str
+    recorded: list[h.Event]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Rounds(WorkerState):
+    """Part of ``Worker``."""
+
+    def _prepare(
+        self,
+        results: list[ActivityResult],
+        answers: list[tuple[str, int, Turn]],
+        fetch: bool,
+        generation: int,
+    ) -> tuple[CommitBatch, list[Pending]]:
+        """Gather this round's inputs and compute its turns into one batch."""
+        now = now_ns(self.clock)
+        now_s = to_seconds(now)
+        batch = CommitBatch(self.worker_id)
+        pending: list[Pending] = []
+        inputs: dict[str, Inputs] = defaultdict(Inputs)
+        for r in results:
+            batch.finished_activities.append((r.instance_id, r.task_id))
+            cached = self._cache.get(r.instance_id)
+            if (
+                cached is not None
+                and cached.executor is not None
+                and cached.view.execution_id == r.execution_id
+                and r.instance_id not in self._in_flight
+            ):
+                inputs[r.instance_id].local.append(r)
+            else:
+                batch.messages.append(result_message(r, now))
+        for instance_id, token, turn in answers:
+            done = self._answered(instance_id, token, turn, batch)
+            if done is not None:
+                pending.append(done)
+        if fetch:
+            self._last_poll = time.monotonic()
+            limit = self.options.max_concurrent_workflows
+            for m in self.store.fetch_messages(self.worker_id, now_s, limit):
+                if m.instance_id in self._in_flight or m.instance_id in self._quarantined:
+                    continue  # one turn at a time; these wait for the next
+                item = inputs[m.instance_id]
+                item.message_ids.append(m.id)
+                try:
+                    item.events.append((decode_event(m.event), m.execution_id))
+                except Exception as e:
+                    item.broken = f"inbox message {m.id} cannot be read: {e}"
+            self._next_due = self.store.next_visible_at(self.worker_id, now_s)
+            # Unowned activities: a rerun's, or ones released by a stopped worker.
+            for record in self.store.claim_activities(self.worker_id, limit):
+                self._dispatch(record)
+        for instance_id, where in self._take_stuck():
+            self._stall_stuck(instance_id, where, inputs.pop(instance_id, None), batch, now)
+        self._run_turns(inputs, batch, pending, now, now_s, generation)
+        return batch, pending
+
+    def _run_turns(
+        self,
+        inputs: dict[str, Inputs],
+        batch: CommitBatch,
+        pending: list[Pending],
+        now: Nanos,
+        now_s: float,
+        generation: int,
+    ) -> None:
+        # Instances not in the cache are read a chunk at a time: few queries, and
+        # only a chunk's histories in memory at once however long they are.
+        cold = [iid for iid in inputs if iid not in self._cache]
+        loaded: dict[str, tuple[InstanceRecord, list[str]]] = {}
+        yielded = time.perf_counter()
+        for instance_id, item in inputs.items():
+            if instance_id in self._quarantined:
+                continue
+            if item.broken is not None:
+                self._cache.pop(instance_id, None)
+                item.message_ids = []  # kept for a look; the instance waits, STALLED
+                self._stall_record(instance_id, item, RuntimeError(item.broken), batch, now, loaded)
+                continue
+            if cold and instance_id == cold[0]:
+                loaded = self._load(cold[:_LOAD_CHUNK])
+                del cold[:_LOAD_CHUNK]
+            start = (
+                next((e for e, _ in item.events if isinstance(e, h.ExecutionStarted)), None)
+                if item.events
+                else None
+            )
+            if start is not None and self._limits.put_off(
+                instance_id, start, item.message_ids, batch, now_s
+            ):
+                continue
+            try:
+                done = self._turn(instance_id, item, now, batch, loaded, generation)
+            except Abandoned:
+                raise
+            except BaseException as e:
+                # Not the code's doing (that fails or stalls its instance inside the
+                # executor): a bug or a bad row. Set aside this instance only.
+                log.exception("the turn of %s could not be computed", instance_id)
+                self._cache.pop(instance_id, None)
+                self._stall_record(instance_id, item, e, batch, now, loaded)
+                continue
+            if done is not None:
+                pending.append(done)
+            if len(inputs) > 1 and (
+                self.store.io.waiting or time.perf_counter() - yielded > _YIELD_EVERY
+            ):
+                # Let other threads have the GIL during a long round: a thread in a
+                # store call (a client starting a workflow, say) needs it back
+                # after each statement. Otherwise only now and then: a GIL
+                # hand-off costs about as much CPU as a turn.
+                time.sleep(0)
+                yielded = time.perf_counter()
+
+    def _turn(
+        self,
+        instance_id: str,
+        item: Inputs,
+        now: Nanos,
+        batch: CommitBatch,
+        loaded: dict[str, tuple[InstanceRecord, list[str]]],
+        generation: int,
+    ) -> Pending | None:
+        cached = self._cache.get(instance_id)
+        if cached is None:
+            found = loaded.pop(instance_id, None)
+            if found is None or WorkflowStatus(found[0].status).is_terminal:
+                # Purged or finished: nothing will ever wait for these events.
+                batch.dropped_messages.extend(item.message_ids)
+                return None
+            record, stored = found
+            cached = self._cold(record, stored, item, now, batch, generation)
+            if cached is None:
+                return None
+            self._cache[instance_id] = cached
+        else:
+            self._cache.move_to_end(instance_id)
+        execution_id = cached.view.execution_id
+        events: list[h.Event] = [h.OrchestratorStarted(now)]
+        for e, target in item.events:
+            if target is None or target == execution_id:
+                events.append(e if e.ts == now else with_ts(e, now))
+        local = [(r, result_event(r, now)) for r in item.local]
+        events.extend(e for _, e in local)
+        if cached.remote is not None:
+            self._send_remote(cached, events, item.message_ids, now)
+            return None
+        assert cached.executor is not None
+        if self._watchdog is not None:
+            self._watchdog.begin(instance_id)
+        try:
+            turn, applied = cached.executor.run_turn(events)
+        except _STALL_ERRORS as e:
+            self._check_generation(generation)
+            self._cache.pop(instance_id, None)
+            current = self.store.get_instance(instance_id)
+            if current is None:
+                batch.dropped_messages.extend(item.message_ids)
+                return None
+            self._stall(current, item, e, now, batch, cached.history_len)
+            return None
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.end()
+        self._check_generation(generation)
+        executor, view = cached.executor, cached.view
+        # The first turn's ExecutionStarted tells who the parent is.
+        view.name, view.parent, view.depth = executor.name, executor.parent, executor.depth
+        if len(applied) == 1 and not (turn.actions or turn.custom_status_set or turn.patches):
+            # Nothing but the marker (duplicates, or events of another execution):
+            # consume the messages, record nothing.
+            applied = []
+        return self._write(cached, applied, turn, item.message_ids, local, now, batch)
+
+    def _check_generation(self, generation: int) -> None:
+        if generation != self._generation:
+            raise Abandoned
+
+    def _cold(
+        self,
+        record: InstanceRecord,
+        stored: list[str],
+        item: Inputs,
+        now: Nanos,
+        batch: CommitBatch,
+        generation: int,
+    ) -> Cached | None:
+        """A cache entry for an instance read from the store: its generator replayed
+        (in-process code), or its history kept (remote code)."""
+        past = [decode_event(e) for e in stored]
+        remote = self._remote
+        if (
+            remote is not None
+            and record.name not in self.registry.workflows
+            and remote.runs(record.name)
+        ):
+            view = _view_of(record, past)
+            return Cached(view, len(stored), record.status, past=past, remote=remote)
+        executor = WorkflowExecutor(
+            record.instance_id, record.execution_id, self.registry, self.options.max_payload_bytes
+        )
+        if self._watchdog is not None:
+            self._watchdog.begin(record.instance_id)
+        try:
+            executor.replay(past)
+        except _STALL_ERRORS as e:
+            self._check_generation(generation)
+            self._stall(record, item, e, now, batch, len(stored))
+            return None
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.end()
+        self._check_generation(generation)
+        view = InstanceView(
+            record.instance_id,
+            record.execution_id,
+            executor.name or record.name,
+            executor.parent,
+            executor.depth,
+        )
+        return Cached(view, len(stored), record.status, executor=executor)
+
+    def _write(
+        self,
+        cached: Cached,
+        applied: list[h.Event],
+        turn: Turn,
+        message_ids: list[int],
+        local: list[tuple[ActivityResult, h.Event]],
+        now: Nanos,
+        batch: CommitBatch,
+    ) -> Pending:
+        view = cached.view
+        records = build_turn(
+            view,
+            applied,
+            turn,
+            now,
+            new_id=_new_id,
+            max_child_depth=self.options.max_child_depth,
+        )
+        for reason in records.refused:
+            log.warning("instance %s: %s", view.instance_id, reason)
+        write = write_turn(
+            view,
+            records,
+            history_start=cached.history_len,
+            previous_status=cached.status,
+            consumed=message_ids,
+            local=local,
+            worker_id=self.worker_id,
+            now=now,
+        )
+        running = not WorkflowStatus(records.status).is_terminal
+        self._limits.track(view.name, view.instance_id, running, batch, self.clock.now())
+        batch.turns.append(write)
+        return Pending(
+            view.instance_id,
+            write.activities,
+            cached.history_len + len(write.history),
+            records.finished or records.continue_as_new is not None,
+            write.update.status,
+            records.history,
+        )
+
+    def _send_remote(
+        self, cached: Cached, events: list[h.Event], message_ids: list[int], now: Nanos
+    ) -> None:
+        assert cached.remote is not None and cached.past is not None
+        started = next((e for e in events if isinstance(e, h.ExecutionStarted)), None)
+        if started is not None:
+            view = cached.view
+            view.name, view.parent, view.depth = started.name, started.parent, started.depth
+        token = next(self._tokens)
+        flight = InFlight(token, cached, events, message_ids, now)
+        with self._cv:
+            self._in_flight[cached.view.instance_id] = flight
+        cached.remote.dispatch(TurnWork(cached.view, cached.past, events, now, token))
+
+    def _answered(
+        self, instance_id: str, token: int, turn: Turn, batch: CommitBatch
+    ) -> Pending | None:
+        with self._cv:
+            flight = self._in_flight.get(instance_id)
+            if flight is None or flight.token != token:
+                return None
+            del self._in_flight[instance_id]
+        cached = flight.cached
+        if self._cache.get(instance_id) is not cached:
+            self._cache[instance_id] = cached
+        return self._write(cached, flight.events, turn, flight.message_ids, [], flight.now, batch)
+
+    def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:
+        """Read instances for a round; one that cannot be read is set aside, the
+        others load (a corrupt page should cost one instance, not the round)."""
+        try:
+            return self.store.load_instances(instance_ids)
+        except Exception:
+            if len(instance_ids) == 1:
+                raise
+        loaded: dict[str, tuple[InstanceRecord, list[str]]] = {}
+        for iid in instance_ids:
+            try:
+                loaded.update(self.store.load_instances([iid]))
+            except Exception as e:
+                self._set_aside(iid, f"its stored state cannot be read: {e}")
+        return loaded
+
+    def _evict(self, instance_id: str) -> None:
+        cached = self._cache.pop(instance_id, None)
+        if cached is not None and cached.remote is not None:
+            cached.remote.forget(instance_id)
+
+    def _stall(
+        self,
+        record: InstanceRecord,
+        item: Inputs,
+        error: BaseException,
+        now: Nanos,
+        batch: CommitBatch,
+        history_len: int,
+    ) -> None:
+        batch.messages.extend(result_message(r, now) for r in item.local)
+        terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
+        if terminate is None:
+            log.warning("instance %s stalled: %s", record.instance_id, error)
+        self._limits.track(record.name, record.instance_id, False, batch, self.clock.now())
+        batch.turns.append(stall_turn(record, error, terminate, item.message_ids, history_len, now))
+
+    def _stall_record(
+        self,
+        instance_id: str,
+        item: Inputs,
+        error: BaseException,
+        batch: CommitBatch,
+        now: Nanos,
+        loaded: dict[str, tuple[InstanceRecord, list[str]]],
+    ) -> None:
+        """Stall an instance whose turn failed for a reason not its code's."""
+        try:
+            record = self.store.get_instance(instance_id)
+            if record is None:
+                batch.dropped_messages.extend(item.message_ids)
+                return
+            history_len = len(self.store.get_history(instance_id))
+        except Exception as e:
+            self._set_aside(instance_id, f"its stored state cannot be read: {e}")
+            return
+        reason = RuntimeError(f"internal error computing the turn: {type(error).__name__}: {error}")
+        self._stall(record, item, reason, now, batch, history_len)
+
+    def _set_aside(self, instance_id: str, reason: str) -> None:
+        """Quarantine an instance in this worker: its rows cannot be used."""
+        if instance_id not in self._quarantined:
+            log.error("instance %s is set aside: %s", instance_id, reason)
+        self._quarantined[instance_id] = reason
+        self._cache.pop(instance_id, None)
+
+    def _take_stuck(self) -> list[tuple[str, str]]:
+        with self._cv:
+            stuck, self._stuck = list(self._stuck.items()), {}
+        return stuck
+
+    def _stall_stuck(
+        self,
+        instance_id: str,
+        where: str,
+        item: Inputs | None,
+        batch: CommitBatch,
+        now: Nanos,
+    ) -> None:
+        """Stall an instance whose code blocked its turn (see ``watchdog.py``)."""
+        error = RuntimeError(
+            f"the workflow code blocked its turn for over {self.options.deadlock_timeout:g}s "
+            f"at {where}; workflow code must not block (no sleeps, I/O or busy loops: "
+            "use activities and timers)"
+        )
+        self._stall_record(instance_id, item or Inputs(), error, batch, now, {})
+
+
+def _view_of(record: InstanceRecord, past: list[h.Event]) -> InstanceView:
+    started = next((e for e in past if isinstance(e, h.ExecutionStarted)), None)
+    if started is None:
+        return InstanceView(record.instance_id, record.execution_id, record.name)
+    return InstanceView(
+        record.instance_id, record.execution_id, started.name, started.parent, started.depth
+    )
