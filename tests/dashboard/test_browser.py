@@ -74,8 +74,8 @@ def test_timeline_bars_and_history_rows(demo: Demo, page: Any) -> None:
     assert timeline.evaluate("el => el.tagName.toLowerCase()") == "svg"
     bars = timeline.locator("rect.bar")
     assert bars.count() >= 7  # five attempts and two retry waits
-    labels = timeline.locator("text.lane-label").all_text_contents()
-    assert [label.split()[0] for label in labels] == ["book_flight", "book_hotel", "book_car"]
+    labels = timeline.locator("text.lane-label .lane-name").all_text_contents()
+    assert labels == ["book_flight", "book_hotel", "book_car"]
     # Bars sit on a linear time axis: later starts are further right.
     xs = [float(bars.nth(n).get_attribute("x")) for n in range(bars.count())]
     starts = [int(bars.nth(n).get_attribute("data-seq")) for n in range(bars.count())]

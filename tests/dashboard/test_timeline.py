@@ -178,3 +178,72 @@ def test_rows_beyond_the_limit_are_counted_not_drawn() -> None:
     history += [ev("TaskScheduled", 0, task_id=n, name=f"a{n}") for n in range(tl.MAX_LANES + 5)]
     t = tl.build(history)
     assert len(t.lanes) == tl.MAX_LANES and t.hidden_lanes == 5
+
+
+# --- the vocabulary of exact histories (OrchestratorStarted, origins, execution IDs) ----
+
+NEVER = 253402300799 * 10**9 + 999_999_999
+
+
+def test_attempts_of_one_call_share_its_task_execution_id() -> None:
+    t = tl.build(
+        [
+            ev("OrchestratorStarted", 0),
+            started(),
+            ev("TaskScheduled", 0, task_id=0, name="pay", task_execution_id="x1"),
+            ev("TaskScheduled", 0, task_id=1, name="pay", task_execution_id="x2"),
+            ev("TaskFailed", 1, task_id=0, failure={"message": "no"}),
+            ev(
+                "TimerCreated",
+                1,
+                task_id=2,
+                fire_at=int(at(2) * 1e9),
+                origin="activity_retry",
+                origin_name="x1",
+            ),
+            ev("TimerFired", 2, task_id=2, fire_at=int(at(2) * 1e9)),
+            ev("TaskScheduled", 2, task_id=3, name="pay", task_execution_id="x1"),
+        ]
+    )
+    first, second = t.lanes
+    assert [(b.kind, b.attempt) for b in first.bars] == [
+        ("activity", 1),
+        ("retry", 1),
+        ("activity", 2),
+    ]
+    assert first.bars[1].fire_at == at(2)  # nanoseconds read as such
+    assert [(b.kind, b.attempt) for b in second.bars] == [("activity", 1)]
+
+
+def test_waits_recorded_as_timers_with_an_event_origin() -> None:
+    t = tl.build(
+        [
+            started(),
+            ev(
+                "TimerCreated",
+                0,
+                task_id=0,
+                fire_at=NEVER,
+                origin="external_event",
+                origin_name="approve",
+                source="/app/flows.py:9",
+            ),
+            ev(
+                "TimerCreated",
+                0,
+                task_id=1,
+                fire_at=int(at(60) * 1e9),
+                origin="create_timer",
+                name="reminder",
+            ),
+        ]
+    )
+    wait, timer = t.bars
+    assert (wait.kind, wait.label, wait.fire_at, wait.detail) == (
+        "event",
+        "approve",
+        None,
+        "no timeout",
+    )
+    assert wait.source is not None and wait.source.short == "app/flows.py:9"
+    assert (timer.kind, timer.label, timer.fire_at) == ("timer", "reminder", at(60))

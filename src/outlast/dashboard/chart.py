@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from outlast.dashboard import timeline as tl
+from outlast.dashboard.values import Source
 
 WIDTH: Final = 1100
 LABEL_WIDTH: Final = 240
@@ -46,7 +47,8 @@ class Row:
     note: str  # "x1000: 990 done, 10 open" for folded lanes (a multiplication sign)
     kind: str
     bars: list[DrawnBar] = field(default_factory=list)
-    source: str | None = None
+    source: Source | None = None
+    source_line: str | None = None  # filled in by whoever can read the file
 
 
 @dataclass
@@ -96,8 +98,7 @@ def layout(timeline: tl.Timeline, now: float, *, width: float = WIDTH) -> Chart:
 
     for n, lane in enumerate(timeline.lanes):
         row = Row(AXIS_HEIGHT + ROW_HEIGHT * (n + 1), lane.label, _note(lane), lane.kind)
-        first = lane.bars[0]
-        row.source = first.source.where if first.source is not None else None
+        row.source = lane.bars[0].source
         for bar in lane.bars:
             x0 = x_of(bar.start)
             x1 = x_of(bar.end if bar.end is not None else end)

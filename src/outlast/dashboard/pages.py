@@ -5,6 +5,7 @@ Blocking (the client is); the app runs these in worker threads.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -112,10 +113,17 @@ def instance_page(
         history, kind=params.get("kind") or "", text=params.get("q") or "", offset=offset
     )
     children, more = _children(client, instance_id, depth=2)
+    drawn = chart.layout(line, now)
+    for row in drawn.rows:
+        row.source_line = None if row.source is None else events.source_line(row.source)
+    waits = [
+        dataclasses.replace(w, source_line=events.source_line(w.source)) if w.source else w
+        for w in waits
+    ]
     return InstancePage(
         state=state,
         history_total=len(history),
-        chart=chart.layout(line, now),
+        chart=drawn,
         waits=waits,
         history=rows,
         children=children,

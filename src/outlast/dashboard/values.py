@@ -38,6 +38,12 @@ class Source:
     def where(self) -> str:
         return f"{self.file}:{self.line}"
 
+    @property
+    def short(self) -> str:
+        """The file's last two path parts and the line: ``examples/orders.py:38``."""
+        parts = self.file.replace("\\", "/").split("/")
+        return f"{'/'.join(parts[-2:])}:{self.line}"
+
 
 def time_of(value: Any) -> float | None:
     """Epoch seconds of a time field, or None (absent, unreadable, or "never").

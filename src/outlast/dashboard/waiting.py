@@ -26,6 +26,7 @@ class Wait:
     seq: int | None = None  # the history event that started the wait
     child_id: str | None = None
     source: Source | None = None
+    source_line: str | None = None  # filled in by whoever can read the file
 
 
 def concurrency_cap_waits(instance_id: str, status: str) -> list[Wait]:
