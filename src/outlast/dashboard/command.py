@@ -73,8 +73,11 @@ def dashboard(store: str | None, host: str, port: int, refresh: float, log_level
                 uvicorn.Config(app, log_level=log_level, access_log=log_level in ("info", "debug"))
             )
             server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn hands Ctrl+C back once it has stopped: a clean stop
         finally:
             sock.close()
+        out.print("outlast dashboard stopped.", markup=False)
     finally:
         if state.owns_stores:
             opened.close()
