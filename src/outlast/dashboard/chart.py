@@ -150,7 +150,7 @@ def _merge(bars: list[DrawnBar]) -> list[DrawnBar]:
     for bar in merged:
         if bar.count > 1:
             bar.title = f"{bar.count} steps from {bar.title}"
-            bar.rerun_seq = bar.end_seq = None
+            bar.rerun_seq = bar.end_seq = bar.child_id = None
     return merged
 
 
