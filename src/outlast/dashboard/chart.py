@@ -188,6 +188,11 @@ def clock_time(ts: float) -> str:
 
 
 def _note(lane: tl.Lane) -> str:
+    if lane.kind == tl.EVENT and lane.members <= 1:
+        wait = lane.bars[0]
+        if wait.fire_at is None:
+            return "no timeout"
+        return f"timeout {duration(max(0.0, wait.fire_at - wait.start))}"
     if lane.members <= 1:
         attempts = sum(1 for b in lane.bars if b.kind == lane.kind)
         return f"{attempts} attempts" if attempts > 1 else ""
