@@ -54,6 +54,7 @@ def test_redirects_stay_on_this_site() -> None:
     assert _local("/instances/a?x=1") == "/instances/a?x=1"
     for away in ("//evil.example/", "https://evil.example/", "/\\evil", "", None):
         assert _local(away) == "/"
+    assert _local("//evil.example/", "/workflows") == "/workflows/"
 
 
 def test_control_characters_become_visible() -> None:

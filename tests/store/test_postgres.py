@@ -721,7 +721,7 @@ def test_big_status_counts_are_the_planners_estimates(
     pg: PostgresStore, pg_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from outlast.store.base import InstanceQuery
-    from outlast.store.postgres import store as pg_store
+    from outlast.store.postgres import counts as pg_store
 
     for n in range(5):
         _create(pg, f"c{n}")
@@ -736,11 +736,11 @@ def test_big_status_counts_are_the_planners_estimates(
 
 def test_id_prefixes_under_any_collation(pg: PostgresStore) -> None:
     from outlast.store.base import InstanceQuery
-    from outlast.store.postgres import store as pg_store
+    from outlast.store.postgres import counts as pg_store
 
     for iid in ("ab-1", "ab_2", "abc", "b-ab"):
         _create(pg, iid)
-    pg._prefix_sql = pg_store._PREFIX_ANY  # as on a database with an ICU or en_US collation
+    pg._prefix_sql = pg_store.PREFIX_ANY  # as on a database with an ICU or en_US collation
     found = pg.list_instances(InstanceQuery(instance_id_prefix="ab"))
     assert sorted(r.instance_id for r in found) == ["ab-1", "ab_2", "abc"]
     assert pg.count_instances(InstanceQuery(instance_id_prefix="ab-")).by_status == {"PENDING": 1}

@@ -76,7 +76,7 @@ class Dashboard:
 
     def _render(self, request: Request, template: str, **ctx: Any) -> str:
         ctx.update(
-            base=request.scope.get("root_path", ""),
+            base=_base(request),
             csrf=csrf_token(request),
             csrf_field=CSRF_FIELD,
             token_set=self.gate.enabled,
@@ -180,7 +180,7 @@ class Dashboard:
         form = await self._form(request)
         if isinstance(form, Response):
             return form
-        base = request.scope.get("root_path", "")
+        base = _base(request)
         try:
             if action == "rerun":
                 new_id = await self._blocking(actions.rerun, self.client, iid, form)
@@ -215,13 +215,14 @@ class Dashboard:
     # --- the token prompt -----------------------------------------------------------
 
     async def login_form(self, request: Request) -> Response:
-        return await self.page(request, "login.html", next=_local(request.query_params.get("next")))
+        target = _local(request.query_params.get("next"), _base(request))
+        return await self.page(request, "login.html", next=target)
 
     async def login(self, request: Request) -> Response:
         form = await self._form(request)
         if isinstance(form, Response):
             return form
-        target = _local(_text(form.get("next")))
+        target = _local(_text(form.get("next")), _base(request))
         if not self.gate.enabled:
             return RedirectResponse(target, 303)
         if not self.gate.check(_text(form.get("token")) or ""):
@@ -236,7 +237,7 @@ class Dashboard:
         form = await self._form(request)
         if isinstance(form, Response):
             return form
-        base = request.scope.get("root_path", "")
+        base = _base(request)
         response = RedirectResponse(f"{base}/login", 303)
         response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
         return response
@@ -246,10 +247,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _local(target: str | None) -> str:
-    """Only a path on this site may be a redirect target (no open redirect)."""
+def _base(request: Request) -> str:
+    """Where the dashboard is mounted ("" at the root)."""
+    return str(request.scope.get("root_path", ""))
+
+
+def _local(target: str | None, base: str = "") -> str:
+    """Only a path on this site may be a redirect target (no open redirect); else
+    the instances list."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
+        return base + "/"
     return target
 
 
@@ -262,13 +269,13 @@ def _gated(
     async def guarded(request: Request) -> Response:
         if dashboard.gate.allows(request):
             return await handler(request)
-        base = request.scope.get("root_path", "")
+        base = _base(request)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            return await dashboard.page(request, "login.html", 401, next=_local(target))
+            return await dashboard.page(request, "login.html", 401, next=_local(target, base))
         return PlainTextResponse(
             f"the dashboard needs the API token: log in at {base}/login?"
-            + urlencode({"next": _local(target)}),
+            + urlencode({"next": _local(target, base)}),
             401,
         )
 

@@ -23,62 +23,19 @@ from outlast.store.base import (
     CommitBatch,
     InstanceQuery,
     InstanceRecord,
-    InstanceUpdate,
-    Message,
     Store,
-    TurnWrite,
 )
-
-W1 = "host:1:aaaa"
-W2 = "host:2:bbbb"
-
-
-def record(iid: str, *, status: str = "PENDING", created: float = 100.0) -> InstanceRecord:
-    return InstanceRecord(
-        instance_id=iid,
-        name="wf",
-        status=status,
-        execution_id=f"{iid}-e1",
-        created_at=created,
-        updated_at=created,
-        input='{"x":1}',
-    )
+from outlast.testing.query_contract import QueryContract
+from outlast.testing.store_records import W1, W2, create, message, record, turn
 
 
-def message(
-    iid: str, event: str = "start", *, at: float = 100.0, execution: str | None = None
-) -> Message:
-    return Message(iid, execution, event, at)
-
-
-def turn(
-    iid: str,
-    *,
-    start: int = 0,
-    history: list[str] | None = None,
-    status: str = "RUNNING",
-    consumed: list[int] | None = None,
-    release: bool = False,
-    **kw: object,
-) -> TurnWrite:
-    return TurnWrite(
-        instance_id=iid,
-        execution_id=f"{iid}-e1",
-        history_start=start,
-        history=history or [],
-        update=InstanceUpdate(status=status, updated_at=200.0, release=release),
-        consumed=consumed or [],
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-class StoreContract:
+class StoreContract(QueryContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         raise NotImplementedError("subclasses provide a store fixture")
 
     def _create(self, store: Store, iid: str, **kw: object) -> None:
-        store.create_instance(record(iid, **kw), message(iid, execution=f"{iid}-e1"))  # type: ignore[arg-type]
+        create(store, iid, **kw)
 
     # --- instances ------------------------------------------------------------------
 
@@ -142,69 +99,6 @@ class StoreContract:
         self._create(store, "a")
         assert store.get_history("a") == []
         assert store.get_instance("a").status == "PENDING"  # type: ignore[union-attr]
-
-    def test_list_filters_and_pages(self, store: Store) -> None:
-        for n in range(5):
-            self._create(store, f"i{n}", created=100.0 + n)
-        store.commit(CommitBatch(W1, turns=[turn("i1", status="COMPLETED", release=True)]))
-        page = store.list_instances(InstanceQuery(limit=2))
-        assert [r.instance_id for r in page] == ["i0", "i1"]
-        page = store.list_instances(InstanceQuery(limit=10, after=(101.0, "i1")))
-        assert [r.instance_id for r in page] == ["i2", "i3", "i4"]
-        done = store.list_instances(InstanceQuery(statuses=["COMPLETED"]))
-        assert [r.instance_id for r in done] == ["i1"]
-        window = store.list_instances(InstanceQuery(created_after=102.0, created_before=104.0))
-        assert [r.instance_id for r in window] == ["i2", "i3"]
-        assert store.list_instances(InstanceQuery(name="other")) == []
-        stale = store.list_instances(InstanceQuery(statuses=["COMPLETED"], updated_before=300.0))
-        assert [r.instance_id for r in stale] == ["i1"]  # finished at 200
-        assert store.list_instances(InstanceQuery(updated_before=150.0)) == [
-            r for r in store.list_instances(InstanceQuery()) if r.updated_at < 150.0
-        ]
-
-    def test_list_by_id_prefix_and_parent(self, store: Store) -> None:
-        for iid in ("ab-1", "ab-2", "ab_3", "abc", "b-ab", "AB-4"):
-            self._create(store, iid)
-        child = record("ab-1-0")
-        child.parent_instance_id = "ab-1"
-        store.create_instance(child, message("ab-1-0"))
-        found = store.list_instances(InstanceQuery(instance_id_prefix="ab-"))
-        assert sorted(r.instance_id for r in found) == ["ab-1", "ab-1-0", "ab-2"]
-        assert [
-            r.instance_id for r in store.list_instances(InstanceQuery(instance_id_prefix="abc"))
-        ] == ["abc"]
-        assert store.list_instances(InstanceQuery(instance_id_prefix="zz")) == []
-        kids = store.list_instances(InstanceQuery(parent_instance_id="ab-1"))
-        assert [r.instance_id for r in kids] == ["ab-1-0"]
-
-    def test_count_by_status_with_filters(self, store: Store) -> None:
-        for n in range(6):
-            self._create(store, f"c{n}", created=100.0 + n)
-        store.commit(
-            CommitBatch(
-                W1,
-                turns=[
-                    turn("c0", status="COMPLETED", release=True),
-                    turn("c1", status="COMPLETED", release=True),
-                    turn("c2", status="FAILED", release=True),
-                    turn("c3"),
-                ],
-            )
-        )
-        counts = store.count_instances(InstanceQuery())
-        assert counts.by_status == {"COMPLETED": 2, "FAILED": 1, "RUNNING": 1, "PENDING": 2}
-        assert counts.exact
-        only = store.count_instances(InstanceQuery(statuses=["COMPLETED", "STALLED"]))
-        assert only.by_status == {"COMPLETED": 2}
-        window = store.count_instances(InstanceQuery(created_after=101.0, created_before=104.0))
-        assert window.by_status == {"COMPLETED": 1, "FAILED": 1, "RUNNING": 1}
-        assert store.count_instances(InstanceQuery(instance_id_prefix="c5")).by_status == {
-            "PENDING": 1
-        }
-        assert store.count_instances(InstanceQuery(name="other")).by_status == {}
-        capped = store.count_instances(InstanceQuery(name="wf"), cap=3)
-        assert sum(capped.by_status.values()) >= 3
-        assert capped.exact == (sum(capped.by_status.values()) == 6)  # memory counts all
 
     def test_purge_only_finished(self, store: Store) -> None:
         self._create(store, "a")
@@ -412,28 +306,6 @@ class StoreContract:
         store.commit(CommitBatch(W1, finished_activities=[("a", 1)]))
         assert store.owned_activities(W1) == []
 
-    def test_pending_activities_name_their_owner(self, store: Store) -> None:
-        self._create(store, "a")
-        self._create(store, "b")
-        acts = [
-            ActivityRecord("a", "a-e1", 2, "two", '"y"', None),
-            ActivityRecord("a", "a-e1", 1, "one", '"x"', W1),
-        ]
-        other = ActivityRecord("b", "b-e1", 1, "elsewhere", None, W2)
-        store.commit(
-            CommitBatch(
-                W1,
-                turns=[
-                    turn("a", history=["e0"], activities=acts),
-                    turn("b", history=["e0"], activities=[other]),
-                ],
-            )
-        )
-        assert store.pending_activities("a") == [acts[1], acts[0]]
-        store.commit(CommitBatch(W1, finished_activities=[("a", 1)]))
-        assert store.pending_activities("a") == [acts[0]]
-        assert store.pending_activities("missing") == []
-
     def test_dead_worker_releases_instances_and_activities(self, store: Store) -> None:
         store.register_worker(W1, "host", 1, expires_at=50.0)
         store.register_worker(W2, "host", 2, expires_at=10_000.0)
@@ -502,3 +374,6 @@ class StoreContract:
         before = store.version
         self._create(store, "a")
         assert calls and store.version > before
+
+
+__all__ = ["W1", "W2", "StoreContract", "create", "message", "record", "turn"]

@@ -20,6 +20,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.postgres import counts
 from outlast.store.postgres import statements as sql
 from outlast.store.postgres.commit import (
     check_turns,
@@ -38,17 +39,9 @@ from outlast.store.postgres.rows import (
     message_rows,
 )
 from outlast.store.postgres.schema import TABLES
-from outlast.store.sql import count_query, counts_of, list_query
+from outlast.store.sql import list_query
 
 Loaded = tuple[InstanceRecord, list[str]]
-# An ID prefix is a range of the key where text sorts by code point (the "C"
-# collations); under others only starts_with is right, and it reads every row.
-_PREFIX_RANGE = "instance_id >= %s AND instance_id < %s"
-_PREFIX_ANY = "starts_with(instance_id, %s)"
-# Each status is counted up to this many; beyond, the figure is the planner's
-# estimate (its statistics of the status column), so that counts stay cheap over
-# millions of instances.
-EXACT_COUNT_UP_TO = 10_000
 
 
 class _Fetched(threading.local):
@@ -90,7 +83,7 @@ class PostgresStore(Store):
             io=self.io,
         )
         self._closed = False
-        self._prefix_sql = _PREFIX_RANGE if self._sorts_by_code_point() else _PREFIX_ANY
+        self._prefix_sql = counts.prefix_sql(self._db)
         # Tags this process's notifications: it wakes its own waiters directly.
         self._token = uuid.uuid4().hex
         # host and pid of the workers registered through this object, so a
@@ -193,30 +186,12 @@ class PostgresStore(Store):
         rows = self._db.read(sql.GET_INSTANCE, (instance_id,))
         return InstanceRecord(*rows[0]) if rows else None
 
-    def _sorts_by_code_point(self) -> bool:
-        rows = self._db.read(sql.DATABASE_COLLATION)
-        collate, provider = rows[0] if rows else ("", None)
-        return provider in (None, "c") and (collate in ("C", "POSIX") or collate.startswith("C."))
-
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
         statement, params = list_query(query, "outlast_instances", "%s", self._prefix_sql)
         return [InstanceRecord(*row) for row in self._db.read(statement, params)]
 
     def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
-        statement, params, names = count_query(
-            query, "outlast_instances", "%s", self._prefix_sql, cap, EXACT_COUNT_UP_TO
-        )
-        counts = counts_of(self._db.read(statement, params), names, cap)
-        many = [s for s, n in counts.by_status.items() if n >= EXACT_COUNT_UP_TO]
-        if names is not None and many:
-            rows = self._db.read(sql.STATUS_ESTIMATES)
-            total, values, freqs = rows[0] if rows else (0, None, None)
-            estimates = dict(zip(values or [], freqs or [], strict=False))
-            for status in many:
-                estimate = round(float(total) * float(estimates.get(status, 0)))
-                counts.by_status[status] = max(EXACT_COUNT_UP_TO, estimate)
-            counts.exact = False
-        return counts
+        return counts.count(self._db, query, self._prefix_sql, cap)
 
     def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
         rows = self._db.read(sql.PENDING_ACTIVITIES, (instance_id,))
