@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# make serve PORT=8080 HOST=0.0.0.0 (defaults: outlast serve's, 127.0.0.1:3500)
 serve: $(STAMP)
-	$(BIN)/outlast serve
+	$(BIN)/outlast serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

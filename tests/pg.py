@@ -1,8 +1,7 @@
 """A real PostgreSQL server for the tests that need one.
 
 The server is ``$OUTLAST_TEST_POSTGRES`` or 127.0.0.1:5432 as user ``postgres``
-(trust auth). Tests make databases of their own (named $OUTLAST_TEST_DB_PREFIX_..., by
-default outlast_test_...) and drop them afterwards. Without a
+(trust auth). Tests make databases of their own and drop them afterwards. Without a
 reachable server those tests are skipped, except under ``CI=true``, where they
 fail: there PostgreSQL is part of the test bed, so its absence is a broken build.
 """
@@ -21,8 +20,6 @@ import pytest
 from psycopg import sql
 
 ADMIN_URL = os.environ.get("OUTLAST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-# Where several people share one server, each can keep to names of their own.
-DATABASE_PREFIX = os.environ.get("OUTLAST_TEST_DB_PREFIX", "outlast_test")
 
 
 def admin_connect() -> psycopg.Connection[tuple[object, ...]]:
@@ -44,8 +41,11 @@ def url_for(database: str) -> str:
     return urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{database}"))
 
 
-def create_database(prefix: str = DATABASE_PREFIX) -> str:
-    """A new empty database; returns its URL."""
+def create_database(prefix: str | None = None) -> str:
+    """A new empty database; returns its URL. Its name starts with ``prefix``, by
+    default ``$OUTLAST_TEST_DB_PREFIX`` or ``outlast_test`` (a shared server may
+    ask each user for a prefix of their own)."""
+    prefix = prefix or os.environ.get("OUTLAST_TEST_DB_PREFIX") or "outlast_test"
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with admin_connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

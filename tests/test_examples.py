@@ -28,7 +28,7 @@ from outlast.testing import FakeClock
 
 def test_task_chaining(store_url: str) -> None:
     state = task_chaining.main(store_url)
-    assert state is not None and state.output() == [43, 86, 84]
+    assert state is not None and state.output_as() == [43, 86, 84]
 
 
 def test_task_chaining_compensates_and_reraises(store_url: str) -> None:
@@ -47,7 +47,7 @@ def test_fan_out_fan_in(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None
     slept: list[float] = []
     monkeypatch.setattr(fan_out_fan_in.time, "sleep", slept.append)
     state = fan_out_fan_in.main(store_url, batch_size=25)
-    assert state is not None and state.output() == sum(2 * (i + 1) for i in range(25))
+    assert state is not None and state.output_as() == sum(2 * (i + 1) for i in range(25))
     # The patch is on the shared time module: the runtime's own sleep(0) GIL
     # yields land here too.
     assert [s for s in slept if s] == [5] * 25
@@ -70,7 +70,7 @@ def test_human_interaction_times_out_after_24_hours(store_url: str) -> None:
         _wait_for_timer(client, iid)
         clock.advance(timedelta(hours=24))
         state = client.wait_for_workflow_completion(iid)
-    assert state is not None and state.output() == "Cancelled"
+    assert state is not None and state.output_as() == "Cancelled"
 
 
 def _wait_for_timer(client: outlast.WorkflowClient, iid: str) -> None:
@@ -116,7 +116,7 @@ def test_monitor_continues_as_new_and_alerts_once_per_change(
         client.terminate_workflow(iid)
         client.wait_for_workflow_completion(iid)
     assert alerts == ["Job 'job' is unhealthy!"] * 2
-    assert state is not None and state.input() == {"job_id": "job", "is_healthy": True}
+    assert state is not None and state.input_as() == {"job_id": "job", "is_healthy": True}
 
 
 def _sleeping(client: outlast.WorkflowClient, iid: str) -> bool:
@@ -133,7 +133,7 @@ def _wait(condition: Callable[[], bool]) -> None:
 
 def test_error_handling_retries_then_compensates(store_url: str) -> None:
     ok, bad = error_handling.main(store_url)
-    assert ok.output() == ["flight to Lisbon", "hotel in Lisbon", "car in Lisbon"]
+    assert ok.output_as() == ["flight to Lisbon", "hotel in Lisbon", "car in Lisbon"]
     assert bad.runtime_status is wf.WorkflowStatus.FAILED
     assert bad.failure_details is not None
     assert "car in Oslo" in bad.failure_details.message
@@ -141,7 +141,7 @@ def test_error_handling_retries_then_compensates(store_url: str) -> None:
 
 def test_order_processing_polls_to_completion(store_url: str) -> None:
     state = order_processing.main(store_url)
-    assert state is not None and state.output() == {"Processed": True}
+    assert state is not None and state.output_as() == {"Processed": True}
 
 
 def test_child_workflows(store_url: str) -> None:

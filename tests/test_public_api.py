@@ -8,6 +8,7 @@ def test_all_is_pinned() -> None:
             "ActivityContext",
             "FailureDetails",
             "InstanceAlreadyExistsError",
+            "InstanceID",
             "InstanceNotFoundError",
             "InvalidStateError",
             "MissingExtraError",

@@ -21,3 +21,36 @@ def test_first_workflow_snippet_runs(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '["Hello Tokyo!","Hello London!"]'
+
+
+GLOB_CHARACTERS = set("?*[&")
+
+
+def _unquoted(command: str) -> str:
+    """The characters of a shell command that stand outside any quotes."""
+    out, quote = [], ""
+    for char in command:
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def test_curl_commands_in_the_docs_paste_into_zsh() -> None:
+    """zsh takes an unquoted ``?`` or ``[`` as a glob and stops with "no matches
+    found"; every URL with one is quoted."""
+    pages = [README, *sorted((README.parent / "docs").glob("*.md"))]
+    commands = [
+        (page.name, line)
+        for page in pages
+        for line in page.read_text().splitlines()
+        if re.match(r"^(\$ )?curl ", line.strip())
+    ]
+    assert len(commands) >= 5
+    for page, line in commands:
+        bare = _unquoted(line.split("#", 1)[0])
+        assert not GLOB_CHARACTERS & set(bare), f"{page}: quote the URL in: {line}"

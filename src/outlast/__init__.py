@@ -34,6 +34,7 @@ from outlast.errors import (
 
 if TYPE_CHECKING:
     from outlast.client.client import WorkflowClient
+    from outlast.client.instance_id import InstanceID
     from outlast.client.state import WorkflowState
     from outlast.core.context import ActivityContext, WorkflowContext
     from outlast.core.retry import RetryPolicy
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "ActivityContext": "outlast.core.context",
+    "InstanceID": "outlast.client.instance_id",
     "RetryPolicy": "outlast.core.retry",
     "Task": "outlast.core.task",
     "WorkflowClient": "outlast.client.client",
@@ -74,6 +76,7 @@ __all__ = [
     "ActivityContext",
     "FailureDetails",
     "InstanceAlreadyExistsError",
+    "InstanceID",
     "InstanceNotFoundError",
     "InvalidStateError",
     "MissingExtraError",

@@ -3,6 +3,7 @@ the real ``outlast`` console script."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ def test_the_console_script_against_a_store(store_url: str, tmp_path: Path) -> N
     store = open_store(store_url)
     try:
         state = WorkflowClient(store).get_workflow_state("proc-1")
-        assert state is not None and state.input() == 3
+        assert state is not None and state.input_as() == 3
     finally:
         store.close()
 
@@ -187,3 +188,47 @@ def test_python_dash_m_and_version(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0 and "outlast" in result.stdout
+
+
+# --- global --json, read-only commands, completion -----------------------------------
+
+
+def test_json_goes_before_or_after_the_command(store: Store, store_url: str) -> None:
+    WorkflowClient(store).schedule_new_workflow("approval", instance_id="j1")
+    for args in (["--json", "status", "j1"], ["status", "j1", "--json"]):
+        code, out, _ = invoke(*args, "--store", store_url)
+        assert code == 0 and orjson.loads(out)["instanceID"] == "j1", args
+    code, out, _ = invoke("--json", "list", "--store", store_url)
+    assert [s["instanceID"] for s in orjson.loads(out)["instances"]] == ["j1"]
+
+
+@pytest.mark.parametrize(
+    "args", [["status", "x"], ["list"], ["history", "x"], ["wait", "x", "--timeout", "0"]]
+)
+def test_read_only_commands_create_no_store(args: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    code, _, err = invoke(*args, "--store", f"sqlite:///{missing}")
+    assert code == 1 and "does not exist" in err and "only reads" in err
+    assert not missing.exists()
+
+
+def test_commands_that_write_create_the_store(tmp_path: Path) -> None:
+    created = tmp_path / "new.db"
+    code, _, _ = invoke("start", "approval", "--store", f"sqlite:///{created}")
+    assert code == 0 and created.exists()
+
+
+def test_two_slashes_in_a_sqlite_url_are_explained(tmp_path: Path) -> None:
+    code, _, err = invoke("list", "--store", "sqlite://x.db")
+    assert code == 2 and "sqlite:///x.db" in err
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts_as_docs_cli_md_shows(shell: str, tmp_path: Path) -> None:
+    docs = (REPO / "docs" / "cli.md").read_text()
+    assert f"_OUTLAST_COMPLETE={shell}_source outlast" in docs
+    env = {**os.environ, "_OUTLAST_COMPLETE": f"{shell}_source"}
+    out = subprocess.run(
+        outlast_command(), capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
+    )
+    assert out.returncode == 0 and "_OUTLAST_COMPLETE" in out.stdout, out.stderr

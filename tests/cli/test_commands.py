@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +13,9 @@ from click.testing import CliRunner, Result
 from outlast import WorkflowClient, WorkflowStatus
 from outlast.cli import cli
 from outlast.cli.commands import COMMANDS
+from tests.cli.conftest import Outlast
 
-Outlast = Callable[..., Result]
 ORDER = '{"Name":"Paperclips","Quantity":1,"TotalCost":9.95}'
-
-
-@pytest.fixture(params=["store", "url"])
-def target(request: pytest.FixtureRequest, store_url: str, runtime: object) -> list[str]:
-    """Where the commands act: the store itself, or a server on it. Either way a
-    runtime runs the workflows in this process."""
-    if request.param == "url":
-        return ["--url", request.getfixturevalue("base_url")]
-    return ["--store", store_url]
-
-
-@pytest.fixture
-def outlast(target: list[str]) -> Outlast:
-    runner = CliRunner()
-
-    def run(*args: str, expect: int = 0, stdin: str | None = None) -> Result:
-        result = runner.invoke(cli, [*args, *target], input=stdin, catch_exceptions=False)
-        assert result.exit_code == expect, (result.stdout, result.stderr)
-        return result
-
-    return run
 
 
 def json_of(result: Result) -> Any:
@@ -232,11 +210,17 @@ def test_purge_one_and_by_filter(outlast: Outlast) -> None:
     assert "finished" in outlast("purge", "live", expect=1).stderr
     assert outlast("purge", "d1").stdout.strip() == "Purged d1."
     outlast("purge", "d1", expect=3)
-    purged = json_of(outlast("purge", "--status", "completed", "--created-before", "0s", "--json"))
+    # Purging by filter asks first; with no terminal to ask on, it wants --yes.
+    refused = outlast("purge", "--status", "completed", expect=2)
+    assert "--yes" in refused.stderr
+    assert len(json_of(outlast("list", "--json"))["instances"]) == 3
+    purged = json_of(
+        outlast("purge", "--status", "completed", "--created-before", "0s", "--json", "--yes")
+    )
     assert purged == {"purged": 2}
     remaining = json_of(outlast("list", "--json"))["instances"]
     assert [s["instanceID"] for s in remaining] == ["live"]
-    assert "Purged 0 instances." in outlast("purge", "--all").stdout
+    assert "Purged 0 instances." in outlast("purge", "--all", "-y").stdout
 
 
 def test_purge_needs_an_id_or_filters_but_not_both(outlast: Outlast) -> None:

@@ -80,7 +80,7 @@ def test_start_body_is_the_input_and_an_empty_body_means_none(
     with_input = start(http, "approval", b'{"amount": 5}')
     without = start(http, "approval", b"")
     state = client.get_workflow_state(with_input)
-    assert state is not None and state.input() == {"amount": 5}
+    assert state is not None and state.input_as() == {"amount": 5}
     state = client.get_workflow_state(without)
     assert state is not None and state.serialized_input is None
 
@@ -95,7 +95,7 @@ def test_start_takes_json_whatever_the_content_type(
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     state = client.get_workflow_state(response.json()["instanceID"])
-    assert state is not None and state.input() == [1, 2]
+    assert state is not None and state.input_as() == [1, 2]
 
 
 def test_start_with_a_body_that_is_not_json_is_400(
@@ -139,7 +139,7 @@ def test_the_first_alpha_form_with_the_id_in_the_path_starts_too(
     assert response.status_code == 202
     assert response.json() == {"instanceID": "legacy-1"}
     state = client.get_workflow_state("legacy-1")
-    assert state is not None and state.name == "approval" and state.input() == "x"
+    assert state is not None and state.name == "approval" and state.input_as() == "x"
 
 
 # --- instance IDs ------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_raise_event_delivers_its_body_as_the_data(
     assert wait_done(client, instance_id) is WorkflowStatus.COMPLETED
     state = client.get_workflow_state(instance_id)
     assert state is not None
-    assert state.output() == {"request": "req", "decision": {"ok": True}}
+    assert state.output_as() == {"request": "req", "decision": {"ok": True}}
 
 
 def test_raise_event_without_a_body_sends_no_data(
@@ -272,7 +272,7 @@ def test_raise_event_without_a_body_sends_no_data(
     assert http.post(f"{API}/{instance_id}/raiseEvent/approve").status_code == 202
     wait_done(client, instance_id)
     state = client.get_workflow_state(instance_id)
-    assert state is not None and state.output() == {"request": None, "decision": None}
+    assert state is not None and state.output_as() == {"request": None, "decision": None}
 
 
 def test_raise_event_errors(http: httpx.Client, client: WorkflowClient) -> None:

@@ -132,7 +132,7 @@ def test_rerun_from_an_activity_starts_a_new_instance(
     assert response.headers["location"] == f"{base_url}{API}/rerun-1"
     assert wait_done(client, "rerun-1") is WorkflowStatus.COMPLETED
     state = client.get_workflow_state("rerun-1")
-    assert state is not None and state.input() == {"Name": "Clips"}
+    assert state is not None and state.input_as() == {"Name": "Clips"}
 
 
 def test_rerun_errors(http: httpx.Client, client: WorkflowClient) -> None:

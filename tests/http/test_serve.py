@@ -93,7 +93,7 @@ def test_a_signal_stops_serve_and_in_flight_work_is_kept(
             "inflight", timeout_in_seconds=30
         )
     assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
-    assert state.output() == 42
+    assert state.output_as() == 42
     assert runs == [21]
 
 
@@ -175,7 +175,7 @@ def test_outlast_serve_runs_an_app_until_sigint(store_url: str, tmp_path: Path) 
     try:
         state = WorkflowClient(store).get_workflow_state("kept")
         assert state is not None and state.runtime_status is WorkflowStatus.RUNNING
-        assert state.input() == "r"
+        assert state.input_as() == "r"
     finally:
         store.close()
 

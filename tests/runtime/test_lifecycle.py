@@ -83,7 +83,7 @@ def test_parent_fans_out_to_a_thousand_children(
     client = outlast.WorkflowClient(store_url)
     iid = client.schedule_new_workflow(fan, input=1000, instance_id="fan")
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
-    assert state is not None and state.output() == sum(i * i for i in range(1000))
+    assert state is not None and state.output_as() == sum(i * i for i in range(1000))
     page = client.list_workflows(name="square", page_size=2000)
     assert len(page) == 1000 and all(s.parent_instance_id == "fan" for s in page)
 
@@ -109,7 +109,7 @@ def test_eternal_monitor_storage_stays_bounded(
     client = outlast.WorkflowClient(store_url)
     iid = client.schedule_new_workflow(monitor, input=0)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=120)
-    assert state is not None and state.output() == 1000
+    assert state is not None and state.output_as() == 1000
     # Only the last generation: two turns, each with its marker.
     kinds = [e["kind"] for e in client.get_workflow_history(iid)]
     assert kinds == [
@@ -150,7 +150,7 @@ def test_continue_as_new_carries_unconsumed_events(
     for item in ("a", "b", "c"):
         client.raise_workflow_event(iid, "item", data=item)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-    assert state is not None and state.output() == ["a", "b", "c"]
+    assert state is not None and state.output_as() == ["a", "b", "c"]
 
 
 def test_terminate_works_on_suspended_and_waiting(
@@ -216,7 +216,7 @@ def test_per_name_activity_limit_throttles_a_fan_out(
     state = client.wait_for_workflow_completion(
         client.schedule_new_workflow(fan, input=20), timeout_in_seconds=30
     )
-    assert state is not None and state.output() == 2 * sum(range(20))
+    assert state is not None and state.output_as() == 2 * sum(range(20))
     assert peak["process_item"] == 2
     assert peak["other"] > 2
 
@@ -251,7 +251,7 @@ def test_per_name_workflow_limit_keeps_the_rest_pending(
             client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
             finished.add(iid)
         _wait_for(lambda: len(finished) == 5 or "RUNNING" in statuses())
-    assert all(client.get_workflow_state(i).output() == i for i in ids)  # type: ignore[union-attr]
+    assert all(client.get_workflow_state(i).output_as() == i for i in ids)  # type: ignore[union-attr]
 
 
 def test_retention_purges_old_finished_instances(
@@ -321,8 +321,8 @@ def test_named_versions_running_instances_keep_theirs(store_url: str) -> None:
         client.wait_for_workflow_start(new)
         for iid in (old, new):
             client.raise_workflow_event(iid, "pay")
-        assert client.wait_for_workflow_completion(old).output() == "v1 (1)"  # type: ignore[union-attr]
-        assert client.wait_for_workflow_completion(new).output() == "v2 (2)"  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(old).output_as() == "v1 (1)"  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(new).output_as() == "v2 (2)"  # type: ignore[union-attr]
 
 
 def _checkout_returning(value: str) -> Any:
@@ -351,7 +351,7 @@ def test_unregistered_version_stalls_until_a_runtime_has_it(store_url: str) -> N
         assert state is not None and state.failure_details is not None
         assert "version '2'" in state.failure_details.message
     with build(["1", "2"]):
-        assert client.wait_for_workflow_completion(iid).output() == "2"  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(iid).output_as() == "2"  # type: ignore[union-attr]
 
 
 def test_is_patched_through_the_runtime(store_url: str) -> None:
@@ -385,8 +385,8 @@ def test_is_patched_through_the_runtime(store_url: str) -> None:
         _wait_for(lambda: _completed(client, new) == 2)
         for iid in (old, new):
             client.raise_workflow_event(iid, "go")
-        assert client.wait_for_workflow_completion(old).output() == ["a", "c"]  # type: ignore[union-attr]
-        assert client.wait_for_workflow_completion(new).output() == ["a", "b", "c"]  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(old).output_as() == ["a", "c"]  # type: ignore[union-attr]
+        assert client.wait_for_workflow_completion(new).output_as() == ["a", "b", "c"]  # type: ignore[union-attr]
     # The patch is recorded on the marker of the turn that took it.
     patches = [e.get("patches") for e in client.get_workflow_history(new)]
     assert ["add-b"] in patches
@@ -434,14 +434,14 @@ def test_rerun_from_an_activity_event(make_runtime: RuntimeFactory, store_url: s
     calls.clear()
     again = client.rerun_workflow_from_event(src, charge_id, new_instance_id="again")
     state = client.wait_for_workflow_completion(again)
-    assert state is not None and state.output() == ["ann", "RESERVE", "PACK", "CHARGE"]
+    assert state is not None and state.output_as() == ["ann", "RESERVE", "PACK", "CHARGE"]
     assert calls == ["charge"]  # the steps before it were not run again
     kinds = [e["kind"] for e in client.get_workflow_history(again)]
     assert "ExecutionRerun" in kinds
     # With a new input, from the first activity.
     first = next(n for n, e in enumerate(history) if e["kind"] == "TaskScheduled")
     other = client.rerun_workflow_from_event(src, first, new_input="bob")
-    assert client.wait_for_workflow_completion(other).output()[0] == "bob"  # type: ignore[union-attr,index]
+    assert client.wait_for_workflow_completion(other).output_as()[0] == "bob"  # type: ignore[union-attr,index]
     # Bad requests fail clearly.
     with pytest.raises(ValueError, match="OrchestratorStarted"):
         client.rerun_workflow_from_event(src, 0)
@@ -465,12 +465,12 @@ def test_rerun_from_the_middle_of_a_fan_out(make_runtime: RuntimeFactory, store_
     rt.start()
     client = outlast.WorkflowClient(store_url)
     src = client.schedule_new_workflow(fan, input=10)
-    assert client.wait_for_workflow_completion(src).output() == 90  # type: ignore[union-attr]
+    assert client.wait_for_workflow_completion(src).output_as() == 90  # type: ignore[union-attr]
     middle = [
         n for n, e in enumerate(client.get_workflow_history(src)) if e["kind"] == "TaskScheduled"
     ][5]
     again = client.rerun_workflow_from_event(src, middle)
-    assert client.wait_for_workflow_completion(again).output() == 90  # type: ignore[union-attr]
+    assert client.wait_for_workflow_completion(again).output_as() == 90  # type: ignore[union-attr]
 
 
 def test_payload_limit_is_enforced_where_payloads_enter(
@@ -508,4 +508,4 @@ def test_payload_limit_is_enforced_where_payloads_enter(
     client.raise_workflow_event(iid, "go")
     state = client.wait_for_workflow_completion(iid)
     assert state is not None
-    assert state.output() == ["PayloadTooLargeError", "input refused"]
+    assert state.output_as() == ["PayloadTooLargeError", "input refused"]

@@ -55,7 +55,7 @@ def test_chain_runs_to_completion(make_runtime: RuntimeFactory, store_url: str) 
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
     assert state is not None
     assert state.runtime_status is WorkflowStatus.COMPLETED
-    assert state.output() == 15
+    assert state.output_as() == 15
     assert state.name == "chain" and state.serialized_input == "10"
 
 
@@ -93,7 +93,7 @@ def test_typed_payloads_arrive_as_their_types(make_runtime: RuntimeFactory, stor
     assert seen[2] == Invoice(number="INV-4", total=10.0)
     assert seen[3] == Point(1, 2)
     assert seen[4] == Point(2, 1) and isinstance(seen[4], Point)
-    assert state.output() == {
+    assert state.output_as() == {
         "invoice": {"number": "INV-4", "total": 10.0},
         "point": [2, 1],
         "when": "2026-05-01T12:30:00+00:00",
@@ -124,7 +124,7 @@ def test_async_activities_run_concurrently(make_runtime: RuntimeFactory, store_u
     state = client.wait_for_workflow_completion(
         client.schedule_new_workflow(fan, input=20), timeout_in_seconds=10
     )
-    assert state is not None and state.output() == sum(i * 2 for i in range(20))
+    assert state is not None and state.output_as() == sum(i * 2 for i in range(20))
     assert 1 < peak <= 8
 
 
@@ -155,7 +155,7 @@ def test_activity_concurrency_limit_holds(make_runtime: RuntimeFactory, store_ur
     state = client.wait_for_workflow_completion(
         client.schedule_new_workflow(fan, input=12), timeout_in_seconds=10
     )
-    assert state is not None and state.output() == sum(range(12))
+    assert state is not None and state.output_as() == sum(range(12))
     assert peak == 3
 
 
@@ -179,7 +179,7 @@ def test_external_events_before_wait_are_kept_in_order(
     client.raise_workflow_event(iid, "item", data={"n": 2})
     clock.advance(timedelta(hours=1))
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-    assert state is not None and state.output() == [{"n": 1}, {"n": 2}]
+    assert state is not None and state.output_as() == [{"n": 1}, {"n": 2}]
 
 
 def test_twenty_four_hour_timer_fires_when_clock_advances(
@@ -202,7 +202,7 @@ def test_twenty_four_hour_timer_fires_when_clock_advances(
     assert client.get_workflow_state(iid).runtime_status is WorkflowStatus.RUNNING  # type: ignore[union-attr]
     clock.advance(timedelta(hours=1))
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-    assert state is not None and state.output() == "cancelled"
+    assert state is not None and state.output_as() == "cancelled"
 
 
 def test_durable_retry_with_backoff(
@@ -234,7 +234,7 @@ def test_durable_retry_with_backoff(
         _wait_for(lambda: _pending_timer(client, iid))
         clock.advance(timedelta(minutes=minutes))
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-    assert state is not None and state.output() == "ok"
+    assert state is not None and state.output_as() == "ok"
     assert [round(t - calls[0]) for t in calls] == [0, 60, 180]
     kinds = [e["kind"] for e in client.get_workflow_history(iid)]
     assert kinds.count("TaskFailed") == 2 and kinds.count("TimerFired") == 2
@@ -274,7 +274,7 @@ def test_activity_failure_reaches_workflow_with_details(
     rt.start()
     client = outlast.WorkflowClient(store_url)
     state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf))
-    assert state is not None and state.output() == {"type": "ValueError", "message": "kaboom"}
+    assert state is not None and state.output_as() == {"type": "ValueError", "message": "kaboom"}
 
 
 def test_uncaught_failure_fails_instance(make_runtime: RuntimeFactory, store_url: str) -> None:
@@ -319,7 +319,7 @@ def test_unserializable_activity_result_fails_only_that_activity(
     rt.start()
     client = outlast.WorkflowClient(store_url)
     state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf))
-    assert state is not None and state.output() == ["SerializationError", 7]
+    assert state is not None and state.output_as() == ["SerializationError", 7]
 
 
 def test_unserializable_input_is_rejected_before_anything_is_stored(
@@ -351,7 +351,7 @@ def test_unknown_activity_fails_the_task(make_runtime: RuntimeFactory, store_url
     rt.start()
     client = outlast.WorkflowClient(store_url)
     state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf))
-    assert state is not None and state.output() == "UnknownActivityError"
+    assert state is not None and state.output_as() == "UnknownActivityError"
 
 
 def test_unknown_workflow_is_rejected_when_runtime_is_local(
@@ -391,11 +391,11 @@ def test_duplicate_instance_id(make_runtime: RuntimeFactory, store_url: str) -> 
     with pytest.raises(outlast.InstanceAlreadyExistsError, match="order-1"):
         client.schedule_new_workflow(wait, instance_id="order-1")
     client.raise_workflow_event("order-1", "go", data=1)
-    assert client.wait_for_workflow_completion("order-1").output() == 1  # type: ignore[union-attr]
+    assert client.wait_for_workflow_completion("order-1").output_as() == 1  # type: ignore[union-attr]
     # A finished instance's ID may be reused: the old run is replaced.
     client.schedule_new_workflow(wait, instance_id="order-1")
     client.raise_workflow_event("order-1", "go", data=2)
-    assert client.wait_for_workflow_completion("order-1").output() == 2  # type: ignore[union-attr]
+    assert client.wait_for_workflow_completion("order-1").output_as() == 2  # type: ignore[union-attr]
 
 
 def test_invalid_instance_id_is_rejected(store_url: str) -> None:
@@ -470,7 +470,7 @@ def test_terminate_suspend_resume_purge(make_runtime: RuntimeFactory, store_url:
     client.terminate_workflow(iid, output={"why": "enough"})
     state = client.wait_for_workflow_completion(iid)
     assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
-    assert state.output() == {"why": "enough"}
+    assert state.output_as() == {"why": "enough"}
     assert client.purge_workflow(iid) is True
     assert client.get_workflow_state(iid) is None
 
@@ -493,7 +493,7 @@ def test_custom_status_and_history(make_runtime: RuntimeFactory, store_url: str)
     rt.start()
     client = outlast.WorkflowClient(store_url)
     iid = client.schedule_new_workflow(wf)
-    _wait_for(lambda: client.get_workflow_state(iid).custom_status() == {"stage": "two"})  # type: ignore[union-attr]
+    _wait_for(lambda: client.get_workflow_state(iid).custom_status_as() == {"stage": "two"})  # type: ignore[union-attr]
     client.raise_workflow_event(iid, "finish")
     client.wait_for_workflow_completion(iid)
     history = client.get_workflow_history(iid)
@@ -537,7 +537,7 @@ def test_child_workflows_return_and_fail(make_runtime: RuntimeFactory, store_url
     client = outlast.WorkflowClient(store_url)
     iid = client.schedule_new_workflow(parent, instance_id="mom")
     state = client.wait_for_workflow_completion(iid)
-    assert state is not None and state.output() == [40, "ValueError"], state
+    assert state is not None and state.output_as() == [40, "ValueError"], state
     kid = client.get_workflow_state("kid-a")
     assert kid is not None and kid.parent_instance_id == "mom"
     assert client.get_workflow_state("mom-1").runtime_status is WorkflowStatus.FAILED  # type: ignore[union-attr]
@@ -560,7 +560,7 @@ def test_start_at_delays_the_start(
     assert client.get_workflow_state(iid).runtime_status is WorkflowStatus.PENDING  # type: ignore[union-attr]
     clock.advance(timedelta(days=2))
     state = client.wait_for_workflow_completion(iid)
-    assert state is not None and state.output() == later.isoformat()
+    assert state is not None and state.output_as() == later.isoformat()
 
 
 def test_wait_times_out_clearly(make_runtime: RuntimeFactory, store_url: str) -> None:
@@ -673,7 +673,7 @@ def test_runtime_restart_resumes_waiting_instance(store_url: str) -> None:
     client.raise_workflow_event(iid, "more", data=1)  # while nothing runs
     with build():
         state = client.wait_for_workflow_completion(iid)
-    assert state is not None and state.output() == 14
+    assert state is not None and state.output_as() == 14
 
 
 def test_runtime_lifecycle_errors(store_url: str) -> None:
@@ -750,7 +750,7 @@ def test_changed_code_stalls_keeps_history_and_recovers(store_url: str) -> None:
     # The fixed code goes out: the instance is revived and finishes.
     with _versioned_runtime(store_url, "reserve"):
         state = client.wait_for_workflow_completion(iid)
-    assert state is not None and state.output() == ["reserved", "reserved", "charged"]
+    assert state is not None and state.output_as() == ["reserved", "reserved", "charged"]
 
 
 def test_stalled_instance_can_be_terminated(store_url: str) -> None:
@@ -762,7 +762,7 @@ def test_stalled_instance_can_be_terminated(store_url: str) -> None:
         client.terminate_workflow(iid, output="given up")
         state = client.wait_for_workflow_completion(iid)
     assert state is not None and state.runtime_status is WorkflowStatus.TERMINATED
-    assert state.output() == "given up"
+    assert state.output_as() == "given up"
 
 
 def test_a_failed_commit_loses_no_activity_result() -> None:
@@ -794,7 +794,7 @@ def test_a_failed_commit_loses_no_activity_result() -> None:
     with rt:
         client = outlast.WorkflowClient(store)
         state = client.wait_for_workflow_completion(client.schedule_new_workflow(wf, input=1))
-    assert state is not None and state.output() == 2
+    assert state is not None and state.output_as() == 2
     assert store.failures == 0 and runs == [1]  # retried from memory, not re-run
 
 
@@ -830,7 +830,7 @@ def test_a_round_of_many_cold_instances_reads_them_in_chunks(
     )
     with build():
         states = [client.wait_for_workflow_completion(i) for i in ids]
-    assert [s.output() for s in states if s is not None] == [2 * (2 * i + 1) for i in range(n)]
+    assert [s.output_as() for s in states if s is not None] == [2 * (2 * i + 1) for i in range(n)]
     assert sum(reads) == n and max(reads) <= 100 and len(reads) >= 3
 
 
@@ -868,4 +868,4 @@ def test_activities_of_a_commit_taken_for_failed_still_run(
     with rt:
         iid = client.schedule_new_workflow("wf", input=0)
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-    assert lost and state is not None and state.output() == 3
+    assert lost and state is not None and state.output_as() == 3

@@ -88,7 +88,7 @@ class Cluster:
             state = self.client.wait_for_workflow_completion(iid, timeout_in_seconds=remaining)
             assert state is not None, iid
             assert state.runtime_status is outlast.WorkflowStatus.COMPLETED, (iid, state)
-            assert state.output() == value, iid
+            assert state.output_as() == value, iid
 
     def owned(self) -> dict[str, list[str]]:
         """Unfinished instances by the name of the worker that owns them."""

@@ -358,7 +358,7 @@ def test_runtime_and_client_on_postgres(pg: PostgresStore) -> None:
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
     assert state is not None
     assert state.runtime_status is outlast.WorkflowStatus.COMPLETED
-    assert state.output() == 120
+    assert state.output_as() == 120
     assert pg.get_instance(iid).owner is None  # type: ignore[union-attr]
 
 

@@ -89,8 +89,8 @@ def test_large_payloads_are_compressed_out_of_line(tmp_path: Path) -> None:
         client = outlast.WorkflowClient(url)
         iid = client.schedule_new_workflow(wf, input=document)
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
-    assert state is not None and state.output() == [200_000] * 5
-    assert state.input() == document
+    assert state is not None and state.output_as() == [200_000] * 5
+    assert state.input_as() == document
     db = sqlite3.connect(tmp_path / "big.db")
     kinds = db.execute("SELECT typeof(event), COUNT(*) FROM history GROUP BY 1").fetchall()
     biggest = db.execute("SELECT MAX(length(event)) FROM history").fetchone()[0]

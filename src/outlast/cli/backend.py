@@ -21,6 +21,7 @@ from outlast.errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
+    StoreError,
     TimeoutError,
 )
 from outlast.store import Store, open_store
@@ -82,8 +83,16 @@ class Backend(Protocol):
 class StoreBackend:
     """Acts on the store directly through a :class:`WorkflowClient`."""
 
-    def __init__(self, store: str | None, *, close_store: bool) -> None:
-        self._store: Store = open_store(store)
+    def __init__(self, store: str | None, *, close_store: bool, must_exist: bool = False) -> None:
+        try:
+            self._store: Store = open_store(store, must_exist=must_exist)
+        except StoreError as e:
+            if not must_exist:
+                raise
+            raise CliError(
+                f"{e} (this command only reads, so it creates no store: check --store "
+                "or $OUTLAST_STORE)"
+            ) from e
         self.client = WorkflowClient(self._store)
         self._close_store = close_store
 

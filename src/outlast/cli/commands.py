@@ -3,26 +3,24 @@ suspend, resume, purge, rerun."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 import click
 
-from outlast.cli import render
+from outlast.cli import render, waiting
 from outlast.cli.backend import MISSING, CliError, WaitFor
 from outlast.cli.exit_codes import EXIT_FAILED
 from outlast.cli.options import STATUS_CHOICE, JsonType, Session, TimeType, target_options
+from outlast.cli.waiting import not_found
 from outlast.client.dapr_json import history_json, list_json, status_json
 from outlast.client.state import WorkflowState
 from outlast.core.status import WorkflowStatus
-from outlast.errors import InstanceNotFoundError
+from outlast.errors import TimeoutError
 
 JSON = JsonType()
 TIME = TimeType()
-
-
-def _not_found(instance_id: str) -> InstanceNotFoundError:
-    return InstanceNotFoundError(f"no workflow instance with ID {instance_id!r}")
 
 
 def _show(session: Session, state: WorkflowState) -> None:
@@ -46,10 +44,19 @@ def _finish_wait(session: Session, state: WorkflowState, until: WaitFor) -> None
 
 
 def _wait(session: Session, instance_id: str, until: WaitFor, timeout: float) -> WorkflowState:
-    state = session.backend.wait(instance_id, until, timeout)
-    if state is None:
-        raise _not_found(instance_id)
-    return state
+    """Wait (with a spinner on a terminal); on a timeout, show where the instance
+    got to before the error."""
+    spinner = None if session.as_json else render.console(stderr=True)
+    try:
+        return waiting.wait(session.backend, instance_id, until, timeout, spinner)
+    except TimeoutError:
+        state = session.backend.status(instance_id)
+        if state is not None:
+            _show(session, state)
+        raise
+
+
+TIMEOUT = click.FloatRange(min=0)
 
 
 @click.command()
@@ -60,7 +67,7 @@ def _wait(session: Session, instance_id: str, until: WaitFor, timeout: float) ->
 @click.option("--id", "instance_id", help="The instance ID (default: a new random one).")
 @click.option("--wait", "wait_", is_flag=True, help="Wait for the instance to finish.")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds --wait waits."
+    "--timeout", type=TIMEOUT, default=60.0, show_default=True, help="Seconds --wait waits."
 )
 @target_options
 def start(
@@ -88,12 +95,12 @@ def start(
 
 @click.command()
 @click.argument("instance_id")
-@target_options
+@target_options(read_only=True)
 def status(session: Session, instance_id: str) -> None:
     """Show an instance's status, input, output and failure."""
     state = session.backend.status(instance_id)
     if state is None:
-        raise _not_found(instance_id)
+        raise not_found(instance_id)
     _show(session, state)
 
 
@@ -107,8 +114,8 @@ def status(session: Session, instance_id: str) -> None:
     show_default=True,
     help="Wait until the instance finished, or only until it started.",
 )
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait.")
-@target_options
+@click.option("--timeout", type=TIMEOUT, default=60.0, show_default=True, help="Seconds to wait.")
+@target_options(read_only=True)
 def wait(session: Session, instance_id: str, until: WaitFor, timeout: float) -> None:
     """Wait for an instance to finish (or start) and show its status.
 
@@ -140,7 +147,7 @@ def wait(session: Session, instance_id: str, until: WaitFor, timeout: float) -> 
 )
 @click.option("--continuation-token", help="Continue where the previous page stopped.")
 @click.option("--all", "all_pages", is_flag=True, help="Fetch every page.")
-@target_options
+@target_options(read_only=True)
 def list_(
     session: Session,
     statuses: tuple[str, ...],
@@ -179,7 +186,7 @@ def list_(
 
 @click.command()
 @click.argument("instance_id")
-@target_options
+@target_options(read_only=True)
 def history(session: Session, instance_id: str) -> None:
     """Show an instance's history events, oldest first."""
     events = session.backend.history(instance_id)
@@ -247,6 +254,7 @@ def resume(session: Session, instance_id: str, reason: str | None) -> None:
 @click.option("--name", help="Purge finished instances of this workflow.")
 @click.option("--created-before", type=TIME, help="Purge finished instances created before.")
 @click.option("--all", "everything", is_flag=True, help="Purge every finished instance.")
+@click.option("--yes", "-y", is_flag=True, help="Purge by filter without asking first.")
 @target_options
 def purge(
     session: Session,
@@ -255,20 +263,21 @@ def purge(
     name: str | None,
     created_before: datetime | None,
     everything: bool,
+    yes: bool,
 ) -> None:
     """Delete a finished instance and its history, or every finished instance that
-    matches the filters.
+    matches the filters (after asking, unless --yes).
 
     \b
       outlast purge order-42
-      outlast purge --status COMPLETED --created-before 7d
+      outlast purge --status COMPLETED --created-before 7d --yes
     """
     filtered = bool(statuses or name or created_before or everything)
     if instance_id and filtered:
         raise click.UsageError("give an INSTANCE_ID or filters, not both")
     if instance_id:
         if not session.backend.purge(instance_id):
-            raise _not_found(instance_id)
+            raise not_found(instance_id)
         if session.as_json:
             render.print_json({"purged": 1})
         else:
@@ -276,6 +285,8 @@ def purge(
         return
     if not filtered:
         raise click.UsageError("give an INSTANCE_ID, a filter, or --all")
+    if not yes:
+        _confirm_purge(statuses, name, created_before)
     count = session.backend.purge_many(
         statuses=[s.upper() for s in statuses] or None, name=name, created_before=created_before
     )
@@ -283,6 +294,23 @@ def purge(
         render.print_json({"purged": count})
     else:
         render.done(f"Purged {count} instance{'' if count == 1 else 's'}.")
+
+
+def _confirm_purge(
+    statuses: tuple[str, ...], name: str | None, created_before: datetime | None
+) -> None:
+    """Ask before deleting many instances; without a terminal to ask on, refuse."""
+    if not sys.stdin.isatty():
+        raise click.UsageError(
+            "purging by filter deletes every matching finished instance: add --yes "
+            "to do it without being asked (there is no terminal to ask on)"
+        )
+    which = [f"status {', '.join(s.upper() for s in statuses)}" if statuses else ""]
+    which.append(f"workflow {name}" if name else "")
+    which.append(f"created before {render.rfc3339(created_before)}" if created_before else "")
+    scope = "; ".join(w for w in which if w)
+    question = "Purge every finished instance" + (f" ({scope})" if scope else "")
+    click.confirm(question + ", with its history?", abort=True, err=True)
 
 
 @click.command()

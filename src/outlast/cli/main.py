@@ -33,11 +33,12 @@ Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·
 """
 
 
-# Commands that other layers contribute, loaded by name when they run: the HTTP
-# server's ``serve`` and the ``dashboard`` need the ``server`` extra, which the
-# other commands do not.
+# Commands loaded by name when they run: the HTTP server's ``serve`` and the
+# ``dashboard`` need the ``server`` extra, which the other commands do not, and
+# ``worker`` the runtime, which the instance commands do without.
 PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
+    "worker": ("outlast.cli.worker", "worker", "Run workflows, with no HTTP server."),
     "dashboard": (
         "outlast.dashboard.command",
         "dashboard",
@@ -123,15 +124,17 @@ def _fail(message: str, code: int) -> None:
     epilog=EPILOG,
 )
 @click.version_option(__version__, prog_name="outlast")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables (any command).")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, as_json: bool) -> None:
     """outlast: durable workflows for Python.
 
     Every instance command acts on a store (--store, default $OUTLAST_STORE or
     sqlite:///outlast.db) or on a running server (--url, or $OUTLAST_URL), and
-    prints JSON with --json.
+    prints JSON with --json (before or after the command).
     """
-    ctx.ensure_object(CliState)
+    state = ctx.ensure_object(CliState)
+    state.as_json = state.as_json or as_json
 
 
 for _command in COMMANDS:

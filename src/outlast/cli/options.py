@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 import orjson
@@ -38,6 +38,7 @@ class CliState:
     caller may share the store object)."""
 
     owns_stores: bool = False
+    as_json: bool = False  # ``outlast --json CMD``: the group's flag, for every command
 
 
 @dataclass
@@ -100,10 +101,26 @@ class JsonType(_ParamType):
 STATUS_CHOICE = click.Choice([s.value for s in WorkflowStatus], case_sensitive=False)
 
 
-def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+@overload
+def target_options(fn: Callable[..., Any], /) -> Callable[..., Any]: ...
+@overload
+def target_options(
+    fn: None = None, /, *, read_only: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]: ...
+def target_options(fn: Callable[..., Any] | None = None, /, *, read_only: bool = False) -> Any:
     """Adds --store/--url/--token/--json and hands the command a :class:`Session`
-    as its first argument instead."""
+    as its first argument instead. ``read_only``: the command only reads, so a
+    store file that does not exist is an error, not created."""
+    if fn is None:
 
+        def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+            return _with_target(command, read_only)
+
+        return decorate
+    return _with_target(fn, read_only)
+
+
+def _with_target(command: Callable[..., Any], read_only: bool) -> Callable[..., Any]:
     @click.option(
         "--json",
         "as_json",
@@ -130,7 +147,7 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         metavar="URL",
         help="Act on this store directly [default: sqlite:///outlast.db].",
     )
-    @functools.wraps(fn)
+    @functools.wraps(command)
     def wrapper(
         store: str | None, url: str | None, token: str | None, as_json: bool, **kwargs: Any
     ) -> Any:
@@ -142,9 +159,9 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         if url:
             backend = HttpBackend(url, token)
         else:
-            backend = StoreBackend(store, close_store=state.owns_stores)
+            backend = StoreBackend(store, close_store=state.owns_stores, must_exist=read_only)
         ctx.call_on_close(backend.close)
-        return fn(Session(backend, as_json), **kwargs)
+        return command(Session(backend, as_json or state.as_json), **kwargs)
 
     return wrapper
 

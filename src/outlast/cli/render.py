@@ -29,9 +29,23 @@ STATUS_STYLES: dict[WorkflowStatus, str] = {
 }
 
 
+# Wide enough that no ID, name or payload is folded or cut when output is piped.
+_PIPE_WIDTH = 1_000_000
+
+
 def console(*, stderr: bool = False, soft_wrap: bool = False) -> Console:
+    """A console on stdout (or stderr). On a terminal, tables fit its width; piped,
+    they keep every value whole."""
     # Rich reads sys.stdout at print time, so click's test runner captures it.
-    return Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
+    out = Console(stderr=stderr, highlight=False, soft_wrap=soft_wrap)
+    if not out.is_terminal:
+        out.width = _PIPE_WIDTH
+    return out
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-01-31T12:00:00Z``: UTC, to the second (the JSON output has the rest)."""
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z"
 
 
 def print_json(value: Any) -> None:
@@ -58,7 +72,7 @@ def relative(moment: datetime, now: datetime | None = None) -> str:
 
 
 def _timestamp(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({relative(moment)})"
+    return f"{rfc3339(moment)} ({relative(moment)})"
 
 
 def _payload(text: str | None) -> str:
@@ -92,6 +106,8 @@ def render_list(states: list[WorkflowState], continuation_token: str | None) -> 
     if not states:
         out.print("No workflow instances match.")
         return
+    # People see ages; a pipe gets times it can sort and compare.
+    when = relative if out.is_terminal else rfc3339
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("INSTANCE", no_wrap=True)
     table.add_column("WORKFLOW")
@@ -103,8 +119,8 @@ def render_list(states: list[WorkflowState], continuation_token: str | None) -> 
             escape(state.instance_id),
             escape(state.name),
             status_text(state.runtime_status),
-            relative(state.created_at),
-            relative(state.last_updated_at),
+            when(state.created_at),
+            when(state.last_updated_at),
         )
     out.print(table)
     if continuation_token:
@@ -114,13 +130,13 @@ def render_list(states: list[WorkflowState], continuation_token: str | None) -> 
 _HIDDEN_FIELDS = frozenset({"kind", "timestamp"})
 
 
-def _details(event: dict[str, Any]) -> str:
+def _details(event: dict[str, Any], *, shorten: bool) -> str:
     parts = []
     for key, value in event.items():
         if key in _HIDDEN_FIELDS or value is None:
             continue
         text = value if isinstance(value, str) else orjson.dumps(value).decode()
-        if len(text) > 80:
+        if shorten and len(text) > 80:
             text = text[:77] + "..."
         parts.append(f"{key}={text}")
     return " ".join(parts)
@@ -132,14 +148,16 @@ def render_history(events: Iterable[dict[str, Any]]) -> None:
     table.add_column("TIME", no_wrap=True)
     table.add_column("EVENT", no_wrap=True)
     table.add_column("DETAILS", overflow="fold")
+    out = console()
     first: datetime | None = None
     for number, event in enumerate(events):
         moment = datetime.fromisoformat(event["timestamp"])
         first = first or moment
         offset = (moment - first).total_seconds()
-        when = f"{moment.astimezone(UTC):%H:%M:%S}" if number == 0 else f"+{offset:.3f}s"
-        table.add_row(str(number), when, escape(event["kind"]), escape(_details(event)))
-    console().print(table)
+        when = rfc3339(moment) if number == 0 else f"+{offset:.3f}s"
+        details = _details(event, shorten=out.is_terminal)
+        table.add_row(str(number), when, escape(event["kind"]), escape(details))
+    out.print(table)
 
 
 def done(message: str) -> None:

@@ -8,45 +8,49 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from outlast.client import catalog, paging
+from outlast.client import catalog
+from outlast.client.bulk import BulkOperations
+from outlast.client.instance_id import InstanceID, output_type_of
 from outlast.client.state import PendingActivity, WorkflowState, state_of
+from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
 from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
 from outlast.core import rerun
 from outlast.core.codec import decode_event, describe, encode_event
 from outlast.core.ids import validate_instance_id
 from outlast.core.registry import name_of
-from outlast.core.serialization import default_max_payload_bytes, encode_payload
-from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
-from outlast.core.times import from_datetime, from_seconds, to_seconds
+from outlast.core.serialization import (
+    default_max_payload_bytes,
+    encode_payload,
+    workflow_output_hint,
+)
+from outlast.core.status import WorkflowStatus
+from outlast.core.times import from_datetime, from_seconds, to_datetime, to_seconds
 from outlast.errors import (
     InstanceNotFoundError,
     InvalidStateError,
-    TimeoutError,
     UnknownWorkflowError,
 )
 from outlast.store import Store, open_store
 from outlast.store.base import (
     ActivityRecord,
-    InstanceQuery,
     InstanceRecord,
     Message,
     pending_record,
 )
 
 _UNSET: Any = object()
-# How often a waiting client re-reads the store when no in-process signal arrives
-# (another process changed it).
-_POLL_SECONDS = 0.1
-# Every status but PENDING: what waiting for a start waits for.
-_STARTED = frozenset(s.value for s in WorkflowStatus if s is not WorkflowStatus.PENDING)
+R = TypeVar("R")
+InT = TypeVar("InT")
+# History fields that hold times (nanoseconds): shown as ISO 8601 / RFC 3339 text.
+_TIME_FIELDS = ("fire_at", "scheduled_start", "scheduled_time")
 
 
-class WorkflowClient:
+class WorkflowClient(BulkOperations):
     def __init__(
         self,
         store: str | Store | None = None,
@@ -64,6 +68,33 @@ class WorkflowClient:
 
     # --- starting ------------------------------------------------------------------
 
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[[Any, InT], Generator[Any, Any, R]],
+        *,
+        input: InT,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[R]: ...
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: Callable[[Any], Generator[Any, Any, R]],
+        *,
+        input: None = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[R]: ...
+    @overload
+    def schedule_new_workflow(
+        self,
+        workflow: str,
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+    ) -> InstanceID[Any]: ...
     def schedule_new_workflow(
         self,
         workflow: Callable[..., Any] | str,
@@ -71,10 +102,14 @@ class WorkflowClient:
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
-    ) -> str:
+    ) -> InstanceID[Any]:
         """Start a workflow instance; return its ID. An ID still in use by an
         unfinished instance raises InstanceAlreadyExistsError; a finished one is
-        replaced."""
+        replaced.
+
+        Type checkers see the input checked against the workflow's input
+        parameter, and the returned :class:`InstanceID` carries its output type
+        to ``wait_for_workflow_completion``."""
         name = name_of(workflow)
         if catalog.rejects(self._store, name):
             raise UnknownWorkflowError(
@@ -100,66 +135,85 @@ class WorkflowClient:
         self._store.create_instance(
             record, Message(iid, execution_id, encode_event(started), visible_at)
         )
-        return iid
+        output_type = None if isinstance(workflow, str) else workflow_output_hint(workflow)
+        return InstanceID(iid, output_type)
 
     # --- reading -------------------------------------------------------------------
 
+    @overload
+    def get_workflow_state(
+        self, instance_id: InstanceID[R], *, fetch_payloads: bool = True
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def get_workflow_state(
+        self, instance_id: str, *, fetch_payloads: bool = True
+    ) -> WorkflowState | None: ...
     def get_workflow_state(
         self, instance_id: str, *, fetch_payloads: bool = True
     ) -> WorkflowState | None:
         """The instance's state, or None if there is no such instance."""
         record = self._store.get_instance(instance_id)
-        return None if record is None else state_of(record, fetch_payloads=fetch_payloads)
+        if record is None:
+            return None
+        return state_of(
+            record, fetch_payloads=fetch_payloads, output_type=output_type_of(instance_id)
+        )
 
+    @overload
+    def wait_for_workflow_start(
+        self,
+        instance_id: InstanceID[R],
+        *,
+        timeout_in_seconds: float = 60,
+        fetch_payloads: bool = False,
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def wait_for_workflow_start(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = False
+    ) -> WorkflowState | None: ...
     def wait_for_workflow_start(
         self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = False
     ) -> WorkflowState | None:
         """Wait until the instance has left PENDING; None if it does not exist."""
-        return self._wait(
-            instance_id,
-            lambda s: s.runtime_status is not WorkflowStatus.PENDING,
-            timeout_in_seconds,
-            fetch_payloads,
-            _STARTED,
-        )
+        return self._wait(instance_id, STARTED, timeout_in_seconds, fetch_payloads)
 
+    @overload
+    def wait_for_workflow_completion(
+        self,
+        instance_id: InstanceID[R],
+        *,
+        timeout_in_seconds: float = 60,
+        fetch_payloads: bool = True,
+    ) -> WorkflowState[R] | None: ...
+    @overload
+    def wait_for_workflow_completion(
+        self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = True
+    ) -> WorkflowState | None: ...
     def wait_for_workflow_completion(
         self, instance_id: str, *, timeout_in_seconds: float = 60, fetch_payloads: bool = True
     ) -> WorkflowState | None:
         """Wait until the instance finished (COMPLETED, FAILED or TERMINATED); None if
         it does not exist. Raises outlast's TimeoutError when the wait elapses."""
-        return self._wait(
-            instance_id,
-            lambda s: s.runtime_status.is_terminal,
-            timeout_in_seconds,
-            fetch_payloads,
-            TERMINAL_STATUSES,
-        )
+        return self._wait(instance_id, FINISHED, timeout_in_seconds, fetch_payloads)
 
     def _wait(
-        self,
-        instance_id: str,
-        done: Callable[[WorkflowState], bool],
-        timeout: float,
-        fetch_payloads: bool,
-        until: frozenset[str],
+        self, instance_id: str, until: frozenset[str], timeout: float, fetch_payloads: bool
     ) -> WorkflowState | None:
-        """Wait until ``done``; ``until`` lists the statuses in which it can be, so
-        that commits leaving the instance in others (most of them) do not wake us."""
+        """Wait until the instance is in one of ``until``; commits leaving it in
+        another status (most of them) do not wake us."""
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
+        poll = poll_seconds(self._store)
         with self._store.watch(instance_id, until) as changed:
             while True:
                 changed.clear()
                 state = self.get_workflow_state(instance_id, fetch_payloads=fetch_payloads)
-                if state is None or done(state):
+                if state is None or state.runtime_status.value in until:
                     return state
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"workflow instance {instance_id!r} is still "
-                        f"{state.runtime_status.value} after {timeout:g}s"
-                    )
-                changed.wait(min(remaining, _POLL_SECONDS))
+                    raise wait_timeout(state, timeout)
+                changed.wait(min(remaining, poll))
 
     # --- signalling ----------------------------------------------------------------
 
@@ -219,29 +273,6 @@ class WorkflowClient:
 
     suspend_workflow = pause_workflow
 
-    def purge_workflow(self, instance_id: str, *, recursive: bool = True) -> bool:
-        """Delete a finished instance and its history (and, by default, its child
-        workflows'); False if there was no such instance. Raises InvalidStateError,
-        purging nothing, when it or one of its children has not finished."""
-        if self._store.get_instance(instance_id) is None:
-            return False
-        ids = [instance_id]
-        if recursive:
-            ids.extend(self._descendants(instance_id))
-        # The store checks each instance has finished and purges all or nothing.
-        self._store.purge_instances(ids)
-        return True
-
-    def _descendants(self, parent_id: str) -> list[str]:
-        found: list[str] = []
-        query = InstanceQuery(parent_instance_id=parent_id, limit=500)
-        while children := self._store.list_instances(query):
-            for child in children:
-                found.append(child.instance_id)
-                found.extend(self._descendants(child.instance_id))
-            query.after = (children[-1].created_at, children[-1].instance_id)
-        return found
-
     def rerun_workflow_from_event(
         self,
         instance_id: str,
@@ -287,77 +318,17 @@ class WorkflowClient:
     # --- history -------------------------------------------------------------------
 
     def get_workflow_history(self, instance_id: str) -> list[dict[str, Any]]:
-        """The instance's history events as readable dicts (kind, time, fields)."""
+        """The instance's history events as readable dicts (kind, fields), times
+        as RFC 3339 text (``timestamp``, a timer's ``fire_at``)."""
         self._require(instance_id)
         out = []
         for text in self._store.get_history(instance_id):
-            out.append(describe(decode_event(text)))
+            data = describe(decode_event(text))
+            for key in _TIME_FIELDS:
+                if isinstance(data.get(key), int):
+                    data[key] = to_datetime(data[key]).isoformat()
+            out.append(data)
         return out
-
-    # --- queries -------------------------------------------------------------------
-
-    def list_workflows(
-        self,
-        *,
-        status: paging.StatusFilter = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        instance_id_prefix: str | None = None,
-        parent_instance_id: str | None = None,
-        page_size: int = 100,
-        continuation_token: str | None = None,
-        fetch_payloads: bool = False,
-    ) -> paging.WorkflowPage:
-        """One page of instances, oldest first, filtered in the store. Pass the page's
-        ``continuation_token`` back to get the next page; it is None on the last.
-        ``parent_instance_id``: only the child workflows of that instance."""
-        if not 1 <= page_size <= 10_000:
-            raise ValueError("page_size must be between 1 and 10000")
-        query = paging.query(
-            status=status,
-            name=name,
-            created_after=created_after,
-            created_before=created_before,
-            instance_id_prefix=instance_id_prefix,
-            parent_instance_id=parent_instance_id,
-            limit=page_size + 1,
-        )
-        if continuation_token is not None:
-            query.after = paging.decode_token(continuation_token)
-        records = self._store.list_instances(query)
-        token = None
-        if len(records) > page_size:
-            records = records[:page_size]
-            last = records[-1]
-            token = paging.encode_token(last.created_at, last.instance_id)
-        return paging.WorkflowPage(
-            [state_of(r, fetch_payloads=fetch_payloads) for r in records], token
-        )
-
-    def count_workflows(
-        self,
-        *,
-        status: paging.StatusFilter = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        instance_id_prefix: str | None = None,
-    ) -> paging.StatusCounts:
-        """How many instances match the filter, by status (statuses with none left
-        out). One index-only count per status."""
-        counts = self._store.count_instances(
-            paging.query(
-                status=status,
-                name=name,
-                created_after=created_after,
-                created_before=created_before,
-                instance_id_prefix=instance_id_prefix,
-            )
-        )
-        return paging.StatusCounts(
-            {WorkflowStatus(s): n for s, n in counts.by_status.items()}, counts.exact
-        )
 
     def get_pending_activities(self, instance_id: str) -> list[PendingActivity]:
         """The instance's activities that were scheduled and have not finished, with
@@ -367,36 +338,3 @@ class WorkflowClient:
             PendingActivity(a.task_id, a.name, a.owner, a.input)
             for a in self._store.pending_activities(instance_id)
         ]
-
-    def purge_workflows(
-        self,
-        *,
-        status: paging.StatusFilter = None,
-        created_before: datetime | None = None,
-        name: str | None = None,
-        created_after: datetime | None = None,
-        instance_id_prefix: str | None = None,
-    ) -> int:
-        """Purge every finished instance matching the filter; return how many."""
-        query = paging.query(
-            status=status,
-            name=name,
-            created_after=created_after,
-            created_before=created_before,
-            instance_id_prefix=instance_id_prefix,
-            limit=500,
-        )
-        query.statuses = query.statuses or sorted(TERMINAL_STATUSES)
-        unfinished = [s for s in query.statuses if s not in TERMINAL_STATUSES]
-        if unfinished:
-            raise InvalidStateError(
-                f"only finished instances can be purged, not {', '.join(unfinished)}"
-            )
-        total = 0
-        while True:
-            records = self._store.list_instances(query)
-            if not records:
-                return total
-            total += self._store.purge_instances([r.instance_id for r in records])
-            last = records[-1]
-            query.after = (last.created_at, last.instance_id)

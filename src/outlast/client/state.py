@@ -1,22 +1,42 @@
-"""``WorkflowState``: the snapshot of one instance that clients read."""
+"""``WorkflowState``: the snapshot of one instance that clients read.
+
+Attributes hold what is stored (``serialized_output`` is the output's JSON text);
+the ``*_as`` methods decode it, into a given type or as plain JSON values.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import orjson
 
+from outlast.client.instance_id import OutT
 from outlast.core.serialization import from_json
 from outlast.core.status import WorkflowStatus
 from outlast.errors import FailureDetails
 from outlast.store.base import InstanceRecord
 
+T = TypeVar("T")
+_UNSET: Any = object()
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"WorkflowState.{old} is deprecated; use WorkflowState.{new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
 
 @dataclass(frozen=True)
-class WorkflowState:
-    """A snapshot of one workflow instance, as ``get_workflow_state`` returns it."""
+class WorkflowState(Generic[OutT]):
+    """A snapshot of one workflow instance, as ``get_workflow_state`` returns it.
+
+    ``WorkflowState[R]`` (from waiting on an :class:`InstanceID` ``[R]``) decodes
+    its output as an ``R``: ``state.output_as()``."""
 
     instance_id: str
     name: str
@@ -28,20 +48,55 @@ class WorkflowState:
     serialized_custom_status: str | None = None
     failure_details: FailureDetails | None = None
     parent_instance_id: str | None = None
+    # The workflow's output type, when the ID waited on carried it.
+    _output_type: Any = field(default=None, repr=False, compare=False)
 
     @property
     def workflow_name(self) -> str:
         return self.name
 
+    @overload
+    def output_as(self) -> OutT: ...
+    @overload
+    def output_as(self, hint: type[T]) -> T: ...
+    @overload
+    def output_as(self, hint: Any) -> Any: ...
+    def output_as(self, hint: Any = _UNSET) -> Any:
+        """The decoded output, converted to ``hint`` (``state.output_as(Order)``,
+        ``output_as(list[int])``); without one, to the workflow's output type when
+        known, else plain JSON values. None when there is no output."""
+        return from_json(self.serialized_output, self._output_type if hint is _UNSET else hint)
+
+    @overload
+    def input_as(self, hint: type[T]) -> T: ...
+    @overload
+    def input_as(self, hint: Any = None) -> Any: ...
+    def input_as(self, hint: Any = None) -> Any:
+        """The decoded input, converted to ``hint`` if given."""
+        return from_json(self.serialized_input, hint)
+
+    @overload
+    def custom_status_as(self, hint: type[T]) -> T: ...
+    @overload
+    def custom_status_as(self, hint: Any = None) -> Any: ...
+    def custom_status_as(self, hint: Any = None) -> Any:
+        """The decoded custom status, converted to ``hint`` if given."""
+        return from_json(self.serialized_custom_status, hint)
+
     def output(self, hint: Any = None) -> Any:
-        """The decoded output (optionally converted to ``hint``'s type)."""
+        """Deprecated: ``output_as(hint)``."""
+        _deprecated("output()", "output_as()")
         return from_json(self.serialized_output, hint)
 
     def input(self, hint: Any = None) -> Any:
-        return from_json(self.serialized_input, hint)
+        """Deprecated: ``input_as(hint)``."""
+        _deprecated("input()", "input_as()")
+        return self.input_as(hint)
 
     def custom_status(self) -> Any:
-        return from_json(self.serialized_custom_status)
+        """Deprecated: ``custom_status_as()``."""
+        _deprecated("custom_status()", "custom_status_as()")
+        return self.custom_status_as()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,7 +130,9 @@ def _datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def state_of(record: InstanceRecord, *, fetch_payloads: bool = True) -> WorkflowState:
+def state_of(
+    record: InstanceRecord, *, fetch_payloads: bool = True, output_type: Any = None
+) -> WorkflowState[Any]:
     """The client's view of a stored instance record."""
     failure = None
     if record.failure:
@@ -91,4 +148,5 @@ def state_of(record: InstanceRecord, *, fetch_payloads: bool = True) -> Workflow
         serialized_custom_status=record.custom_status if fetch_payloads else None,
         failure_details=failure,
         parent_instance_id=record.parent_instance_id,
+        _output_type=output_type,
     )

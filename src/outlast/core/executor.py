@@ -211,7 +211,7 @@ class WorkflowExecutor(Commands):
         except StopIteration as stop:
             self._finish(stop.value)
             return
-        except (GeneratorExit, NonDeterminismError):
+        except NonDeterminismError:
             raise
         except BaseException as e:
             # Workflow code that raises anything at all (SystemExit and

@@ -67,6 +67,28 @@ def name_of(target: Callable[..., Any] | str) -> str:
     return name
 
 
+def _refuse_async_workflow(fn: Callable[..., Any], key: str) -> None:
+    """Workflows are generators driven by replay; an ``async def`` one would
+    return a coroutine nobody awaits."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        fn_name = getattr(fn, "__name__", key)
+        raise RegistrationError(
+            f"workflow {key!r} is an async def function; a workflow is a plain generator "
+            f"function: write `def {fn_name}(ctx, input):` and wait for each step with "
+            "`result = yield ctx.call_activity(...)` where you wrote `await` "
+            "(activities may be async def)"
+        )
+
+
+def _refuse_lambda(kind: str, key: str) -> None:
+    if key == "<lambda>":
+        raise RegistrationError(
+            f"a lambda cannot be registered as a {kind} under its own name: every lambda "
+            f"is called '<lambda>', and {kind} names must be unique; pass name=... or "
+            "use a def"
+        )
+
+
 class Registry:
     def __init__(self) -> None:
         # The latest version of each workflow; every registered version below.
@@ -78,6 +100,8 @@ class Registry:
         self, fn: Callable[..., Any], name: str | None = None, version: str | None = None
     ) -> Definition:
         key = name or name_of(fn)
+        _refuse_lambda("workflow", key)
+        _refuse_async_workflow(fn, key)
         versions = self.workflow_versions.setdefault(key, {})
         if version is None and (not versions or None in versions):
             definition = self._add(self.workflows, "workflow", fn, name)
@@ -113,6 +137,7 @@ class Registry:
         if not callable(fn):
             raise RegistrationError(f"a {kind} must be callable, got {fn!r}")
         key = name or name_of(fn)
+        _refuse_lambda(kind, key)
         existing = table.get(key)
         if existing is not None and existing.fn is not fn:
             raise RegistrationError(f"a different {kind} is already registered as {key!r}")

@@ -247,3 +247,21 @@ def return_hint(fn: Callable[..., Any]) -> Any:
     if origin is not None and getattr(origin, "__name__", "") in ("Generator", "Coroutine"):
         return None
     return hint
+
+
+def workflow_output_hint(fn: Callable[..., Any]) -> Any:
+    """The type a workflow function returns its output as: ``R`` of a generator
+    annotated ``-> Generator[Y, S, R]``, else its return annotation; None when it
+    has none (the output then decodes to plain JSON values)."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:
+        return None
+    origin = typing.get_origin(hint)
+    name = getattr(origin, "__name__", "")
+    if name == "Generator":
+        args = typing.get_args(hint)
+        return args[2] if len(args) == 3 else None
+    if name in ("Iterator", "Iterable", "Coroutine", "AsyncGenerator", "AsyncIterator"):
+        return None
+    return hint

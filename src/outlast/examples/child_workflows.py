@@ -62,7 +62,7 @@ def main(store: str | None = None) -> list[Any]:
             state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
             assert state is not None
             print(f"{iid}: {state.serialized_output}")
-            outputs.append(state.output())
+            outputs.append(state.output_as())
         children = client.list_workflows(name="ship_package")
         print("children:", [(s.instance_id, s.runtime_status.name) for s in children])
     return outputs

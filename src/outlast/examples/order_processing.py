@@ -54,7 +54,7 @@ def main(store: str | None = None) -> wf.WorkflowState | None:
         client = wf.DaprWorkflowClient(store=store)
         instance_id = client.schedule_new_workflow(
             workflow=OrderProcessingWorkflow,
-            input={"Name": "Paperclips", "Quantity": 1, "TotalCost": 9.95},
+            input=OrderPayload(Name="Paperclips", Quantity=1, TotalCost=9.95),
         )
         # The asynchronous request-reply pattern: poll until a terminal status.
         while True:

@@ -62,7 +62,7 @@ def main(store: str | None = None) -> list[Any]:
         done = client.wait_for_workflow_completion(second, timeout_in_seconds=30)
         assert done is not None
         print(f"{second} (rerun of {first}): {done.serialized_output}")
-        return [failed.runtime_status.name, done.output()]
+        return [failed.runtime_status.name, done.output_as()]
 
 
 if __name__ == "__main__":

@@ -5,17 +5,14 @@ the other commands never import the server."""
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from outlast.cli.backend import CliError
 from outlast.cli.exit_codes import EXIT_USAGE
 from outlast.cli.options import CliState
 from outlast.cli.render import console
-from outlast.http.serve import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.http.serve import serve as run_server
-from outlast.store import open_store
+from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_app
 
 
 @click.command()
@@ -70,22 +67,12 @@ def serve(
       outlast serve
       outlast serve myapp.workflows:runtime --store sqlite:///orders.db --port 8080
     """
-    if store:
-        # A runtime built without a store URL opens $OUTLAST_STORE, lazily: set it
-        # before APP is imported, so even import-time code sees this store.
-        os.environ["OUTLAST_STORE"] = store
     target = app or EXAMPLES_APP
     try:
-        runtime = load_runtime(target, app_dir=app_dir)
+        runtime = load_app(target, store=store, app_dir=app_dir)
     except AppLoadError as e:
         hint = "" if app else " (pass APP to serve your own workflows)"
         raise CliError(f"{e}{hint}", EXIT_USAGE) from e
-    if store and runtime.store is not open_store(store):
-        raise CliError(
-            f"{target} runs on the store {runtime.store.url}, which --store cannot change; "
-            "build the runtime without a store URL to choose one with --store",
-            EXIT_USAGE,
-        )
     out = console(stderr=True, soft_wrap=True)
     names = ", ".join(sorted(runtime.registry.workflows)) or "(none)"
 

@@ -4,10 +4,8 @@ and ``BackgroundServer`` (the API in a thread, for tests and embedding)."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable, Generator
 from types import FrameType, TracebackType
@@ -17,41 +15,23 @@ import uvicorn
 from starlette.applications import Starlette
 
 from outlast.http.app import api_of, create_app
+from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.runtime.runtime import WorkflowRuntime
 
-EXAMPLES_APP: Final = "outlast.examples.app:runtime"
+# Loading APP moved to outlast.runtime.app (``outlast worker`` needs it without
+# the server); the old names stay importable from here.
+__all__ = [
+    "EXAMPLES_APP",
+    "AppLoadError",
+    "BackgroundServer",
+    "bind_socket",
+    "load_runtime",
+    "serve",
+]
+
 # Long-polls end within a fraction of a second of a shutdown; this only bounds
 # requests that hang for other reasons.
 _GRACEFUL_SHUTDOWN_SECONDS: Final = 30
-
-
-class AppLoadError(Exception):
-    """APP could not be imported or does not name a WorkflowRuntime."""
-
-
-def load_runtime(target: str, *, app_dir: str | None = ".") -> WorkflowRuntime:
-    """Import ``module:attribute`` (like uvicorn's APP) and return the
-    :class:`WorkflowRuntime` it names. ``app_dir`` is put first on ``sys.path``."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise AppLoadError(f"APP must look like 'module:attribute', not {target!r}")
-    if app_dir is not None and app_dir not in sys.path:
-        sys.path.insert(0, app_dir)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        if e.name is not None and module_name.startswith(e.name):
-            raise AppLoadError(f"cannot import module {module_name!r}: {e}") from e
-        raise
-    value: Any = module
-    for part in attribute.split("."):
-        try:
-            value = getattr(value, part)
-        except AttributeError:
-            raise AppLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if not isinstance(value, WorkflowRuntime):
-        raise AppLoadError(f"{target} is a {type(value).__name__}, not a WorkflowRuntime")
-    return value
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

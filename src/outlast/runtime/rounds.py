@@ -15,7 +15,6 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from outlast.clock import now_ns
 from outlast.core import history as h
@@ -26,10 +25,11 @@ from outlast.core.times import Nanos, to_seconds
 from outlast.core.turn import InstanceView, Turn, build_turn
 from outlast.errors import NonDeterminismError, UnknownWorkflowError
 from outlast.runtime.activities import ActivityResult
-from outlast.runtime.executors import TurnExecutor, TurnWork
+from outlast.runtime.inputs import Abandoned, Cached, Inputs, Pending
+from outlast.runtime.remote import view_of
 from outlast.runtime.state import WorkerState
-from outlast.runtime.turns import result_event, result_message, stall_turn, write_turn
-from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord
+from outlast.runtime.turns import result_event, result_message, write_turn
+from outlast.store.base import CommitBatch, InstanceRecord
 
 log = logging.getLogger("outlast.worker")
 
@@ -38,54 +38,6 @@ _STALL_ERRORS = (NonDeterminismError, UnknownWorkflowError)
 _YIELD_EVERY = 0.001
 # Instances whose state is read from the store in one go when a round needs them.
 _LOAD_CHUNK = 100
-
-
-class Abandoned(Exception):
-    """A newer generation of the worker took over (a turn hung); stop this round."""
-
-
-@dataclass(slots=True)
-class Cached:
-    view: InstanceView
-    history_len: int
-    status: str  # as last committed
-    executor: WorkflowExecutor | None = None  # in-process code
-    past: list[h.Event] | None = None  # remote code: the committed history
-    remote: TurnExecutor | None = None
-
-
-@dataclass(slots=True)
-class InFlight:
-    """A turn handed to a remote executor, not answered yet."""
-
-    token: int
-    cached: Cached
-    events: list[h.Event]
-    message_ids: list[int]
-    now: Nanos
-
-
-@dataclass(slots=True)
-class Inputs:
-    """What one instance's next turn consumes."""
-
-    # Inbox events, each with the execution it is addressed to (None: the current).
-    events: list[tuple[h.Event, str | None]] = field(default_factory=list)
-    message_ids: list[int] = field(default_factory=list)
-    local: list[ActivityResult] = field(default_factory=list)
-    broken: str | None = None  # why its turn cannot be computed (a corrupt message)
-
-
-@dataclass(slots=True)
-class Pending:
-    """A turn written into the batch, with what to do once it commits."""
-
-    instance_id: str
-    activities: list[ActivityRecord]
-    history_len: int
-    evict: bool
-    status: str
-    recorded: list[h.Event]
 
 
 def _new_id() -> str:
@@ -120,16 +72,21 @@ class Rounds(WorkerState):
                 inputs[r.instance_id].local.append(r)
             else:
                 batch.messages.append(result_message(r, now))
+        answered: set[str] = set()
         for instance_id, token, turn in answers:
             done = self._answered(instance_id, token, turn, batch)
             if done is not None:
                 pending.append(done)
+                answered.add(instance_id)
         if fetch:
             self._last_poll = time.monotonic()
             limit = self.options.max_concurrent_workflows
             for m in self.store.fetch_messages(self.worker_id, now_s, limit):
-                if m.instance_id in self._in_flight or m.instance_id in self._quarantined:
-                    continue  # one turn at a time; these wait for the next
+                iid = m.instance_id
+                if iid in self._in_flight or iid in answered or iid in self._quarantined:
+                    # One turn at a time: these wait for the next (an answered
+                    # turn's own messages are consumed by this round's commit).
+                    continue
                 item = inputs[m.instance_id]
                 item.message_ids.append(m.id)
                 try:
@@ -284,7 +241,7 @@ class Rounds(WorkerState):
             and record.name not in self.registry.workflows
             and remote.runs(record.name)
         ):
-            view = _view_of(record, past)
+            view = view_of(record, past)
             return Cached(view, len(stored), record.status, past=past, remote=remote)
         executor = WorkflowExecutor(
             record.instance_id, record.execution_id, self.registry, self.options.max_payload_bytes
@@ -353,33 +310,6 @@ class Rounds(WorkerState):
             records.history,
         )
 
-    def _send_remote(
-        self, cached: Cached, events: list[h.Event], message_ids: list[int], now: Nanos
-    ) -> None:
-        assert cached.remote is not None and cached.past is not None
-        started = next((e for e in events if isinstance(e, h.ExecutionStarted)), None)
-        if started is not None:
-            view = cached.view
-            view.name, view.parent, view.depth = started.name, started.parent, started.depth
-        token = next(self._tokens)
-        flight = InFlight(token, cached, events, message_ids, now)
-        with self._cv:
-            self._in_flight[cached.view.instance_id] = flight
-        cached.remote.dispatch(TurnWork(cached.view, cached.past, events, now, token))
-
-    def _answered(
-        self, instance_id: str, token: int, turn: Turn, batch: CommitBatch
-    ) -> Pending | None:
-        with self._cv:
-            flight = self._in_flight.get(instance_id)
-            if flight is None or flight.token != token:
-                return None
-            del self._in_flight[instance_id]
-        cached = flight.cached
-        if self._cache.get(instance_id) is not cached:
-            self._cache[instance_id] = cached
-        return self._write(cached, flight.events, turn, flight.message_ids, [], flight.now, batch)
-
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:
         """Read instances for a round; one that cannot be read is set aside, the
         others load (a corrupt page should cost one instance, not the round)."""
@@ -400,78 +330,3 @@ class Rounds(WorkerState):
         cached = self._cache.pop(instance_id, None)
         if cached is not None and cached.remote is not None:
             cached.remote.forget(instance_id)
-
-    def _stall(
-        self,
-        record: InstanceRecord,
-        item: Inputs,
-        error: BaseException,
-        now: Nanos,
-        batch: CommitBatch,
-        history_len: int,
-    ) -> None:
-        batch.messages.extend(result_message(r, now) for r in item.local)
-        terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
-        if terminate is None:
-            log.warning("instance %s stalled: %s", record.instance_id, error)
-        self._limits.track(record.name, record.instance_id, False, batch, self.clock.now())
-        batch.turns.append(stall_turn(record, error, terminate, item.message_ids, history_len, now))
-
-    def _stall_record(
-        self,
-        instance_id: str,
-        item: Inputs,
-        error: BaseException,
-        batch: CommitBatch,
-        now: Nanos,
-        loaded: dict[str, tuple[InstanceRecord, list[str]]],
-    ) -> None:
-        """Stall an instance whose turn failed for a reason not its code's."""
-        try:
-            record = self.store.get_instance(instance_id)
-            if record is None:
-                batch.dropped_messages.extend(item.message_ids)
-                return
-            history_len = len(self.store.get_history(instance_id))
-        except Exception as e:
-            self._set_aside(instance_id, f"its stored state cannot be read: {e}")
-            return
-        reason = RuntimeError(f"internal error computing the turn: {type(error).__name__}: {error}")
-        self._stall(record, item, reason, now, batch, history_len)
-
-    def _set_aside(self, instance_id: str, reason: str) -> None:
-        """Quarantine an instance in this worker: its rows cannot be used."""
-        if instance_id not in self._quarantined:
-            log.error("instance %s is set aside: %s", instance_id, reason)
-        self._quarantined[instance_id] = reason
-        self._cache.pop(instance_id, None)
-
-    def _take_stuck(self) -> list[tuple[str, str]]:
-        with self._cv:
-            stuck, self._stuck = list(self._stuck.items()), {}
-        return stuck
-
-    def _stall_stuck(
-        self,
-        instance_id: str,
-        where: str,
-        item: Inputs | None,
-        batch: CommitBatch,
-        now: Nanos,
-    ) -> None:
-        """Stall an instance whose code blocked its turn (see ``watchdog.py``)."""
-        error = RuntimeError(
-            f"the workflow code blocked its turn for over {self.options.deadlock_timeout:g}s "
-            f"at {where}; workflow code must not block (no sleeps, I/O or busy loops: "
-            "use activities and timers)"
-        )
-        self._stall_record(instance_id, item or Inputs(), error, batch, now, {})
-
-
-def _view_of(record: InstanceRecord, past: list[h.Event]) -> InstanceView:
-    started = next((e for e in past if isinstance(e, h.ExecutionStarted)), None)
-    if started is None:
-        return InstanceView(record.instance_id, record.execution_id, record.name)
-    return InstanceView(
-        record.instance_id, record.execution_id, started.name, started.parent, started.depth
-    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
@@ -16,9 +17,13 @@ from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
+from outlast.runtime import hosting
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.worker import Worker, WorkerOptions
 from outlast.store import Store, open_store
+
+if TYPE_CHECKING:
+    from outlast.client.aio import WorkflowClient as AsyncWorkflowClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,6 +187,15 @@ class WorkflowRuntime:
             self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
         )
 
+    def async_client(self) -> AsyncWorkflowClient:
+        """An asyncio client (``outlast.aio.WorkflowClient``) on this runtime's
+        store, clock and payload limit."""
+        from outlast.client.aio import WorkflowClient as AsyncClient  # loads asyncio
+
+        return AsyncClient(
+            self.store, clock=self._clock, max_payload_bytes=self._options.max_payload_bytes
+        )
+
     def attach(
         self,
         executor: TurnExecutor | None = None,
@@ -224,6 +238,21 @@ class WorkflowRuntime:
             worker.stop()
         finally:
             catalog.remove(self.store, self._knows)
+
+    def run_forever(self) -> None:
+        """Run until SIGINT or SIGTERM, then shut down cleanly: what a worker-only
+        process (``outlast worker APP``) does. Call it from the main thread."""
+        hosting.run_forever(self)
+
+    def lifespan(self, app: object = None) -> AbstractAsyncContextManager[None]:
+        """Run the runtime for an ASGI app's lifetime, in one line::
+
+            app = Starlette(routes=..., lifespan=runtime.lifespan)
+            app = FastAPI(lifespan=runtime.lifespan)
+
+        In an app with a lifespan of its own, enter it there:
+        ``async with runtime.lifespan(app): yield``."""
+        return hosting.lifespan(self)
 
     def __enter__(self) -> WorkflowRuntime:
         self.start()

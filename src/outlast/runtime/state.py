@@ -13,16 +13,18 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from outlast.clock import Clock
+from outlast.core import history as h
 from outlast.core.registry import Registry
+from outlast.core.times import Nanos
 from outlast.core.turn import Turn
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
+from outlast.runtime.inputs import Cached, InFlight, Inputs, Pending
 from outlast.runtime.limits import WorkflowLimits
 from outlast.runtime.watchdog import Watchdog
-from outlast.store.base import ActivityRecord, Store
+from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord, Store
 
 if TYPE_CHECKING:
-    from outlast.runtime.rounds import Cached, InFlight
     from outlast.runtime.worker import WorkerOptions
 
 
@@ -56,8 +58,62 @@ class WorkerState:
     _last_reconcile: float
     _inflight: set[tuple[str, int]]
 
-    def _dispatch(self, record: ActivityRecord) -> None:
+    # Methods one part calls on another (each defined once, in the part named).
+
+    def _dispatch(self, record: ActivityRecord) -> None:  # worker.py
         raise NotImplementedError
 
-    def _set_aside(self, instance_id: str, reason: str) -> None:
+    def _write(  # rounds.py
+        self,
+        cached: Cached,
+        applied: list[h.Event],
+        turn: Turn,
+        message_ids: list[int],
+        local: list[tuple[ActivityResult, h.Event]],
+        now: Nanos,
+        batch: CommitBatch,
+    ) -> Pending:
+        raise NotImplementedError
+
+    def _set_aside(self, instance_id: str, reason: str) -> None:  # stalls.py
+        raise NotImplementedError
+
+    def _stall(  # stalls.py
+        self,
+        record: InstanceRecord,
+        item: Inputs,
+        error: BaseException,
+        now: Nanos,
+        batch: CommitBatch,
+        history_len: int,
+    ) -> None:
+        raise NotImplementedError
+
+    def _stall_record(  # stalls.py
+        self,
+        instance_id: str,
+        item: Inputs,
+        error: BaseException,
+        batch: CommitBatch,
+        now: Nanos,
+        loaded: dict[str, tuple[InstanceRecord, list[str]]],
+    ) -> None:
+        raise NotImplementedError
+
+    def _take_stuck(self) -> list[tuple[str, str]]:  # stalls.py
+        raise NotImplementedError
+
+    def _stall_stuck(  # stalls.py
+        self, instance_id: str, where: str, item: Inputs | None, batch: CommitBatch, now: Nanos
+    ) -> None:
+        raise NotImplementedError
+
+    def _send_remote(  # remote.py
+        self, cached: Cached, events: list[h.Event], message_ids: list[int], now: Nanos
+    ) -> None:
+        raise NotImplementedError
+
+    def _answered(  # remote.py
+        self, instance_id: str, token: int, turn: Turn, batch: CommitBatch
+    ) -> Pending | None:
         raise NotImplementedError

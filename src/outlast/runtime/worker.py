@@ -27,9 +27,12 @@ from outlast.errors import OutlastError
 from outlast.runtime.activities import ActivityExecutor, ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.housekeeping import Housekeeping
+from outlast.runtime.inputs import Abandoned, Cached, InFlight, Pending
 from outlast.runtime.isolation import Isolation
 from outlast.runtime.limits import WorkflowLimits
-from outlast.runtime.rounds import Abandoned, Cached, InFlight, Pending, Rounds
+from outlast.runtime.remote import Remote
+from outlast.runtime.rounds import Rounds
+from outlast.runtime.stalls import Stalls
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, Store
 
@@ -55,7 +58,7 @@ class WorkerOptions:
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
 
 
-class Worker(Rounds, Isolation, Housekeeping):
+class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
     def __init__(
         self, store: Store, registry: Registry, clock: Clock, options: WorkerOptions
     ) -> None:

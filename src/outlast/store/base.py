@@ -199,13 +199,17 @@ class Store(ABC):
     """A durable home for workflow instances. Thread-safe."""
 
     url: str
+    # True when ``signal`` also reports the changes other processes make (there
+    # are none, or the store hears of them, as PostgreSQL's LISTEN does): waiting
+    # clients then re-read the store only as a safety net, not to see them.
+    signals_other_processes: bool = False
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._version = 0
         self._listeners: list[Callable[[], None]] = []
-        # Per instance: (event, the statuses its waiter waits for; None: any change).
-        self._watchers: dict[str, list[tuple[threading.Event, frozenset[str] | None]]] = {}
+        # Per instance: (wake-up, the statuses its waiter waits for; None: any change).
+        self._watchers: dict[str, list[tuple[Callable[[], None], frozenset[str] | None]]] = {}
         self.io = IoGauge()
 
     # --- change notification (in-process; other processes poll) -----------------
@@ -228,11 +232,22 @@ class Store(ABC):
         it so that a commit wakes only those waiting on what it touched. ``until``:
         the statuses the waiter waits for; a commit known to leave the instance in
         another status does not wake it."""
-        entry = (threading.Event(), until)
+        event = threading.Event()
+        with self.on_change(instance_id, until, event.set):
+            yield event
+
+    @contextmanager
+    def on_change(
+        self, instance_id: str, until: frozenset[str] | None, wake: Callable[[], None]
+    ) -> Iterator[None]:
+        """``watch`` with a callback: ``wake()`` is called, from the committing
+        thread, whenever ``instance_id`` may have changed into one of ``until``.
+        It must not block (an asyncio waiter hands it to its loop)."""
+        entry = (wake, until)
         with self._changed:
             self._watchers.setdefault(instance_id, []).append(entry)
         try:
-            yield entry[0]
+            yield
         finally:
             with self._changed:
                 entries = self._watchers.get(instance_id, [])
@@ -248,21 +263,21 @@ class Store(ABC):
         """Wake in-process waiters after a commit: watchers of ``instance_ids`` (all
         watchers when not known) and every listener. ``statuses``: the instances'
         new statuses where known, so that waiters for other statuses sleep on."""
+        woken: list[Callable[[], None]] = []
         with self._changed:
             self._version += 1
             self._changed.notify_all()
             listeners = list(self._listeners)
             if instance_ids is None:
                 for entries in self._watchers.values():
-                    for event, _ in entries:
-                        event.set()
+                    woken.extend(wake for wake, _ in entries)
             elif self._watchers:
                 for iid in instance_ids:
                     status = None if statuses is None else statuses.get(iid)
-                    for event, until in self._watchers.get(iid, ()):
+                    for wake, until in self._watchers.get(iid, ()):
                         if until is None or status is None or status in until:
-                            event.set()
-        for fn in listeners:
+                            woken.append(wake)
+        for fn in (*woken, *listeners):
             fn()
 
     def wait_for_change(self, seen: int, timeout: float) -> int:

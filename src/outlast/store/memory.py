@@ -1,6 +1,9 @@
 """In-memory store: the same contract as the durable ones, nothing kept on disk.
 
 For tests and throwaway runs; also the executable reading of the store contract.
+``memory://`` opens a new, empty store each time; ``memory://name`` opens the
+process's store of that name, shared by every runtime and client that names it,
+until it is closed.
 """
 
 from __future__ import annotations
@@ -25,11 +28,18 @@ from outlast.store.base import (
     refuse_unfinished,
 )
 
+_named: dict[str, MemoryStore] = {}
+_named_lock = threading.Lock()
+
 
 class MemoryStore(Store):
-    def __init__(self) -> None:
+    # No other process can change it: every change is signalled.
+    signals_other_processes = True
+
+    def __init__(self, name: str = "") -> None:
         super().__init__()
-        self.url = "memory://"
+        self.name = name
+        self.url = f"memory://{name}"
         self._lock = threading.RLock()
         self._instances: dict[str, InstanceRecord] = {}
         self._history: dict[str, list[str]] = {}
@@ -38,6 +48,24 @@ class MemoryStore(Store):
         self._workers: dict[str, tuple[str, int, float]] = {}
         self._identities: dict[str, tuple[str, int]] = {}
         self._next_id = 1
+
+    @classmethod
+    def named(cls, name: str) -> MemoryStore:
+        """The process's store called ``name``, created on first use and kept
+        (with its data) until it is closed."""
+        if not name:
+            raise ValueError("a shared memory store needs a name: memory://NAME")
+        with _named_lock:
+            store = _named.get(name)
+            if store is None:
+                store = _named[name] = cls(name)
+            return store
+
+    def close(self) -> None:
+        """Forget a named store: the next ``memory://name`` starts empty."""
+        with _named_lock:
+            if self.name and _named.get(self.name) is self:
+                del _named[self.name]
 
     def _add_messages(self, messages: Sequence[Message]) -> None:
         for m in messages:

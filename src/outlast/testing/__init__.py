@@ -3,10 +3,12 @@
 ``FakeClock`` lets a test fire a 24-hour timer by advancing time instead of sleeping::
 
     clock = FakeClock()
-    runtime = WorkflowRuntime("memory://", clock=clock)
-    client = WorkflowClient("memory://", clock=clock)
+    runtime = WorkflowRuntime("memory://", clock=clock)   # a new, empty store
+    client = runtime.client()                             # on its store and clock
     ...
     clock.advance(timedelta(hours=24))
+
+See docs/testing.md.
 """
 
 from outlast.testing.clock import FakeClock

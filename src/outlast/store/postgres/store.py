@@ -27,8 +27,8 @@ from outlast.store.postgres.commit import (
     commit_in_one,
     commit_in_steps,
     commit_params,
-    shape_of,
 )
+from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn, redact
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
@@ -112,6 +112,8 @@ class PostgresStore(Store):
             except BaseException:
                 self._db.close()
                 raise
+        # Other processes' commits reach this one's waiters through LISTEN.
+        self.signals_other_processes = self._listener is not None
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact(self.url)!r})"

@@ -61,8 +61,16 @@ CREATE TABLE workers (
 ) WITHOUT ROWID;
 """
 
+# Version 2: history times became integer nanoseconds (older histories still decode).
+# The format is recorded so that a release from before it refuses the database
+# (its schema version is newer) instead of reading nanoseconds as seconds.
+_HISTORY_FORMAT_V2 = """
+CREATE TABLE history_format (version INTEGER NOT NULL);
+INSERT INTO history_format (version) VALUES (2);
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2]
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

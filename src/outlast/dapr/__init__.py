@@ -13,6 +13,7 @@ Code written for ``dapr.ext.workflow`` runs with only its import line changed::
 
 ``host``/``port`` (the Dapr sidecar address) are accepted and ignored: there is no
 sidecar. ``store=`` picks where state lives, as in :class:`outlast.WorkflowRuntime`.
+The asyncio client is ``outlast.dapr.aio.DaprWorkflowClient``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,3 @@
+from tests.pg import fresh_database
+
+__all__ = ["fresh_database"]

@@ -1,0 +1,112 @@
+"""The executor seam: a workflow whose code runs elsewhere (as an SDK worker's does,
+answering later on a stream) commits through the same group commit as in-process
+code, one turn in flight at a time, stale answers ignored."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator
+from typing import Any
+
+import outlast
+from outlast.core import history as h
+from outlast.core.turn import Turn
+from outlast.runtime.executors import TurnWork
+from outlast.runtime.worker import Worker
+from tests.conftest import RuntimeFactory
+
+
+class ThreadedRemote:
+    """Runs the workflow "remote_sum" on its own thread, from the history it is sent:
+    call the in-process activity "double" on the input, wait for the event "add",
+    complete with the sum. It answers the first dispatch of each instance twice
+    with a wrong token first, and abandons one dispatch to see it come back."""
+
+    def __init__(self) -> None:
+        self.worker: Worker | None = None
+        self.work: queue.Queue[TurnWork | None] = queue.Queue()
+        self.seen: list[tuple[str, list[str], list[str]]] = []
+        self.abandoned = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def runs(self, name: str) -> bool:
+        return name == "remote_sum"
+
+    def dispatch(self, work: TurnWork) -> None:
+        self.work.put(work)
+
+    def forget(self, instance_id: str) -> None:
+        pass
+
+    def close(self) -> None:
+        self.work.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (work := self.work.get()) is not None:
+            assert self.worker is not None
+            events = [*work.past, *work.new]
+            self.seen.append(
+                (
+                    work.view.instance_id,
+                    [type(e).__name__ for e in work.past],
+                    [type(e).__name__ for e in work.new],
+                )
+            )
+            if not self.abandoned and any(isinstance(e, h.TaskCompleted) for e in work.new):
+                self.abandoned = True
+                self.worker.turn_abandoned(work.view.instance_id, work.token)
+                continue
+            assert not self.worker.turn_done(work.view.instance_id, work.token + 1000, Turn([]))
+            self.worker.turn_done(work.view.instance_id, work.token, self._decide(events))
+
+    @staticmethod
+    def _decide(events: list[h.Event]) -> Turn:
+        started = next(e for e in events if isinstance(e, h.ExecutionStarted))
+        doubled = next((e for e in events if isinstance(e, h.TaskCompleted)), None)
+        added = next((e for e in events if isinstance(e, h.EventRaised)), None)
+        if not any(isinstance(e, h.TaskScheduled) for e in events):
+            return Turn([h.ScheduleActivity(1, "double", started.input)], '"doubling"', True)
+        if doubled is None or added is None:
+            return Turn([])
+        total = int(doubled.result or 0) + int(added.input or 0)
+        return Turn([h.CompleteWorkflow("COMPLETED", str(total))])
+
+
+def test_a_workflow_run_by_a_remote_executor_completes_with_local_activities(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime()
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        return 2 * x
+
+    @rt.workflow
+    def local_sum(ctx: outlast.WorkflowContext, x: int) -> Generator[Any, Any, int]:
+        return int((yield ctx.call_activity(double, input=x)))
+
+    remote = ThreadedRemote()
+    rt.attach(executor=remote)
+    rt.start()
+    remote.worker = rt.worker
+    try:
+        client = rt.client()
+        iid = client.schedule_new_workflow("remote_sum", input=20)  # not in the registry
+        local = client.schedule_new_workflow(local_sum, input=1)
+        client.raise_workflow_event(iid, "add", data=2)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+        assert state is not None and state.output_as() == 42
+        assert client.wait_for_workflow_completion(local).output_as() == 2  # type: ignore[union-attr]
+    finally:
+        remote.close()
+    # Every dispatch led with the turn's marker; the abandoned one came back.
+    assert all(new[0] == "OrchestratorStarted" for _, _, new in remote.seen)
+    assert remote.abandoned
+    history = client.get_workflow_history(iid)
+    kinds = [e["kind"] for e in history]
+    assert kinds[:3] == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
+    assert kinds.count("TaskCompleted") == 1 and kinds[-1] == "ExecutionCompleted"
+    assert state.serialized_custom_status == '"doubling"'
