@@ -99,3 +99,24 @@ def test_purge_by_prefix_leaves_the_rest(client: outlast.WorkflowClient) -> None
         client.wait_for_workflow_completion(iid)
     assert client.purge_workflows(instance_id_prefix="old-") == 2
     assert [s.instance_id for s in client.list_workflows()] == ["new-1"]
+
+
+def test_the_asyncio_client_has_the_same_queries(
+    client: outlast.WorkflowClient, store_url: str
+) -> None:
+    import asyncio
+
+    from outlast.aio import WorkflowClient as AsyncClient
+
+    client.schedule_new_workflow("family", instance_id="mum")
+    client.wait_for_workflow_completion("mum")
+
+    async def ask() -> tuple[object, ...]:
+        aio = AsyncClient(store_url)
+        kids = await aio.list_workflows(parent_instance_id="mum")
+        counts = await aio.count_workflows(instance_id_prefix="kid-")
+        pending = await aio.get_pending_activities("mum")
+        purged = await aio.purge_workflows(instance_id_prefix="kid-")
+        return len(kids), counts.total, pending, purged
+
+    assert asyncio.run(ask()) == (2, 2, [], 2)
