@@ -48,6 +48,10 @@ def test_csrf_needs_the_cookie_the_field_and_our_origin() -> None:
     assert "another site" in (csrf_problem(request(foreign), "abcdefghijklmnopqrstuvwxyz") or "")
     ours = {**cookie, "origin": "http://127.0.0.1:3500"}
     assert csrf_problem(request(ours), "abcdefghijklmnopqrstuvwxyz") is None
+    proxied = {**cookie, "origin": "https://127.0.0.1:3500"}  # TLS ended in front
+    assert csrf_problem(request(proxied), "abcdefghijklmnopqrstuvwxyz") is None
+    null = {**cookie, "origin": "null"}
+    assert "another site" in (csrf_problem(request(null), "abcdefghijklmnopqrstuvwxyz") or "")
 
 
 def test_redirects_stay_on_this_site() -> None:

@@ -15,6 +15,7 @@ import hmac
 import secrets
 from collections.abc import Collection
 from typing import Final
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -136,7 +137,7 @@ def keep_csrf(response: Response, request: Request) -> None:
 def csrf_problem(request: Request, submitted: str | None) -> str | None:
     """Why a POST fails the CSRF check, or None if it passes."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != _own_origin(request.headers, request):
+    if origin is not None and urlsplit(origin).netloc != _own_host(request.headers, request):
         return "this form was sent from another site"
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not submitted:
@@ -146,6 +147,7 @@ def csrf_problem(request: Request, submitted: str | None) -> str | None:
     return None
 
 
-def _own_origin(headers: Headers, request: Request) -> str:
-    host = headers.get("host") or request.url.netloc
-    return f"{request.url.scheme}://{host}"
+def _own_host(headers: Headers, request: Request) -> str:
+    # The host only: behind a proxy that ends TLS the scheme seen here is http
+    # while the browser's Origin says https.
+    return headers.get("host") or request.url.netloc
