@@ -86,8 +86,9 @@ class Commands:
         hint = definition.result_hint if definition is not None else None
         payload = encode_payload(input, self.max_payload_bytes, "the input of activity {}", name)
         source = _caller_source()
-        # The attempts of one call share one task execution ID.
-        execution_id = deterministic_uuid(self.instance_id, self.execution_id, self._sequence)
+        # The attempts of a retried call share one task execution ID: its first
+        # attempt's task ID (a call without retries needs none).
+        execution_id = None if retry is None else str(self._sequence)
 
         def attempt() -> CompletableTask[Any]:
             task_id = self._next_id()
@@ -99,7 +100,7 @@ class Commands:
 
         if retry is None:
             return attempt()
-        return self._with_retry(attempt, retry, h.ORIGIN_ACTIVITY_RETRY, execution_id)
+        return self._with_retry(attempt, retry, h.ORIGIN_ACTIVITY_RETRY, str(execution_id))
 
     def call_child_workflow(
         self,

@@ -128,6 +128,8 @@ def build_turn(
 def _stamped(history: list[h.Event], turn: Turn) -> list[h.Event]:
     """The turn's version and patches ride on its marker; the version chosen at
     start is recorded on ExecutionStarted, so replays run the same code."""
+    if not turn.patches and turn.version is None:
+        return history
     for n, event in enumerate(history):
         if isinstance(event, h.OrchestratorStarted) and (turn.patches or turn.version):
             if event.patches != turn.patches or event.version != turn.version:

@@ -15,6 +15,7 @@ PARK_SECONDS = 10.0
 class WorkflowLimits:
     def __init__(self, caps: dict[str, int]) -> None:
         self._caps = caps
+        self.active = bool(caps)  # no caps: nothing to track, on every turn
         self._active: dict[str, set[str]] = defaultdict(set)  # running here, per name
         self._parked: dict[str, deque[int]] = defaultdict(deque)  # start messages put off
 

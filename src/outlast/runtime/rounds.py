@@ -12,6 +12,7 @@ goes on with the others.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -182,21 +183,27 @@ class Rounds(WorkerState):
             self._cache[instance_id] = cached
         else:
             self._cache.move_to_end(instance_id)
-        execution_id = cached.view.execution_id
         events: list[h.Event] = [h.OrchestratorStarted(now)]
-        for e, target in item.events:
-            if target is None or target == execution_id:
-                events.append(e if e.ts == now else with_ts(e, now))
-        local = [(r, result_event(r, now)) for r in item.local]
-        events.extend(e for _, e in local)
+        if item.events:
+            execution_id = cached.view.execution_id
+            for e, target in item.events:
+                if target is None or target == execution_id:
+                    events.append(e if e.ts == now else with_ts(e, now))
+        local: list[tuple[ActivityResult, h.Event]] = []
+        for r in item.local:
+            event = result_event(r, now)
+            local.append((r, event))
+            events.append(event)
         if cached.remote is not None:
             self._send_remote(cached, events, item.message_ids, now)
             return None
-        assert cached.executor is not None
-        if self._watchdog is not None:
-            self._watchdog.begin(instance_id)
+        executor = cached.executor
+        assert executor is not None
+        watchdog = self._watchdog
+        if watchdog is not None:
+            watchdog.begin(instance_id, threading.get_ident())
         try:
-            turn, applied = cached.executor.run_turn(events)
+            turn, applied = executor.run_turn(events)
         except _STALL_ERRORS as e:
             self._check_generation(generation)
             self._cache.pop(instance_id, None)
@@ -207,12 +214,14 @@ class Rounds(WorkerState):
             self._stall(current, item, e, now, batch, cached.history_len)
             return None
         finally:
-            if self._watchdog is not None:
-                self._watchdog.end()
-        self._check_generation(generation)
-        executor, view = cached.executor, cached.view
-        # The first turn's ExecutionStarted tells who the parent is.
-        view.name, view.parent, view.depth = executor.name, executor.parent, executor.depth
+            if watchdog is not None:
+                watchdog.end()
+        if generation != self._generation:
+            raise Abandoned
+        view = cached.view
+        if view.parent is not executor.parent or view.name != executor.name:
+            # The first turn's ExecutionStarted tells who the parent is.
+            view.name, view.parent, view.depth = executor.name, executor.parent, executor.depth
         if len(applied) == 1 and not (turn.actions or turn.custom_status_set or turn.patches):
             # Nothing but the marker (duplicates, or events of another execution):
             # consume the messages, record nothing.
@@ -247,7 +256,7 @@ class Rounds(WorkerState):
             record.instance_id, record.execution_id, self.registry, self.options.max_payload_bytes
         )
         if self._watchdog is not None:
-            self._watchdog.begin(record.instance_id)
+            self._watchdog.begin(record.instance_id, threading.get_ident())
         try:
             executor.replay(past)
         except _STALL_ERRORS as e:
@@ -279,15 +288,11 @@ class Rounds(WorkerState):
     ) -> Pending:
         view = cached.view
         records = build_turn(
-            view,
-            applied,
-            turn,
-            now,
-            new_id=_new_id,
-            max_child_depth=self.options.max_child_depth,
+            view, applied, turn, now, new_id=_new_id, max_child_depth=self._max_child_depth
         )
-        for reason in records.refused:
-            log.warning("instance %s: %s", view.instance_id, reason)
+        if records.refused:
+            for reason in records.refused:
+                log.warning("instance %s: %s", view.instance_id, reason)
         write = write_turn(
             view,
             records,
@@ -298,8 +303,10 @@ class Rounds(WorkerState):
             worker_id=self.worker_id,
             now=now,
         )
-        running = not WorkflowStatus(records.status).is_terminal
-        self._limits.track(view.name, view.instance_id, running, batch, self.clock.now())
+        if self._limits.active:
+            self._limits.track(
+                view.name, view.instance_id, not records.finished, batch, self.clock.now()
+            )
         batch.turns.append(write)
         return Pending(
             view.instance_id,

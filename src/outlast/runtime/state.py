@@ -49,6 +49,7 @@ class WorkerState:
     _stuck: dict[str, str]
     _watchdog: Watchdog | None
     _quarantined: dict[str, str]
+    _max_child_depth: int
     _turn_failures: dict[str, int]
     _next_due: float | None
     _last_poll: float

@@ -86,11 +86,11 @@ def write_turn(
     if local:
         # Should the store refuse the turn, the results go to the inbox instead; they
         # are the history's own events, already encoded.
-        encoded = {id(e): text for e, text in zip(records.history, history, strict=True)}
         turn.fallback = [
-            Message(r.instance_id, r.execution_id, encoded[id(e)], seconds)
+            Message(r.instance_id, r.execution_id, text, seconds)
             for r, e in local
-            if id(e) in encoded
+            for recorded, text in zip(records.history, history, strict=True)
+            if recorded is e
         ]
     new = records.continue_as_new
     if new is not None:

@@ -16,28 +16,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import FrameType
 
 _OUTLAST_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@dataclass(slots=True)
-class _Running:
-    instance_id: str
-    thread_id: int
-    started: float
-
-
 class Watchdog:
     """Watches the turn in progress; calls ``on_stuck(instance_id, where)`` once per
-    stuck turn, from its own thread."""
+    stuck turn, from its own thread.
+
+    Rounds run one at a time (the worker's round lock), so one turn at most is in
+    progress: ``begin`` and ``end`` only set two attributes, which costs a turn
+    next to nothing. The watchdog samples them: the same turn seen for longer than
+    the timeout is stuck.
+    """
 
     def __init__(self, timeout: float, on_stuck: Callable[[str, str], None]) -> None:
         self.timeout = timeout
         self._on_stuck = on_stuck
-        self._lock = threading.Lock()
-        self._running: dict[int, _Running] = {}  # by thread ID
+        self.instance_id: str | None = None  # whose turn runs now
+        self.thread_id = 0  # the thread running it
+        self.turns = 0  # turns begun, to tell one long turn from many short ones
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,26 +49,29 @@ class Watchdog:
         if self._thread is not None:
             self._thread.join()
 
-    def begin(self, instance_id: str) -> None:
-        tid = threading.get_ident()
-        entry = _Running(instance_id, tid, time.monotonic())
-        with self._lock:
-            self._running[tid] = entry
+    def begin(self, instance_id: str, thread_id: int) -> None:
+        self.turns += 1
+        self.thread_id = thread_id
+        self.instance_id = instance_id
 
     def end(self) -> None:
-        with self._lock:
-            self._running.pop(threading.get_ident(), None)
+        self.instance_id = None
 
     def _watch(self) -> None:
-        interval = max(0.01, min(self.timeout / 4, 1.0))
+        interval = max(0.01, min(self.timeout / 8, 0.5))
+        seen: tuple[int, str] | None = None
+        since = 0.0
         while not self._stop.wait(interval):
-            now = time.monotonic()
-            with self._lock:
-                stuck = [r for r in self._running.values() if now - r.started > self.timeout]
-                for r in stuck:
-                    del self._running[r.thread_id]
-            for r in stuck:
-                self._on_stuck(r.instance_id, where_stuck(r.thread_id))
+            turns, instance_id, thread_id = self.turns, self.instance_id, self.thread_id
+            if instance_id is None:
+                seen = None
+                continue
+            if seen != (turns, instance_id):
+                seen, since = (turns, instance_id), time.monotonic()
+                continue
+            if time.monotonic() - since > self.timeout:
+                seen = (turns, "")  # reported; wait for the next turn
+                self._on_stuck(instance_id, where_stuck(thread_id))
 
 
 def where_stuck(thread_id: int) -> str:

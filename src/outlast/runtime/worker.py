@@ -100,6 +100,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             if options.deadlock_timeout is None
             else Watchdog(options.deadlock_timeout, self._on_stuck)
         )
+        self._max_child_depth = options.max_child_depth
         self._quarantined: dict[str, str] = {}  # instances whose rows cannot be used
         self._turn_failures: dict[str, int] = {}  # instance -> commits failed in a row
         self._next_due: float | None = None

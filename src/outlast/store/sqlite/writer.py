@@ -30,15 +30,33 @@ _IDLE_READERS = 8
 SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 
-def connect(path: str, synchronous: str) -> sqlite3.Connection:
+def connect(path: str, synchronous: str, *, writer: bool = True) -> sqlite3.Connection:
+    """A connection to ``path``. The journal mode is a property of the file: only the
+    write connection sets it (a reader asking for it can meet another process's
+    write lock, and SQLite answers "locked" at once rather than waiting)."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
+        if writer:
+            _set_wal(conn)
+        conn.execute(f"PRAGMA synchronous={synchronous}")
     except sqlite3.Error as e:
         raise StoreError(f"cannot open SQLite database {path!r}: {e}") from e
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    # Switching to WAL needs the file to itself for a moment; another process opening
+    # it at the same time makes SQLite answer "locked" without waiting: try again.
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 @dataclass(slots=True)
@@ -76,7 +94,7 @@ class Connections:
         with self._state:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = connect(self.path, self._synchronous)
+            conn = connect(self.path, self._synchronous, writer=False)
         try:
             yield conn
         finally:
