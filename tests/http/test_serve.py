@@ -204,3 +204,30 @@ def test_a_background_server_runs_once(client: WorkflowClient) -> None:
         assert httpx.get(f"{server.url}/v1.0/healthz").status_code == 204
     with pytest.raises(RuntimeError, match="runs once"):
         server.start()
+
+
+def test_served_connections_turn_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on sockets that name TCP as their protocol;
+    without it each keep-alive response after the first waits for a delayed ACK."""
+    import asyncio
+
+    from outlast.http.serve import bind_socket
+
+    listener = bind_socket("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            while not seen:
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert seen == [1]

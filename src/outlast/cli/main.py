@@ -35,12 +35,17 @@ Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance or schedule ·
 """
 
 
-# Commands loaded by name when they run: the HTTP server's ``serve`` needs the
-# ``server`` extra, which the other commands do not, and ``worker`` the runtime,
-# which the instance commands do without.
+# Commands loaded by name when they run: the HTTP server's ``serve`` and the
+# ``dashboard`` need the ``server`` extra, which the other commands do not, and
+# ``worker`` the runtime, which the instance commands do without.
 PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
     "worker": ("outlast.cli.worker", "worker", "Run workflows, with no HTTP server."),
+    "dashboard": (
+        "outlast.dashboard.command",
+        "dashboard",
+        "Serve the web dashboard over a store.",
+    ),
 }
 
 

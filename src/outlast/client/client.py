@@ -16,7 +16,7 @@ from outlast.client import catalog
 from outlast.client.bulk import BulkOperations
 from outlast.client.instance_id import InstanceID, output_type_of
 from outlast.client.schedules import ScheduleClient
-from outlast.client.state import WorkflowState, state_of
+from outlast.client.state import PendingActivity, WorkflowState, state_of
 from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
 from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
@@ -333,3 +333,12 @@ class WorkflowClient(BulkOperations, ScheduleClient):
                     data[key] = to_datetime(data[key]).isoformat()
             out.append(data)
         return out
+
+    def get_pending_activities(self, instance_id: str) -> list[PendingActivity]:
+        """The instance's activities that were scheduled and have not finished, with
+        the worker running each."""
+        self._require(instance_id)
+        return [
+            PendingActivity(a.task_id, a.name, a.owner, a.input)
+            for a in self._store.pending_activities(instance_id)
+        ]

@@ -15,8 +15,10 @@ from dataclasses import replace
 
 from outlast.core.status import TERMINAL_STATUSES
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -120,20 +122,7 @@ class MemoryStore(MemorySchedules, Store):
             rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.instance_id))
         out: list[InstanceRecord] = []
         for r in rows:
-            if query.statuses and r.status not in query.statuses:
-                continue
-            if query.name is not None and r.name != query.name:
-                continue
-            if query.created_after is not None and r.created_at < query.created_after:
-                continue
-            if query.created_before is not None and r.created_at >= query.created_before:
-                continue
-            if (
-                query.parent_instance_id is not None
-                and r.parent_instance_id != query.parent_instance_id
-            ):
-                continue
-            if query.updated_before is not None and r.updated_at >= query.updated_before:
+            if not _matches(query, r):
                 continue
             if query.after is not None and (r.created_at, r.instance_id) <= query.after:
                 continue
@@ -141,6 +130,20 @@ class MemoryStore(MemorySchedules, Store):
             if len(out) >= query.limit:
                 break
         return out
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        # Counting in memory is cheap: always exact.
+        counts: dict[str, int] = {}
+        with self._lock:
+            for r in self._instances.values():
+                if _matches(query, r):
+                    counts[r.status] = counts.get(r.status, 0) + 1
+        return InstanceCounts(counts)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        with self._lock:
+            found = [replace(a) for (iid, _), a in self._activities.items() if iid == instance_id]
+        return sorted(found, key=lambda a: a.task_id)
 
     def get_history(self, instance_id: str) -> list[str]:
         with self._lock:
@@ -337,3 +340,19 @@ class MemoryStore(MemorySchedules, Store):
             self._add_messages([child.start])
         self._add_messages(turn.messages)
         return True
+
+
+def _matches(query: InstanceQuery, r: InstanceRecord) -> bool:
+    """Whether ``r`` passes ``query``'s filters (its cursor aside)."""
+    return not (
+        (query.statuses and r.status not in query.statuses)
+        or (query.name is not None and r.name != query.name)
+        or (query.created_after is not None and r.created_at < query.created_after)
+        or (query.created_before is not None and r.created_at >= query.created_before)
+        or (
+            query.parent_instance_id is not None
+            and r.parent_instance_id != query.parent_instance_id
+        )
+        or (query.updated_before is not None and r.updated_at >= query.updated_before)
+        or (query.instance_id_prefix and not r.instance_id.startswith(query.instance_id_prefix))
+    )

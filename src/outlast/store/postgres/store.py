@@ -9,8 +9,10 @@ from typing import Any
 
 from outlast.errors import InstanceAlreadyExistsError
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -18,6 +20,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.postgres import counts
 from outlast.store.postgres import statements as sql
 from outlast.store.postgres.commit import (
     check_turns,
@@ -81,6 +84,7 @@ class PostgresStore(PostgresSchedules, Store):
             io=self.io,
         )
         self._closed = False
+        self._prefix_sql = counts.prefix_sql(self._db)
         # Tags this process's notifications: it wakes its own waiters directly.
         self._token = uuid.uuid4().hex
         # host and pid of the workers registered through this object, so a
@@ -186,8 +190,15 @@ class PostgresStore(PostgresSchedules, Store):
         return InstanceRecord(*rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        statement, params = list_query(query, "outlast_instances", "%s")
+        statement, params = list_query(query, "outlast_instances", "%s", self._prefix_sql)
         return [InstanceRecord(*row) for row in self._db.read(statement, params)]
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        return counts.count(self._db, query, self._prefix_sql, cap)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        rows = self._db.read(sql.PENDING_ACTIVITIES, (instance_id,))
+        return [ActivityRecord(*r) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         return [r[0] for r in self._db.read(sql.GET_HISTORY, (instance_id,))]

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from outlast.errors import StoreError
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -23,7 +25,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
-from outlast.store.sql import INSTANCE_COLUMNS, list_query
+from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import commit_batch, delete_instances
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
@@ -39,6 +41,8 @@ from outlast.store.sqlite.schema import migrate
 from outlast.store.sqlite.writer import SYNCHRONOUS, Connections
 
 T = TypeVar("T")
+# SQLite compares text in binary order, so an ID prefix is a range of the key.
+_PREFIX = "instance_id >= ? AND instance_id < ?"
 
 
 class SqliteStore(SqliteSchedules, Store):
@@ -108,8 +112,20 @@ class SqliteStore(SqliteSchedules, Store):
         return record_of(rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        sql, params = list_query(query, "instances", "?")
+        sql, params = list_query(query, "instances", "?", _PREFIX)
         return [record_of(row) for row in self._read(sql, params)]
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        sql, params, names = count_query(query, "instances", "?", _PREFIX, cap)
+        return counts_of(self._read(sql, params), names, cap)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        rows = self._read(
+            "SELECT instance_id, execution_id, task_id, name, input, owner FROM activities "
+            "WHERE instance_id = ? ORDER BY task_id",
+            (instance_id,),
+        )
+        return [ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5]) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         rows = self._read(
