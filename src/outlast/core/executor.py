@@ -308,8 +308,11 @@ class WorkflowExecutor(Commands):
                 f"workflow code now schedules {describe_record(expected)}"
             )
 
-    def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
+    def _on_child_completed(self, event: h.SubOrchestrationCompleted) -> None:
         self._open_children.pop(event.task_id, None)
+        self._on_task_completed(event)
+
+    def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
         task = self._open.pop(event.task_id, None)
         if task is None:
             return  # a result for a task this run no longer waits for
@@ -388,7 +391,7 @@ _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
     h.SubOrchestrationCreated: WorkflowExecutor._on_action_record,
     h.EventSent: WorkflowExecutor._on_action_record,
     h.TaskCompleted: WorkflowExecutor._on_task_completed,
-    h.SubOrchestrationCompleted: WorkflowExecutor._on_task_completed,
+    h.SubOrchestrationCompleted: WorkflowExecutor._on_child_completed,
     h.TaskFailed: WorkflowExecutor._on_task_failed,
     h.SubOrchestrationFailed: WorkflowExecutor._on_task_failed,
     h.TimerFired: WorkflowExecutor._on_timer_fired,

@@ -38,12 +38,15 @@ def write_turn(
     local: Sequence[tuple[ActivityResult, h.Event]],
     worker_id: str,
     now: Nanos,
+    shared_marker: tuple[h.Event | None, str] = (None, ""),
 ) -> TurnWrite:
     """The store's write for one turn. ``local``: the turn's activity results that no
-    inbox row carried, each with its event in the turn."""
+    inbox row carried, each with its event in the turn. ``shared_marker``: the
+    round's OrchestratorStarted and its encoding, shared by the round's turns."""
     iid, exec_id = view.instance_id, view.execution_id
     seconds = now / NS_PER_SECOND
-    history = [encode_event(e) for e in records.history]
+    marker, marker_text = shared_marker
+    history = [marker_text if e is marker else encode_event(e) for e in records.history]
     status = records.status
     update = InstanceUpdate(
         status=status,
