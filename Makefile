@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test soak lint typecheck examples bench clean
+.PHONY: serve test soak lint typecheck examples bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck browser
 	$(BIN)/pytest -q
 
 # The crash loop of tests/faults at a larger size: 100 SIGKILLs of a worker in the
@@ -32,6 +32,16 @@ test: $(STAMP) lint typecheck
 soak: $(STAMP)
 	OUTLAST_CRASH_KILLS=100 OUTLAST_CRASH_PER_KIND=60 OUTLAST_CRASH_DEADLINE=900 \
 	  $(BIN)/pytest -q -s --timeout 3600 tests/faults/test_crash_loop.py
+# The dashboard's browser tests drive Debian's Chromium (never a browser that
+# Playwright downloads); installed here when missing, so a new machine gets it.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null \
+	    || echo "could not install chromium: the browser tests will skip (and fail under CI=true)"; \
+	fi
 
 examples: $(STAMP)
 	for f in src/outlast/examples/[a-z]*.py; do \

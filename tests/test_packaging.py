@@ -49,6 +49,13 @@ def test_the_wheel_carries_the_demo_workflows_and_its_type_marker(wheel: Path) -
     assert "outlast/examples/app.py" in names
     assert "outlast/examples/order_processing.py" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
+    for shipped in (
+        "outlast/dashboard/templates/instance.html",
+        "outlast/dashboard/templates/list.html",
+        "outlast/dashboard/static/dashboard.css",
+        "outlast/dashboard/static/dashboard.js",
+    ):
+        assert shipped in names
 
 
 FIRST_WORKFLOW = """
@@ -159,3 +166,7 @@ def test_with_the_server_extra_outlast_serve_answers_the_demo(served: str) -> No
         time.sleep(0.2)
     assert status["runtimeStatus"] == "COMPLETED"
     assert re.search(r"Processed", status["properties"]["dapr.workflow.output"])
+    # The installed package serves the dashboard from its own files.
+    page = httpx.get(served + "/", headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and "wheel1" in page.text
+    assert httpx.get(served + "/static/dashboard.js", timeout=10).status_code == 200

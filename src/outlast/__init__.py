@@ -23,6 +23,8 @@ from outlast.errors import (
     OutlastError,
     PayloadTooLargeError,
     RegistrationError,
+    ScheduleAlreadyExistsError,
+    ScheduleNotFoundError,
     SerializationError,
     StoreError,
     TaskFailedError,
@@ -35,6 +37,7 @@ from outlast.errors import (
 if TYPE_CHECKING:
     from outlast.client.client import WorkflowClient
     from outlast.client.instance_id import InstanceID
+    from outlast.client.schedule_state import Schedule, ScheduleRun
     from outlast.client.state import WorkflowState
     from outlast.core.context import ActivityContext, WorkflowContext
     from outlast.core.retry import RetryPolicy
@@ -48,6 +51,8 @@ _LAZY: dict[str, str] = {
     "ActivityContext": "outlast.core.context",
     "InstanceID": "outlast.client.instance_id",
     "RetryPolicy": "outlast.core.retry",
+    "Schedule": "outlast.client.schedule_state",
+    "ScheduleRun": "outlast.client.schedule_state",
     "Task": "outlast.core.task",
     "WorkflowClient": "outlast.client.client",
     "WorkflowContext": "outlast.core.context",
@@ -85,6 +90,10 @@ __all__ = [
     "PayloadTooLargeError",
     "RegistrationError",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleAlreadyExistsError",
+    "ScheduleNotFoundError",
+    "ScheduleRun",
     "SerializationError",
     "StoreError",
     "Task",

@@ -14,6 +14,8 @@ The tree::
     ├── InstanceNotFoundError         no instance with that ID in the store
     ├── InstanceAlreadyExistsError    an instance with that ID is still active
     ├── InvalidStateError             the operation does not fit the instance's status
+    ├── ScheduleNotFoundError         no schedule with that ID in the store
+    ├── ScheduleAlreadyExistsError    a schedule with that ID exists
     ├── StoreError                    the storage backend failed (driver error chained)
     ├── MissingExtraError             a feature's optional dependencies are not installed
     └── TimeoutError                  a client wait elapsed (also a builtin TimeoutError)
@@ -133,6 +135,14 @@ class InstanceAlreadyExistsError(OutlastError):
 
 class InvalidStateError(OutlastError):
     """The operation does not apply to the instance in its current status."""
+
+
+class ScheduleNotFoundError(OutlastError, LookupError):
+    """No schedule with that ID exists in the store."""
+
+
+class ScheduleAlreadyExistsError(OutlastError):
+    """A schedule with that ID exists already."""
 
 
 class StoreError(OutlastError):

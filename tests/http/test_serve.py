@@ -266,18 +266,6 @@ def test_outlast_serve_on_every_interface_warns_without_a_token(store_url: str) 
 # --- the socket ----------------------------------------------------------------------
 
 
-def test_accepted_connections_do_without_nagle(client: WorkflowClient) -> None:
-    # With Nagle's algorithm on, each keep-alive answer waits for the client's
-    # delayed ACK (some 40 ms) before it leaves.
-    with BackgroundServer(create_app(client)) as server, httpx.Client(base_url=server.url) as http:
-        assert http.get("/v1.0/healthz").status_code == 204
-        connections = server._server.server_state.connections
-        sockets = [c.transport.get_extra_info("socket") for c in connections]  # type: ignore[attr-defined]
-        assert sockets
-        for sock in sockets:
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-
-
 def _raw_request(url: str, request: bytes) -> bytes:
     host, port = url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as sock:
@@ -307,3 +295,30 @@ def test_a_request_head_it_cannot_take_gets_an_answer_not_a_reset(
         assert b'"errorCode"' in answer
         # The server is none the worse for it.
         assert httpx.get(f"{server.url}/v1.0/healthz").status_code == 204
+
+
+def test_served_connections_turn_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on sockets that name TCP as their protocol;
+    without it each keep-alive response after the first waits for a delayed ACK."""
+    import asyncio
+
+    from outlast.http.serve import bind_socket
+
+    listener = bind_socket("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            while not seen:
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+    assert seen == [1]

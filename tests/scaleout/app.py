@@ -94,6 +94,17 @@ def parent(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, int]:
 
 
 WORKFLOWS = (chain, fan_out, timer, event, parent)
+
+
+def ticked(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+    """Started by a schedule (tests/scaleout/test_schedules.py): one step, then
+    the tick it was started for."""
+    yield ctx.call_activity(step, input=0, retry_policy=RETRY)
+    when = ctx.scheduled_time
+    assert when is not None
+    return when.isoformat()
+
+
 EVENT_DATA = 1000
 
 
@@ -109,7 +120,7 @@ def expected(workflow: str, n: int) -> int:
 
 def build(store: str, *, lease_seconds: float) -> outlast.WorkflowRuntime:
     runtime = outlast.WorkflowRuntime(store, lease_seconds=lease_seconds, poll_interval=0.25)
-    for wf in WORKFLOWS:
+    for wf in (*WORKFLOWS, ticked):
         runtime.register_workflow(wf)
     runtime.register_activity(step)
     runtime.register_activity(square)
@@ -120,6 +131,7 @@ def main() -> None:
     url, name, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])
     _config.update(url=url, name=name)
     logging.basicConfig(level=logging.WARNING, format=f"{name} %(asctime)s %(message)s")
+    logging.getLogger("outlast.schedules").setLevel(logging.DEBUG)  # who fired which tick
     # Each worker passes for a machine of its own, so a dead one is found only by
     # its lease running out (not by a process check on the same host).
     socket.gethostname = lambda: f"scaleout-{name}"

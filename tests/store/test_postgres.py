@@ -729,3 +729,32 @@ def test_a_create_run_again_after_its_answer_was_lost_is_not_refused(pg: Postgre
         other.execution_id = "another-execution"
         pg.create_instance(other, message("again", execution="another-execution"))
     assert len(pg.fetch_messages(W1, 1e12, 10)) == 1
+
+
+def test_big_status_counts_are_the_planners_estimates(
+    pg: PostgresStore, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outlast.store.base import InstanceQuery
+    from outlast.store.postgres import counts as pg_store
+
+    for n in range(5):
+        _create(pg, f"c{n}")
+    monkeypatch.setattr(pg_store, "EXACT_COUNT_UP_TO", 3)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("ANALYZE outlast_instances")
+    counts = pg.count_instances(InstanceQuery())
+    assert counts.by_status == {"PENDING": 5} and not counts.exact
+    monkeypatch.setattr(pg_store, "EXACT_COUNT_UP_TO", 10)
+    assert pg.count_instances(InstanceQuery()).exact
+
+
+def test_id_prefixes_under_any_collation(pg: PostgresStore) -> None:
+    from outlast.store.base import InstanceQuery
+    from outlast.store.postgres import counts as pg_store
+
+    for iid in ("ab-1", "ab_2", "abc", "b-ab"):
+        _create(pg, iid)
+    pg._prefix_sql = pg_store.PREFIX_ANY  # as on a database with an ICU or en_US collation
+    found = pg.list_instances(InstanceQuery(instance_id_prefix="ab"))
+    assert sorted(r.instance_id for r in found) == ["ab-1", "ab_2", "abc"]
+    assert pg.count_instances(InstanceQuery(instance_id_prefix="ab-")).by_status == {"PENDING": 1}

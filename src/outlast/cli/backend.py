@@ -21,6 +21,8 @@ from outlast.errors import (
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
+    ScheduleAlreadyExistsError,
+    ScheduleNotFoundError,
     StoreError,
     TimeoutError,
 )
@@ -200,14 +202,16 @@ class HttpBackend:
         params: dict[str, Any] | None = None,
         body: Any = MISSING,
         timeout: float | None = None,
+        api: str | None = None,
     ) -> Any:
-        """The decoded JSON answer (None for an empty one); errors raised as outlast's."""
+        """The decoded JSON answer (None for an empty one); errors raised as outlast's.
+        ``path`` is under the workflow API, or under ``api`` (``/v1.0/schedules``)."""
         content = None if body is MISSING else orjson.dumps(body)
         headers = {} if content is None else {"Content-Type": "application/json"}
         try:
             response = self._http.request(
                 method,
-                self._api + path,
+                (self._api if api is None else self.url + api) + path,
                 params=params,
                 content=content,
                 headers=headers,
@@ -364,11 +368,15 @@ def _error(response: httpx.Response, url: str) -> Exception:
     status = response.status_code
     if status == 404 and code == "ERR_INSTANCE_ID_NOT_FOUND":
         return InstanceNotFoundError(message)
+    if status == 404 and code == "ERR_SCHEDULE_NOT_FOUND":
+        return ScheduleNotFoundError(message)
     if status == 404:
         return CliError(f"{message} (is {url} an outlast server?)")
     if status == 409:
-        if code == "ERR_START_WORKFLOW":
+        if code in ("ERR_START_WORKFLOW", "ERR_TRIGGER_SCHEDULE"):
             return InstanceAlreadyExistsError(message)
+        if code == "ERR_CREATE_SCHEDULE":
+            return ScheduleAlreadyExistsError(message)
         return InvalidStateError(message)
     if status == 401:
         return CliError(f"{message} (set OUTLAST_API_TOKEN or pass --token)")

@@ -19,26 +19,33 @@ from outlast.cli.exit_codes import (
     EXIT_USAGE,
 )
 from outlast.cli.options import CliState
+from outlast.cli.schedules import schedule
 from outlast.errors import (
     InstanceNotFoundError,
     MissingExtraError,
     OutlastError,
+    ScheduleNotFoundError,
     SerializationError,
     TimeoutError,
 )
 
 EPILOG = """\b
-Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance ·
+Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance or schedule ·
 4 wait timed out · 5 wait: the instance did not complete (FAILED, TERMINATED)
 """
 
 
-# Commands loaded by name when they run: the HTTP server's ``serve`` needs the
-# ``server`` extra, which the other commands do not, and ``worker`` the runtime,
-# which the instance commands do without.
+# Commands loaded by name when they run: the HTTP server's ``serve`` and the
+# ``dashboard`` need the ``server`` extra, which the other commands do not, and
+# ``worker`` the runtime, which the instance commands do without.
 PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
     "worker": ("outlast.cli.worker", "worker", "Run workflows, with no HTTP server."),
+    "dashboard": (
+        "outlast.dashboard.command",
+        "dashboard",
+        "Serve the web dashboard over a store.",
+    ),
 }
 
 
@@ -83,7 +90,7 @@ class OutlastGroup(click.Group):
             raise
         except CliError as e:
             _fail(e.message, e.exit_code)
-        except InstanceNotFoundError as e:
+        except (InstanceNotFoundError, ScheduleNotFoundError) as e:
             _fail(str(e), EXIT_NOT_FOUND)
         except TimeoutError as e:
             _fail(str(e), EXIT_TIMEOUT)
@@ -134,6 +141,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(schedule)
 
 
 def main() -> None:

@@ -5,8 +5,15 @@ in any other process pointed at the same store.
 """
 
 from outlast.client.client import WorkflowClient
-from outlast.client.paging import WorkflowPage
-from outlast.client.state import WorkflowState
+from outlast.client.paging import StatusCounts, WorkflowPage
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.ids import validate_instance_id
 
-__all__ = ["WorkflowClient", "WorkflowPage", "WorkflowState", "validate_instance_id"]
+__all__ = [
+    "PendingActivity",
+    "StatusCounts",
+    "WorkflowClient",
+    "WorkflowPage",
+    "WorkflowState",
+    "validate_instance_id",
+]

@@ -46,26 +46,33 @@ class BulkOperations:
     def list_workflows(
         self,
         *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        status: paging.StatusFilter = None,
         name: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        instance_id_prefix: str | None = None,
+        parent_instance_id: str | None = None,
         page_size: int = 100,
         continuation_token: str | None = None,
         fetch_payloads: bool = False,
     ) -> paging.WorkflowPage:
         """One page of instances, oldest first, filtered in the store. Pass the page's
-        ``continuation_token`` back to get the next page; it is None on the last."""
+        ``continuation_token`` back to get the next page; it is None on the last.
+        ``instance_id_prefix``: IDs that start so; ``parent_instance_id``: only the
+        child workflows of that instance."""
         if not 1 <= page_size <= 10_000:
             raise ValueError("page_size must be between 1 and 10000")
-        query = InstanceQuery(
-            statuses=paging.statuses(status),
+        query = paging.query(
+            status=status,
             name=name,
-            created_after=None if created_after is None else paging.timestamp(created_after),
-            created_before=None if created_before is None else paging.timestamp(created_before),
+            created_after=created_after,
+            created_before=created_before,
+            instance_id_prefix=instance_id_prefix,
+            parent_instance_id=parent_instance_id,
             limit=page_size + 1,
-            after=None if continuation_token is None else paging.decode_token(continuation_token),
         )
+        if continuation_token is not None:
+            query.after = paging.decode_token(continuation_token)
         records = self._store.list_instances(query)
         token = None
         if len(records) > page_size:
@@ -76,27 +83,57 @@ class BulkOperations:
             [state_of(r, fetch_payloads=fetch_payloads) for r in records], token
         )
 
+    def count_workflows(
+        self,
+        *,
+        status: paging.StatusFilter = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        instance_id_prefix: str | None = None,
+    ) -> paging.StatusCounts:
+        """How many instances match the filter, by status (statuses with none left
+        out). Without a filter but statuses, one index-only count per status; with
+        one, at most 100,000 matching instances are counted (then ``exact`` is
+        False, as it is when PostgreSQL estimates a large status)."""
+        counts = self._store.count_instances(
+            paging.query(
+                status=status,
+                name=name,
+                created_after=created_after,
+                created_before=created_before,
+                instance_id_prefix=instance_id_prefix,
+            )
+        )
+        return paging.StatusCounts(
+            {WorkflowStatus(s): n for s, n in counts.by_status.items()}, counts.exact
+        )
+
     def purge_workflows(
         self,
         *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        status: paging.StatusFilter = None,
         created_before: datetime | None = None,
         name: str | None = None,
+        created_after: datetime | None = None,
+        instance_id_prefix: str | None = None,
     ) -> int:
         """Purge every finished instance matching the filter; return how many."""
-        statuses = paging.statuses(status) or sorted(TERMINAL_STATUSES)
-        unfinished = [s for s in statuses if s not in TERMINAL_STATUSES]
+        query = paging.query(
+            status=status,
+            name=name,
+            created_after=created_after,
+            created_before=created_before,
+            instance_id_prefix=instance_id_prefix,
+            limit=500,
+        )
+        query.statuses = query.statuses or sorted(TERMINAL_STATUSES)
+        unfinished = [s for s in query.statuses if s not in TERMINAL_STATUSES]
         if unfinished:
             raise InvalidStateError(
                 f"only finished instances can be purged, not {', '.join(unfinished)}"
             )
         total = 0
-        query = InstanceQuery(
-            statuses=statuses,
-            name=name,
-            created_before=None if created_before is None else paging.timestamp(created_before),
-            limit=500,
-        )
         while True:
             records = self._store.list_instances(query)
             if not records:

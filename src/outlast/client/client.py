@@ -15,7 +15,8 @@ from typing import Any, TypeVar, overload
 from outlast.client import catalog
 from outlast.client.bulk import BulkOperations
 from outlast.client.instance_id import InstanceID, output_type_of
-from outlast.client.state import WorkflowState, state_of
+from outlast.client.schedules import ScheduleClient
+from outlast.client.state import PendingActivity, WorkflowState, state_of
 from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
 from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
@@ -50,7 +51,10 @@ InT = TypeVar("InT")
 _TIME_FIELDS = ("fire_at", "scheduled_start", "scheduled_time")
 
 
-class WorkflowClient(BulkOperations):
+class WorkflowClient(BulkOperations, ScheduleClient):
+    """Start, inspect, signal and manage workflow instances; and schedules
+    (``create_schedule`` and the rest, from ``ScheduleClient``)."""
+
     def __init__(
         self,
         store: str | Store | None = None,
@@ -329,3 +333,12 @@ class WorkflowClient(BulkOperations):
                     data[key] = to_datetime(data[key]).isoformat()
             out.append(data)
         return out
+
+    def get_pending_activities(self, instance_id: str) -> list[PendingActivity]:
+        """The instance's activities that were scheduled and have not finished, with
+        the worker running each."""
+        self._require(instance_id)
+        return [
+            PendingActivity(a.task_id, a.name, a.owner, a.input)
+            for a in self._store.pending_activities(instance_id)
+        ]

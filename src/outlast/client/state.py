@@ -115,6 +115,17 @@ class WorkflowState(Generic[OutT]):
         }
 
 
+@dataclass(frozen=True)
+class PendingActivity:
+    """An activity a workflow scheduled that has not finished yet, and the worker
+    that runs it (None: no worker has taken it yet)."""
+
+    task_id: int
+    name: str
+    worker: str | None
+    serialized_input: str | None = None
+
+
 def _datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 

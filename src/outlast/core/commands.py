@@ -85,16 +85,21 @@ class Commands:
         definition = self.registry.activities.get(name)
         hint = definition.result_hint if definition is not None else None
         payload = encode_payload(input, self.max_payload_bytes, "the input of activity {}", name)
-        source = _caller_source()
+        caller = sys._getframe(2)  # (_caller_source, inlined)
+        source = f"{caller.f_code.co_filename}:{caller.f_lineno}"
         # The attempts of a retried call share one task execution ID: its first
         # attempt's task ID (a call without retries needs none).
         execution_id = None if retry is None else str(self._sequence)
 
         def attempt() -> CompletableTask[Any]:
-            task_id = self._next_id()
-            task = self._open_task(task_id, hint)
+            # (_next_id and _open_task, inlined: this runs on every step)
+            task_id = self._sequence
+            self._sequence = task_id + 1
+            task: CompletableTask[Any] = CompletableTask(hint)
+            self._open[task_id] = task
+            self._awaiting.add(task_id)
             self._pending[task_id] = h.ScheduleActivity(
-                task_id, name, payload, task_execution_id=execution_id, source=source
+                task_id, name, payload, None, execution_id, None, source
             )
             return task
 

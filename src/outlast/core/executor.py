@@ -121,7 +121,12 @@ class WorkflowExecutor(Commands):
         of outcomes already recorded are dropped)."""
         applied: list[h.Event] = []
         for event in events:
-            if type(event) in h.OUTCOMES:
+            kind = type(event)
+            if kind is h.OrchestratorStarted and self._seen_first:
+                self.now = event.ts  # a marker only moves the clock
+                applied.append(event)
+                continue
+            if kind in h.OUTCOMES:
                 task_id: int = event.task_id  # type: ignore[attr-defined]
                 if task_id not in self._awaiting:
                     continue
@@ -303,8 +308,11 @@ class WorkflowExecutor(Commands):
                 f"workflow code now schedules {describe_record(expected)}"
             )
 
-    def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
+    def _on_child_completed(self, event: h.SubOrchestrationCompleted) -> None:
         self._open_children.pop(event.task_id, None)
+        self._on_task_completed(event)
+
+    def _on_task_completed(self, event: h.TaskCompleted | h.SubOrchestrationCompleted) -> None:
         task = self._open.pop(event.task_id, None)
         if task is None:
             return  # a result for a task this run no longer waits for
@@ -383,7 +391,7 @@ _HANDLERS: dict[type[h.Event], Callable[[WorkflowExecutor, Any], None]] = {
     h.SubOrchestrationCreated: WorkflowExecutor._on_action_record,
     h.EventSent: WorkflowExecutor._on_action_record,
     h.TaskCompleted: WorkflowExecutor._on_task_completed,
-    h.SubOrchestrationCompleted: WorkflowExecutor._on_task_completed,
+    h.SubOrchestrationCompleted: WorkflowExecutor._on_child_completed,
     h.TaskFailed: WorkflowExecutor._on_task_failed,
     h.SubOrchestrationFailed: WorkflowExecutor._on_task_failed,
     h.TimerFired: WorkflowExecutor._on_timer_fired,

@@ -110,7 +110,9 @@ def build_turn(
     """The records of one turn. ``events``: the turn's new events, stamped with
     ``now`` and led by its OrchestratorStarted marker; ``new_id`` makes execution
     IDs (for children and continue-as-new)."""
-    history = _stamped(list(events), turn)
+    history = list(events)
+    if turn.patches or turn.version is not None:
+        _stamp(history, turn)
     records = TurnRecords(
         history=history,
         custom_status=turn.custom_status,
@@ -125,11 +127,9 @@ def build_turn(
     return records
 
 
-def _stamped(history: list[h.Event], turn: Turn) -> list[h.Event]:
+def _stamp(history: list[h.Event], turn: Turn) -> None:
     """The turn's version and patches ride on its marker; the version chosen at
     start is recorded on ExecutionStarted, so replays run the same code."""
-    if not turn.patches and turn.version is None:
-        return history
     for n, event in enumerate(history):
         if isinstance(event, h.OrchestratorStarted) and (turn.patches or turn.version):
             if event.patches != turn.patches or event.version != turn.version:
@@ -139,7 +139,6 @@ def _stamped(history: list[h.Event], turn: Turn) -> list[h.Event]:
         for n, event in enumerate(history):
             if isinstance(event, h.ExecutionStarted) and event.version != turn.version:
                 history[n] = dataclasses.replace(event, version=turn.version)
-    return history
 
 
 def _apply_action(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final
 
 from starlette.applications import Starlette
@@ -12,7 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp, Scope
 
 from outlast.client.client import WorkflowClient
 from outlast.core.serialization import default_max_payload_bytes
@@ -22,9 +23,10 @@ from outlast.http.errors import (
     ERR_NOT_FOUND,
     ApiError,
     error_response,
+    json_response,
     log,
 )
-from outlast.http.handlers import API_PREFIXES, WorkflowApi, json_response
+from outlast.http.handlers import API_PREFIXES, WorkflowApi
 from outlast.http.middleware import BodyLimitMiddleware, TokenAuthMiddleware
 from outlast.http.openapi import build_openapi
 from outlast.http.routes import ENDPOINTS
@@ -58,14 +60,17 @@ def create_app(
     api_token: str | None = None,
     max_body_size: int | None = None,
     max_wait_seconds: float = 300.0,
+    dashboard: bool = True,
 ) -> Starlette:
-    """The HTTP API over ``client``.
+    """The HTTP API over ``client``, and the dashboard at ``/`` (``dashboard``).
 
     ``api_token``: required in the ``dapr-api-token`` header of every request (but
     health probes); by default ``$OUTLAST_API_TOKEN`` or ``$DAPR_API_TOKEN``, none
     if neither is set. ``max_body_size``: larger request bodies get 413; by default
     the payload limit (``$OUTLAST_MAX_PAYLOAD_BYTES``, 4 MiB) plus 64 KiB.
-    ``max_wait_seconds``: the longest a long-poll may wait.
+    ``max_wait_seconds``: the longest a long-poll may wait. The dashboard checks
+    the token itself (a cookie set once from a password prompt), so its paths are
+    left to it; the API's paths still take the token only in the header.
     """
     token = api_token if api_token is not None else token_from_env()
     api = WorkflowApi(client, runtime=runtime, max_wait_seconds=max_wait_seconds)
@@ -74,7 +79,14 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return Response(openapi_body, media_type="application/json")
 
-    routes = [Route("/openapi.json", openapi, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/openapi.json", openapi, methods=["GET"])]
+    is_page: Callable[[Scope], bool] | None = None
+    if dashboard:
+        # Imported here: the API alone does without Jinja2.
+        from outlast.dashboard import create_dashboard, is_dashboard_request
+
+        is_page = is_dashboard_request
+        routes.append(_Pages(create_dashboard(client, api_token=token), is_page))
     for endpoint in ENDPOINTS:
         prefixes = API_PREFIXES if endpoint.versioned else ("",)
         routes.extend(
@@ -86,7 +98,15 @@ def create_app(
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=body_limit)]
     if token:
         exempt = [e.path for e in ENDPOINTS if not e.auth]
-        middleware.insert(0, Middleware(TokenAuthMiddleware, token=token, exempt=exempt))
+        middleware.insert(
+            0,
+            Middleware(
+                TokenAuthMiddleware,
+                token=token,
+                exempt=exempt,
+                applies=None if is_page is None else (lambda scope: not is_page(scope)),
+            ),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -105,6 +125,21 @@ def create_app(
     )
     app.state.outlast = api
     return app
+
+
+class _Pages(Mount):
+    """The dashboard, at ``/``, for the requests it says are its own (a browser's
+    ``GET /``, its pages and files); the API keeps every other path, its JSON
+    errors for unknown ones included."""
+
+    def __init__(self, app: ASGIApp, owns: Callable[[Scope], bool]) -> None:
+        super().__init__("/", app=app)
+        self._owns = owns
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and self._owns(scope):
+            return super().matches(scope)
+        return Match.NONE, {}
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -90,6 +90,7 @@ def serve(
         )
         out.print(f"  status     GET  {url}/v1.0/workflows/dapr/{{instanceID}}", markup=False)
         out.print(f"  reference  {url}/openapi.json", markup=False)
+        out.print(f"  dashboard  {url}/", markup=False)
         out.print("Press Ctrl+C to stop.", markup=False)
 
     state = click.get_current_context().find_object(CliState) or CliState()

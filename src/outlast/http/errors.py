@@ -20,6 +20,8 @@ from outlast.errors import (
     InstanceNotFoundError,
     InvalidStateError,
     PayloadTooLargeError,
+    ScheduleAlreadyExistsError,
+    ScheduleNotFoundError,
     SerializationError,
     StoreError,
     UnknownWorkflowError,
@@ -56,6 +58,7 @@ ERR_PURGE_WORKFLOW = "ERR_PURGE_WORKFLOW"
 ERR_LIST_WORKFLOWS = "ERR_LIST_WORKFLOWS"
 ERR_GET_WORKFLOW_HISTORY = "ERR_GET_WORKFLOW_HISTORY"
 ERR_RERUN_WORKFLOW = "ERR_RERUN_WORKFLOW"
+ERR_SCHEDULE_NOT_FOUND = "ERR_SCHEDULE_NOT_FOUND"
 
 
 class ApiError(Exception):
@@ -72,6 +75,10 @@ class ApiError(Exception):
 
     def response(self) -> Response:
         return error_response(self.status, self.code, self.message, self.headers)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def error_response(
@@ -100,8 +107,10 @@ def from_exception(exc: Exception, code: str, instance_id: str | None = None) ->
         return exc
     if isinstance(exc, InstanceNotFoundError):
         return not_found(instance_id) if instance_id else ApiError(404, ERR_NOT_FOUND, str(exc))
+    if isinstance(exc, ScheduleNotFoundError):
+        return ApiError(404, ERR_SCHEDULE_NOT_FOUND, str(exc))
     # The request is well formed but the instance is not in a state that allows it.
-    if isinstance(exc, InstanceAlreadyExistsError | InvalidStateError):
+    if isinstance(exc, InstanceAlreadyExistsError | InvalidStateError | ScheduleAlreadyExistsError):
         return ApiError(409, code, str(exc))
     if isinstance(exc, PayloadTooLargeError):
         return ApiError(413, code, str(exc))

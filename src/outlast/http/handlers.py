@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,9 +43,11 @@ from outlast.http.errors import (
     ERR_WORKFLOW_NAME_MISSING,
     ApiError,
     from_exception,
+    json_response,
     malformed,
     not_found,
 )
+from outlast.http.schedules import ScheduleHandlers
 from outlast.redaction import redact_url
 from outlast.runtime.runtime import WorkflowRuntime
 
@@ -57,10 +58,6 @@ DEFAULT_WAIT_SECONDS: Final = 30.0
 # A long-poll re-checks for shutdown this often, so stopping the server never waits
 # for a full poll timeout.
 _WAIT_SLICE_SECONDS: Final = 0.5
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def _status_filter(request: Request) -> list[WorkflowStatus | str] | None:
@@ -76,9 +73,10 @@ def _location(request: Request, trailing_segments: int, instance_id: str) -> str
     return quote(f"{collection}/{instance_id}")
 
 
-class WorkflowApi:
+class WorkflowApi(ScheduleHandlers):
     """The request handlers, bound to one client (and optionally the runtime that
-    runs next to it, for the health report)."""
+    runs next to it, for the health report); the schedule handlers are
+    ``ScheduleHandlers``'."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ request before any of it is read and add no task per request.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,15 +25,29 @@ TOKEN_HEADER = "dapr-api-token"
 class TokenAuthMiddleware:
     """Every request must carry ``token`` in the ``dapr-api-token`` header (as with
     Dapr's ``DAPR_API_TOKEN``), except on ``exempt`` paths: health probes, which
-    orchestrators call without credentials."""
+    orchestrators call without credentials. ``applies``: when given, only the
+    requests it says yes to are checked (the others, the dashboard's, check the
+    token their own way)."""
 
-    def __init__(self, app: ASGIApp, token: str, exempt: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        exempt: Collection[str] = (),
+        applies: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self._token = token.encode()
         self._exempt = frozenset(exempt)
+        self._applies = applies
+
+    def _checks(self, scope: Scope) -> bool:
+        if scope["path"] in self._exempt:
+            return False
+        return self._applies is None or self._applies(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._exempt:
+        if scope["type"] != "http" or not self._checks(scope):
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get(TOKEN_HEADER)

@@ -19,6 +19,49 @@ _PATH_PARAM_DOCS = {
     "instanceID": "Up to 64 letters, digits, '_' or '-'",
     "eventName": "The event's name",
     "eventID": "The position of the event in the instance's history",
+    "scheduleID": "Up to 47 letters, digits, '_' or '-'",
+}
+
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
+_SCHEDULE_FIELDS: dict[str, Any] = {
+    "input": {"description": "The input each run starts with (any JSON value)"},
+    "cron": {
+        "type": ["string", "null"],
+        "description": "A cron expression (5 fields, or 6 with seconds first), in timezone",
+        "examples": ["*/5 * * * *"],
+    },
+    "every": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "description": "An interval in whole seconds, instead of cron",
+    },
+    "timezone": {"type": "string", "default": "UTC", "examples": ["Europe/Paris"]},
+    "startAt": _MAYBE_TIME,
+    "endAt": {**_MAYBE_TIME, "description": "No tick at or after this time"},
+    "jitter": {
+        "type": ["number", "null"],
+        "minimum": 0,
+        "description": "Spread each start over this many seconds after its tick",
+    },
+    "overlap": {
+        "type": "string",
+        "enum": ["skip", "buffer_one", "allow_all", "terminate_previous"],
+        "default": "skip",
+    },
+    "catchup": {"type": "string", "enum": ["skip", "one", "all"], "default": "skip"},
+}
+_SCHEDULE_RUN = {
+    "type": "object",
+    "properties": {
+        "scheduledTime": _DATE_TIME,
+        "instanceID": {"type": ["string", "null"]},
+        "kind": {"type": "string", "enum": ["tick", "trigger", "backfill", "skipped"]},
+        "startedAt": _DATE_TIME,
+        "runtimeStatus": {
+            "anyOf": [{"$ref": "#/components/schemas/RuntimeStatus"}, {"type": "null"}]
+        },
+    },
 }
 
 _STATUSES = [
@@ -106,6 +149,49 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "ScheduleRequest": {
+        "type": "object",
+        "description": "To create: scheduleID and workflowName, and cron or every; to "
+        "update (PATCH): any of the other fields",
+        "properties": {
+            "scheduleID": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,47}$"},
+            "workflowName": {"type": "string"},
+            **_SCHEDULE_FIELDS,
+            "paused": {"type": "boolean", "default": False},
+            "note": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    },
+    "Schedule": {
+        "type": "object",
+        "required": ["scheduleID", "workflowName", "nextRunAt", "paused", "recentRuns"],
+        "properties": {
+            "scheduleID": {"type": "string"},
+            "workflowName": {"type": "string"},
+            **_SCHEDULE_FIELDS,
+            "paused": {"type": "boolean"},
+            "note": {"type": ["string", "null"]},
+            "nextRunAt": {**_MAYBE_TIME, "description": "null while paused or once ended"},
+            "bufferedTime": {**_MAYBE_TIME, "description": "A tick held by buffer_one"},
+            "lastInstanceID": {"type": ["string", "null"]},
+            "createdAt": _DATE_TIME,
+            "updatedAt": _DATE_TIME,
+            "recentRuns": {"type": "array", "items": _SCHEDULE_RUN},
+        },
+    },
+    "ScheduleList": {
+        "type": "object",
+        "required": ["schedules", "continuationToken"],
+        "properties": {
+            "schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}},
+            "continuationToken": {"type": ["string", "null"]},
+        },
+    },
+    "BackfillResult": {
+        "type": "object",
+        "required": ["instanceIDs"],
+        "properties": {"instanceIDs": {"type": "array", "items": {"type": "string"}}},
+    },
     "PurgeResult": {
         "type": "object",
         "required": ["purged"],
@@ -164,7 +250,7 @@ def _operation(endpoint: Endpoint, prefix: str, *, secured: bool) -> dict[str, A
             response["content"] = {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
             }
-        elif endpoint.response_schema and status in (200, 202) and status != 204:
+        elif endpoint.response_schema and status in (200, 201, 202):
             ref = {"$ref": f"#/components/schemas/{endpoint.response_schema}"}
             response["content"] = {"application/json": {"schema": ref}}
         responses[str(status)] = response
@@ -217,8 +303,8 @@ def build_openapi(*, secured: bool = False) -> dict[str, Any]:
             "title": "outlast workflow API",
             "version": __version__,
             "description": "Dapr's workflow HTTP API (under /v1.0-alpha1, /v1.0-beta1 and "
-            "/v1.0) plus outlast's extras: listing, history, rerun, purge by filter and "
-            "long-polling. Errors are {errorCode, message}.",
+            "/v1.0) plus outlast's extras: listing, history, rerun, purge by filter, "
+            "long-polling and schedules. Errors are {errorCode, message}.",
         },
         "tags": [
             {"name": "dapr", "description": "Compatible with Dapr's workflow API"},

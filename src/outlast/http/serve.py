@@ -41,17 +41,14 @@ _GRACEFUL_SHUTDOWN_SECONDS: Final = 30
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket (``port`` 0: any free port). Bound here rather than by
-    uvicorn so that a busy port is a clean OSError, not a SystemExit.
-
-    Made with ``IPPROTO_TCP`` spelled out: asyncio turns Nagle's algorithm off
-    (TCP_NODELAY) on each accepted connection only when the listening socket says
-    it is TCP, and without that a keep-alive request waits out the client's
-    delayed ACK, some 40 ms, before its answer is sent."""
+    uvicorn so that a busy port is a clean OSError, not a SystemExit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # The protocol is named: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+    # that say they are TCP, and with Nagle on, every response after a
+    # connection's first waits ~40 ms for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(2048)
     except BaseException:

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from outlast.clock import now_ns
 from outlast.core import history as h
-from outlast.core.codec import decode_event, with_ts
+from outlast.core.codec import decode_event, encode_event, with_ts
 from outlast.core.executor import WorkflowExecutor
 from outlast.core.status import WorkflowStatus
 from outlast.core.times import Nanos, to_seconds
@@ -57,6 +57,9 @@ class Rounds(WorkerState):
     ) -> tuple[CommitBatch, list[Pending]]:
         """Gather this round's inputs and compute its turns into one batch."""
         now = now_ns(self.clock)
+        # Every turn of a round begins with the same marker: one object, encoded once.
+        self._marker = h.OrchestratorStarted(now)
+        self._marker_text = encode_event(self._marker)
         now_s = to_seconds(now)
         batch = CommitBatch(self.worker_id)
         pending: list[Pending] = []
@@ -112,6 +115,7 @@ class Rounds(WorkerState):
         now_s: float,
         generation: int,
     ) -> None:
+        self._round_thread = threading.get_ident()
         # Instances not in the cache are read a chunk at a time: few queries, and
         # only a chunk's histories in memory at once however long they are.
         cold = [iid for iid in inputs if iid not in self._cache]
@@ -183,7 +187,7 @@ class Rounds(WorkerState):
             self._cache[instance_id] = cached
         else:
             self._cache.move_to_end(instance_id)
-        events: list[h.Event] = [h.OrchestratorStarted(now)]
+        events: list[h.Event] = [self._marker]
         if item.events:
             execution_id = cached.view.execution_id
             for e, target in item.events:
@@ -200,8 +204,10 @@ class Rounds(WorkerState):
         executor = cached.executor
         assert executor is not None
         watchdog = self._watchdog
-        if watchdog is not None:
-            watchdog.begin(instance_id, threading.get_ident())
+        if watchdog is not None:  # (inlined Watchdog.begin: this is every turn)
+            watchdog.turns += 1
+            watchdog.thread_id = self._round_thread
+            watchdog.instance_id = instance_id
         try:
             turn, applied = executor.run_turn(events)
         except _STALL_ERRORS as e:
@@ -215,7 +221,7 @@ class Rounds(WorkerState):
             return None
         finally:
             if watchdog is not None:
-                watchdog.end()
+                watchdog.instance_id = None
         if generation != self._generation:
             raise Abandoned
         view = cached.view
@@ -302,6 +308,7 @@ class Rounds(WorkerState):
             local=local,
             worker_id=self.worker_id,
             now=now,
+            shared_marker=(self._marker, self._marker_text),
         )
         if self._limits.active:
             self._limits.track(

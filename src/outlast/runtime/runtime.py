@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -19,6 +19,7 @@ from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
 from outlast.runtime import hosting
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
+from outlast.runtime.scheduler import ScheduleDeclarations, Scheduler
 from outlast.runtime.worker import Worker, WorkerOptions
 from outlast.store import Store, open_store
 
@@ -118,6 +119,9 @@ class WorkflowRuntime:
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
+        # schedules: those declared with @runtime.schedule, and the thread firing ticks
+        self._schedules = ScheduleDeclarations()
+        self._scheduler: Scheduler | None = None
 
     # --- registration --------------------------------------------------------------
 
@@ -156,6 +160,44 @@ class WorkflowRuntime:
         def decorate(f: F) -> F:
             self.register_activity(f, name=name)
             return f
+
+        return decorate
+
+    def schedule(
+        self,
+        *,
+        cron: str | None = None,
+        every: timedelta | float | None = None,
+        schedule_id: str | None = None,
+        input: Any = None,
+        timezone: str = "UTC",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        jitter: timedelta | float | None = None,
+        overlap: str = "skip",
+        catchup: str = "skip",
+    ) -> Callable[[F], F]:
+        """Start the decorated workflow on a schedule: ``@runtime.schedule(cron="0 9 * * *",
+        timezone="Europe/Paris")``. The schedule (ID: ``schedule_id``, by default the
+        workflow's name) is created when the runtime starts, or brought up to date
+        if it exists; arguments as in ``WorkflowClient.create_schedule``. The
+        workflow is registered too if it is not already."""
+
+        def decorate(fn: F) -> F:
+            return self._schedules.declare(
+                self._registry,
+                fn,
+                schedule_id,
+                input=input,
+                cron=cron,
+                every=every,
+                timezone=timezone,
+                start_at=start_at,
+                end_at=end_at,
+                jitter=jitter,
+                overlap=overlap,
+                catchup=catchup,
+            )
 
         return decorate
 
@@ -214,6 +256,12 @@ class WorkflowRuntime:
         return self._worker
 
     @property
+    def scheduler(self) -> Scheduler | None:
+        """The thread firing schedules' ticks while the runtime runs (tests call its
+        ``wait_for_pass()`` after advancing a test clock)."""
+        return self._scheduler
+
+    @property
     def is_running(self) -> bool:
         return self._worker is not None
 
@@ -249,12 +297,23 @@ class WorkflowRuntime:
         catalog.add(store, self._knows)
         worker.start()
         self._worker = worker
+        # schedules: fire due ticks (and create the declared schedules) from here on
+        declared = list(self._schedules.declared.values())
+        self._scheduler = Scheduler(store, self._clock, self.client(), declared)
+        try:
+            self._scheduler.start()
+        except BaseException:
+            self.shutdown()
+            raise
 
     def shutdown(self) -> None:
         """Stop taking work, let running activities finish, release ownership."""
         worker, self._worker = self._worker, None
         if worker is None:
             return
+        scheduler, self._scheduler = self._scheduler, None  # schedules: stop firing first
+        if scheduler is not None:
+            scheduler.stop()
         try:
             worker.stop()
         finally:

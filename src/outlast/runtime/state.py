@@ -50,6 +50,9 @@ class WorkerState:
     _watchdog: Watchdog | None
     _quarantined: dict[str, str]
     _max_child_depth: int
+    _round_thread: int  # the thread running the current round
+    _marker: h.OrchestratorStarted  # the current round's turn marker
+    _marker_text: str
     _turn_failures: dict[str, int]
     _next_due: float | None
     _last_poll: float

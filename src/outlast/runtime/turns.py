@@ -13,7 +13,7 @@ from outlast.core import history as h
 from outlast.core.codec import encode_event
 from outlast.core.serialization import to_json
 from outlast.core.status import WorkflowStatus
-from outlast.core.times import Nanos, to_seconds
+from outlast.core.times import NS_PER_SECOND, Nanos, to_seconds
 from outlast.core.turn import InstanceView, TurnRecords
 from outlast.errors import FailureDetails
 from outlast.runtime.activities import ActivityResult
@@ -38,12 +38,15 @@ def write_turn(
     local: Sequence[tuple[ActivityResult, h.Event]],
     worker_id: str,
     now: Nanos,
+    shared_marker: tuple[h.Event | None, str] = (None, ""),
 ) -> TurnWrite:
     """The store's write for one turn. ``local``: the turn's activity results that no
-    inbox row carried, each with its event in the turn."""
+    inbox row carried, each with its event in the turn. ``shared_marker``: the
+    round's OrchestratorStarted and its encoding, shared by the round's turns."""
     iid, exec_id = view.instance_id, view.execution_id
-    seconds = to_seconds(now)
-    history = [encode_event(e) for e in records.history]
+    seconds = now / NS_PER_SECOND
+    marker, marker_text = shared_marker
+    history = [marker_text if e is marker else encode_event(e) for e in records.history]
     status = records.status
     update = InstanceUpdate(
         status=status,
@@ -56,33 +59,33 @@ def write_turn(
         or records.finished
         or records.continue_as_new is not None,
     )
-    turn = TurnWrite(
-        instance_id=iid,
-        execution_id=exec_id,
-        history_start=history_start,
-        history=history,
-        update=update,
-        consumed=consumed,
-        activities=[
+    turn = TurnWrite(iid, exec_id, history_start, history, update, consumed)
+    # Each kind of row only when the turn has some: most turns schedule one thing.
+    if records.activities:
+        turn.activities = [
             ActivityRecord(iid, exec_id, a.task_id, a.name, a.input, worker_id)
             for a in records.activities
-        ],
-        messages=[
-            Message(iid, exec_id, encode_event(t), to_seconds(t.fire_at)) for t in records.timers
-        ],
-        children=[
+        ]
+    if records.timers:
+        turn.messages = [
+            Message(iid, exec_id, encode_event(t), t.fire_at / NS_PER_SECOND)
+            for t in records.timers
+        ]
+    if records.children:
+        turn.children = [
             ChildStart(
                 pending_record(c.instance_id, c.name, c.execution_id, seconds, c.input, iid),
                 Message(c.instance_id, c.execution_id, encode_event(c.started), seconds),
                 Message(iid, exec_id, encode_event(c.conflict), seconds),
             )
             for c in records.children
-        ],
-    )
-    turn.messages.extend(
-        Message(o.instance_id, o.execution_id, encode_event(o.event), to_seconds(o.visible_at))
-        for o in records.outgoing
-    )
+        ]
+    for o in records.outgoing:
+        turn.messages.append(
+            Message(
+                o.instance_id, o.execution_id, encode_event(o.event), o.visible_at / NS_PER_SECOND
+            )
+        )
     if local:
         # Should the store refuse the turn, the results go to the inbox instead; they
         # are the history's own events, already encoded.

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from outlast.clock import Clock
+from outlast.core.history import OrchestratorStarted
 from outlast.core.registry import Registry
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH, Turn
 from outlast.errors import OutlastError
@@ -101,6 +102,9 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             else Watchdog(options.deadlock_timeout, self._on_stuck)
         )
         self._max_child_depth = options.max_child_depth
+        self._round_thread = 0
+        self._marker = OrchestratorStarted(0)
+        self._marker_text = ""
         self._quarantined: dict[str, str] = {}  # instances whose rows cannot be used
         self._turn_failures: dict[str, int] = {}  # instance -> commits failed in a row
         self._next_due: float | None = None

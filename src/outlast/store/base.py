@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
+from outlast.store.schedules import ScheduleStore
 
 
 @dataclass(slots=True)
@@ -156,6 +157,19 @@ class InstanceQuery:
     updated_before: float | None = None  # finished longer ago than this (retention)
     limit: int = 100
     after: tuple[float, str] | None = None  # keyset cursor: (created_at, instance_id)
+    instance_id_prefix: str | None = None
+
+
+@dataclass(slots=True)
+class InstanceCounts:
+    """How many instances there are in each status (statuses with none left out)."""
+
+    by_status: dict[str, int]
+    exact: bool = True  # False: lower bounds (a capped count) or estimates
+
+
+# Filtered counts stop after this many instances (then they are lower bounds).
+COUNT_CAP = 100_000
 
 
 class IoGauge:
@@ -182,8 +196,9 @@ class IoGauge:
             self.waiting -= 1
 
 
-class Store(ABC):
-    """A durable home for workflow instances. Thread-safe."""
+class Store(ScheduleStore, ABC):
+    """A durable home for workflow instances (and schedules: ``ScheduleStore``).
+    Thread-safe."""
 
     url: str
     # True when ``signal`` also reports the changes other processes make (there
@@ -307,7 +322,19 @@ class Store(ABC):
         """Instances matching ``query``, oldest first by (created_at, instance_id)."""
 
     @abstractmethod
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        """How many instances match ``query``'s filters, by status; its ``limit``
+        and ``after`` are ignored. Without filters but statuses, each status is one
+        index-only count, exact; with others, at most ``cap`` instances are
+        counted (``exact`` False when that many were)."""
+
+    @abstractmethod
     def get_history(self, instance_id: str) -> list[str]: ...
+
+    @abstractmethod
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        """The instance's scheduled activities that have not finished, each with the
+        worker that owns (runs) it; owner None: waiting for a worker to claim it."""
 
     @abstractmethod
     def purge_instances(self, instance_ids: Sequence[str]) -> int:
@@ -380,7 +407,7 @@ class Store(ABC):
         read, for health checks. Stores override it to look closer."""
         self.get_instance("")
 
-    def close(self) -> None:  # noqa: B027 - stores without connections need nothing
+    def close(self) -> None:  # stores without connections need nothing
         """Release connections; the store is unusable afterwards."""
 
 

@@ -15,8 +15,10 @@ from dataclasses import replace
 
 from outlast.core.status import TERMINAL_STATUSES
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -25,12 +27,14 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.memory_schedules import MemorySchedules
+from outlast.store.schedules import ScheduleRecord, ScheduleRun
 
 _named: dict[str, MemoryStore] = {}
 _named_lock = threading.Lock()
 
 
-class MemoryStore(Store):
+class MemoryStore(MemorySchedules, Store):
     # No other process can change it: every change is signalled.
     signals_other_processes = True
 
@@ -46,6 +50,8 @@ class MemoryStore(Store):
         self._workers: dict[str, tuple[str, int, float]] = {}
         self._identities: dict[str, tuple[str, int]] = {}
         self._next_id = 1
+        self._schedules: dict[str, ScheduleRecord] = {}
+        self._runs: dict[str, dict[float, ScheduleRun]] = {}
 
     @classmethod
     def named(cls, name: str) -> MemoryStore:
@@ -116,20 +122,7 @@ class MemoryStore(Store):
             rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.instance_id))
         out: list[InstanceRecord] = []
         for r in rows:
-            if query.statuses and r.status not in query.statuses:
-                continue
-            if query.name is not None and r.name != query.name:
-                continue
-            if query.created_after is not None and r.created_at < query.created_after:
-                continue
-            if query.created_before is not None and r.created_at >= query.created_before:
-                continue
-            if (
-                query.parent_instance_id is not None
-                and r.parent_instance_id != query.parent_instance_id
-            ):
-                continue
-            if query.updated_before is not None and r.updated_at >= query.updated_before:
+            if not _matches(query, r):
                 continue
             if query.after is not None and (r.created_at, r.instance_id) <= query.after:
                 continue
@@ -137,6 +130,20 @@ class MemoryStore(Store):
             if len(out) >= query.limit:
                 break
         return out
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        # Counting in memory is cheap: always exact.
+        counts: dict[str, int] = {}
+        with self._lock:
+            for r in self._instances.values():
+                if _matches(query, r):
+                    counts[r.status] = counts.get(r.status, 0) + 1
+        return InstanceCounts(counts)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        with self._lock:
+            found = [replace(a) for (iid, _), a in self._activities.items() if iid == instance_id]
+        return sorted(found, key=lambda a: a.task_id)
 
     def get_history(self, instance_id: str) -> list[str]:
         with self._lock:
@@ -333,3 +340,19 @@ class MemoryStore(Store):
             self._add_messages([child.start])
         self._add_messages(turn.messages)
         return True
+
+
+def _matches(query: InstanceQuery, r: InstanceRecord) -> bool:
+    """Whether ``r`` passes ``query``'s filters (its cursor aside)."""
+    return not (
+        (query.statuses and r.status not in query.statuses)
+        or (query.name is not None and r.name != query.name)
+        or (query.created_after is not None and r.created_at < query.created_after)
+        or (query.created_before is not None and r.created_at >= query.created_before)
+        or (
+            query.parent_instance_id is not None
+            and r.parent_instance_id != query.parent_instance_id
+        )
+        or (query.updated_before is not None and r.updated_at >= query.updated_before)
+        or (query.instance_id_prefix and not r.instance_id.startswith(query.instance_id_prefix))
+    )

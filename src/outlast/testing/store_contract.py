@@ -23,62 +23,20 @@ from outlast.store.base import (
     CommitBatch,
     InstanceQuery,
     InstanceRecord,
-    InstanceUpdate,
-    Message,
     Store,
-    TurnWrite,
 )
-
-W1 = "host:1:aaaa"
-W2 = "host:2:bbbb"
-
-
-def record(iid: str, *, status: str = "PENDING", created: float = 100.0) -> InstanceRecord:
-    return InstanceRecord(
-        instance_id=iid,
-        name="wf",
-        status=status,
-        execution_id=f"{iid}-e1",
-        created_at=created,
-        updated_at=created,
-        input='{"x":1}',
-    )
+from outlast.testing.query_contract import QueryContract
+from outlast.testing.schedule_contract import ScheduleContract
+from outlast.testing.store_records import W1, W2, create, message, record, turn
 
 
-def message(
-    iid: str, event: str = "start", *, at: float = 100.0, execution: str | None = None
-) -> Message:
-    return Message(iid, execution, event, at)
-
-
-def turn(
-    iid: str,
-    *,
-    start: int = 0,
-    history: list[str] | None = None,
-    status: str = "RUNNING",
-    consumed: list[int] | None = None,
-    release: bool = False,
-    **kw: object,
-) -> TurnWrite:
-    return TurnWrite(
-        instance_id=iid,
-        execution_id=f"{iid}-e1",
-        history_start=start,
-        history=history or [],
-        update=InstanceUpdate(status=status, updated_at=200.0, release=release),
-        consumed=consumed or [],
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-class StoreContract:
+class StoreContract(QueryContract, ScheduleContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         raise NotImplementedError("subclasses provide a store fixture")
 
     def _create(self, store: Store, iid: str, **kw: object) -> None:
-        store.create_instance(record(iid, **kw), message(iid, execution=f"{iid}-e1"))  # type: ignore[arg-type]
+        create(store, iid, **kw)
 
     # --- instances ------------------------------------------------------------------
 
@@ -142,25 +100,6 @@ class StoreContract:
         self._create(store, "a")
         assert store.get_history("a") == []
         assert store.get_instance("a").status == "PENDING"  # type: ignore[union-attr]
-
-    def test_list_filters_and_pages(self, store: Store) -> None:
-        for n in range(5):
-            self._create(store, f"i{n}", created=100.0 + n)
-        store.commit(CommitBatch(W1, turns=[turn("i1", status="COMPLETED", release=True)]))
-        page = store.list_instances(InstanceQuery(limit=2))
-        assert [r.instance_id for r in page] == ["i0", "i1"]
-        page = store.list_instances(InstanceQuery(limit=10, after=(101.0, "i1")))
-        assert [r.instance_id for r in page] == ["i2", "i3", "i4"]
-        done = store.list_instances(InstanceQuery(statuses=["COMPLETED"]))
-        assert [r.instance_id for r in done] == ["i1"]
-        window = store.list_instances(InstanceQuery(created_after=102.0, created_before=104.0))
-        assert [r.instance_id for r in window] == ["i2", "i3"]
-        assert store.list_instances(InstanceQuery(name="other")) == []
-        stale = store.list_instances(InstanceQuery(statuses=["COMPLETED"], updated_before=300.0))
-        assert [r.instance_id for r in stale] == ["i1"]  # finished at 200
-        assert store.list_instances(InstanceQuery(updated_before=150.0)) == [
-            r for r in store.list_instances(InstanceQuery()) if r.updated_at < 150.0
-        ]
 
     def test_purge_only_finished(self, store: Store) -> None:
         self._create(store, "a")
@@ -436,3 +375,6 @@ class StoreContract:
         before = store.version
         self._create(store, "a")
         assert calls and store.version > before
+
+
+__all__ = ["W1", "W2", "StoreContract", "create", "message", "record", "turn"]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any, TypeVar, overload
 
 from outlast.client.aio.hub import WaitHub
+from outlast.client.aio.schedules import AsyncSchedules
 from outlast.client.client import WorkflowClient as SyncClient
 from outlast.client.instance_id import InstanceID, output_type_of
-from outlast.client.paging import WorkflowPage
-from outlast.client.state import WorkflowState, state_of
+from outlast.client.paging import StatusCounts, StatusFilter, WorkflowPage
+from outlast.client.state import PendingActivity, WorkflowState, state_of
 from outlast.client.waits import FINISHED, STARTED, check_timeout, poll_seconds, wait_timeout
 from outlast.clock import Clock
-from outlast.core.status import WorkflowStatus
 from outlast.store import Store
 
 R = TypeVar("R")
@@ -23,7 +24,7 @@ InT = TypeVar("InT")
 _UNSET: Any = object()
 
 
-class WorkflowClient:
+class WorkflowClient(AsyncSchedules):
     """The asyncio client: the methods of :class:`outlast.WorkflowClient`, each a
     coroutine, for code running on an event loop (FastAPI, Starlette, aiohttp).
 
@@ -247,10 +248,12 @@ class WorkflowClient:
     async def list_workflows(
         self,
         *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        status: StatusFilter = None,
         name: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        instance_id_prefix: str | None = None,
+        parent_instance_id: str | None = None,
         page_size: int = 100,
         continuation_token: str | None = None,
         fetch_payloads: bool = False,
@@ -262,19 +265,39 @@ class WorkflowClient:
             name=name,
             created_after=created_after,
             created_before=created_before,
+            instance_id_prefix=instance_id_prefix,
+            parent_instance_id=parent_instance_id,
             page_size=page_size,
             continuation_token=continuation_token,
             fetch_payloads=fetch_payloads,
         )
 
+    async def count_workflows(self, **filters: Any) -> StatusCounts:
+        """How many instances match the filter, by status (see the synchronous
+        client for the filters)."""
+        return await asyncio.to_thread(functools.partial(self._sync.count_workflows, **filters))
+
+    async def get_pending_activities(self, instance_id: str) -> list[PendingActivity]:
+        """The instance's unfinished activities, with the worker running each."""
+        return await asyncio.to_thread(self._sync.get_pending_activities, instance_id)
+
     async def purge_workflows(
         self,
         *,
-        status: WorkflowStatus | str | list[WorkflowStatus | str] | None = None,
+        status: StatusFilter = None,
         created_before: datetime | None = None,
         name: str | None = None,
+        created_after: datetime | None = None,
+        instance_id_prefix: str | None = None,
     ) -> int:
         """Purge every finished instance matching the filter; return how many."""
         return await asyncio.to_thread(
-            self._sync.purge_workflows, status=status, created_before=created_before, name=name
+            functools.partial(
+                self._sync.purge_workflows,
+                status=status,
+                created_before=created_before,
+                name=name,
+                created_after=created_after,
+                instance_id_prefix=instance_id_prefix,
+            )
         )

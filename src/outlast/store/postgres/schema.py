@@ -74,8 +74,37 @@ CREATE TABLE outlast_history_format (version integer NOT NULL);
 INSERT INTO outlast_history_format (version) VALUES (2);
 """
 
+# Schedules (outlast.store.schedules): the schedule rows, and their recent runs.
+_SCHEDULES = """
+CREATE TABLE outlast_schedules (
+    schedule_id text PRIMARY KEY,
+    workflow text NOT NULL,
+    input text,
+    spec text NOT NULL,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL,
+    paused boolean NOT NULL DEFAULT false,
+    note text,
+    next_run_at double precision,
+    buffered_at double precision,
+    last_instance_id text,
+    version bigint NOT NULL
+);
+CREATE INDEX outlast_schedules_due ON outlast_schedules (next_run_at) WHERE NOT paused;
+CREATE TABLE outlast_schedule_runs (
+    schedule_id text NOT NULL,
+    scheduled_at double precision NOT NULL,
+    instance_id text,
+    kind text NOT NULL,
+    started_at double precision NOT NULL,
+    PRIMARY KEY (schedule_id, scheduled_at)
+);
+CREATE INDEX outlast_schedule_runs_recent
+    ON outlast_schedule_runs (schedule_id, started_at, scheduled_at);
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES]
 
 TABLES = (
     "outlast_instances",
@@ -83,6 +112,8 @@ TABLES = (
     "outlast_inbox",
     "outlast_activities",
     "outlast_workers",
+    "outlast_schedules",
+    "outlast_schedule_runs",
 )
 
 

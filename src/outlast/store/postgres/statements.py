@@ -176,6 +176,28 @@ OWNED_ACTIVITIES = (
     "WHERE owner = %s"
 )
 
+# provider: PostgreSQL 15 and later say whether the default collation is libc's
+# ("c") or ICU's ("i"); older ones have only libc's.
+DATABASE_COLLATION = """
+SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d
+WHERE datname = current_database()
+"""
+
+# The planner's picture of the instances: how many rows, and the share of the
+# most common statuses (kept by ANALYZE and autovacuum).
+STATUS_ESTIMATES = """
+SELECT c.reltuples, s.most_common_vals::text::text[], s.most_common_freqs
+FROM pg_class c
+LEFT JOIN pg_stats s ON s.schemaname = current_schema()
+    AND s.tablename = 'outlast_instances' AND s.attname = 'status'
+WHERE c.oid = 'outlast_instances'::regclass
+"""
+
+PENDING_ACTIVITIES = (
+    "SELECT instance_id, execution_id, task_id, name, input, owner FROM outlast_activities "
+    "WHERE instance_id = %s ORDER BY task_id"
+)
+
 CLAIM_ACTIVITIES = Statement(f"""
 UPDATE outlast_activities a SET owner = %(worker)s
 FROM (

@@ -10,8 +10,10 @@ from typing import Any
 from outlast.errors import InstanceAlreadyExistsError
 from outlast.redaction import redact_url
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -19,6 +21,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
+from outlast.store.postgres import counts
 from outlast.store.postgres import statements as sql
 from outlast.store.postgres.commit import (
     check_turns,
@@ -36,6 +39,7 @@ from outlast.store.postgres.rows import (
     message_row,
     message_rows,
 )
+from outlast.store.postgres.schedules import PostgresSchedules
 from outlast.store.postgres.schema import TABLES
 from outlast.store.sql import list_query
 
@@ -51,7 +55,7 @@ class _Fetched(threading.local):
     free: tuple[str, bool] | None = None  # worker, whether unowned activities exist
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresSchedules, Store):
     """A store in a PostgreSQL database (13 or newer), shared by any number of
     worker and client processes.
 
@@ -83,6 +87,7 @@ class PostgresStore(Store):
             io=self.io,
         )
         self._closed = False
+        self._prefix_sql = counts.prefix_sql(self._db)
         # Tags this process's notifications: it wakes its own waiters directly.
         self._token = uuid.uuid4().hex
         # host and pid of the workers registered through this object, so a
@@ -196,8 +201,15 @@ class PostgresStore(Store):
         return InstanceRecord(*rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        statement, params = list_query(query, "outlast_instances", "%s")
+        statement, params = list_query(query, "outlast_instances", "%s", self._prefix_sql)
         return [InstanceRecord(*row) for row in self._db.read(statement, params)]
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        return counts.count(self._db, query, self._prefix_sql, cap)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        rows = self._db.read(sql.PENDING_ACTIVITIES, (instance_id,))
+        return [ActivityRecord(*r) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         return [r[0] for r in self._db.read(sql.GET_HISTORY, (instance_id,))]
@@ -421,6 +433,6 @@ class PostgresStore(Store):
     # --- for tests and operators --------------------------------------------------------
 
     def reset(self) -> None:
-        """Delete every instance, message, activity and worker in the database, keeping
-        the schema. Meant for tests."""
+        """Delete every instance, message, activity, worker and schedule in the
+        database, keeping the schema. Meant for tests."""
         self._db.run("reset", f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")

@@ -69,8 +69,36 @@ CREATE TABLE history_format (version INTEGER NOT NULL);
 INSERT INTO history_format (version) VALUES (2);
 """
 
+# Schedules (outlast.store.schedules): the schedule rows, and their recent runs.
+_SCHEDULES = """
+CREATE TABLE schedules (
+    schedule_id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    input TEXT,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    next_run_at REAL,
+    buffered_at REAL,
+    last_instance_id TEXT,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0;
+CREATE TABLE schedule_runs (
+    schedule_id TEXT NOT NULL,
+    scheduled_at REAL NOT NULL,
+    instance_id TEXT,
+    kind TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    PRIMARY KEY (schedule_id, scheduled_at)
+) WITHOUT ROWID;
+CREATE INDEX schedule_runs_recent ON schedule_runs (schedule_id, started_at, scheduled_at);
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES]
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -2,7 +2,7 @@
 
 The pieces: tables and migrations (``schema.py``), the write connection's group
 commit and the read pool (``writer.py``), rows in and out (``rows.py``), and a
-worker's batch commit (``commit.py``).
+worker's batch commit (``commit.py``); schedules (``schedules.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from outlast.errors import StoreError
 from outlast.store.base import (
+    COUNT_CAP,
     ActivityRecord,
     CommitBatch,
+    InstanceCounts,
     InstanceQuery,
     InstanceRecord,
     Message,
@@ -23,7 +25,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
-from outlast.store.sql import INSTANCE_COLUMNS, list_query
+from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import commit_batch, delete_instances
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
@@ -34,13 +36,16 @@ from outlast.store.sqlite.rows import (
     record_of,
     unpack,
 )
+from outlast.store.sqlite.schedules import SqliteSchedules
 from outlast.store.sqlite.schema import migrate
 from outlast.store.sqlite.writer import SYNCHRONOUS, Connections
 
 T = TypeVar("T")
+# SQLite compares text in binary order, so an ID prefix is a range of the key.
+_PREFIX = "instance_id >= ? AND instance_id < ?"
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteSchedules, Store):
     """A store in one SQLite file (WAL journal, ``synchronous=FULL`` by default)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
@@ -111,8 +116,20 @@ class SqliteStore(Store):
         return record_of(rows[0]) if rows else None
 
     def list_instances(self, query: InstanceQuery) -> list[InstanceRecord]:
-        sql, params = list_query(query, "instances", "?")
+        sql, params = list_query(query, "instances", "?", _PREFIX)
         return [record_of(row) for row in self._read(sql, params)]
+
+    def count_instances(self, query: InstanceQuery, cap: int = COUNT_CAP) -> InstanceCounts:
+        sql, params, names = count_query(query, "instances", "?", _PREFIX, cap)
+        return counts_of(self._read(sql, params), names, cap)
+
+    def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
+        rows = self._read(
+            "SELECT instance_id, execution_id, task_id, name, input, owner FROM activities "
+            "WHERE instance_id = ? ORDER BY task_id",
+            (instance_id,),
+        )
+        return [ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5]) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         rows = self._read(

@@ -1,0 +1,85 @@
+"""What an instance waits on, from its status, timeline and pending activities."""
+
+from __future__ import annotations
+
+from outlast.dashboard import timeline as tl
+from outlast.dashboard.waiting import concurrency_cap_waits, waiting_on
+from tests.dashboard.histories import at, ev, started
+
+
+def test_open_activities_name_their_worker_or_the_lack_of_one() -> None:
+    line = tl.build(
+        [
+            started(),
+            ev("TaskScheduled", 0, task_id=0, name="charge", source={"file": "f.py", "line": 3}),
+            ev("TaskScheduled", 0, task_id=1, name="ship"),
+            ev("TaskScheduled", 0, task_id=2, name="bill"),
+        ]
+    )
+    waits = waiting_on("RUNNING", line, workers={0: "host:7:abcd", 1: None})
+    assert [w.text for w in waits] == [
+        "activity charge (task 0): running on worker host:7:abcd",
+        "activity ship (task 1): waiting for a worker",
+        "activity bill (task 2): finished; its result is on the way",
+    ]
+    assert waits[0].worker == "host:7:abcd" and waits[0].source is not None
+
+
+def test_timers_and_event_waits_say_until_when() -> None:
+    line = tl.build(
+        [
+            started(),
+            ev("TimerCreated", 0, task_id=0, fire_at=at(60)),
+            ev(
+                "TimerCreated",
+                0,
+                task_id=1,
+                fire_at=at(3600),
+                origin="external_event",
+                name="approve",
+            ),
+            ev(
+                "TimerCreated",
+                0,
+                task_id=2,
+                fire_at=None,
+                origin={"kind": "external_event", "name": "cancel"},
+            ),
+        ]
+    )
+    timer, approve, cancel = waiting_on("RUNNING", line)
+    assert (timer.kind, timer.until) == ("timer", at(60))
+    assert (approve.kind, approve.text, approve.until) == (
+        "event",
+        "external event 'approve'",
+        at(3600),
+    )
+    assert (cancel.text, cancel.until) == ("external event 'cancel' (no timeout)", None)
+
+
+def test_a_running_instance_with_no_open_step_says_what_it_may_wait_for() -> None:
+    [wait] = waiting_on("RUNNING", tl.build([started()]))
+    assert wait.kind == "unknown" and "external event" in wait.text
+
+
+def test_stalled_suspended_pending_and_finished() -> None:
+    empty = tl.build([started()])
+    [stalled] = waiting_on(
+        "STALLED", empty, failure={"error_type": "NonDeterminismError", "message": "step 3"}
+    )
+    assert stalled.kind == "stalled"
+    assert "NonDeterminismError: step 3" in stalled.text and "resume" in stalled.text
+    [suspended] = waiting_on("SUSPENDED", empty, suspended_reason="maintenance")
+    assert "maintenance" in suspended.text
+    [pending] = waiting_on("PENDING", tl.build([]))
+    assert pending.kind == "start"
+    assert waiting_on("COMPLETED", empty) == []
+
+
+def test_children_link_and_the_cap_hook_adds_its_waits() -> None:
+    line = tl.build(
+        [started(), ev("SubOrchestrationCreated", 0, task_id=0, name="kid", instance_id="k-1")]
+    )
+    [child] = waiting_on("RUNNING", line, extra=concurrency_cap_waits("x", "RUNNING"))
+    assert (child.kind, child.child_id) == ("child", "k-1")
+    assert concurrency_cap_waits("x", "RUNNING") == []
