@@ -348,3 +348,14 @@ def test_purge(http: httpx.Client, client: WorkflowClient) -> None:
 def test_unknown_routes_and_methods_answer_json(http: httpx.Client) -> None:
     assert_error(http.get("/v2/nothing"), 404, "ERR_NOT_FOUND")
     assert_error(http.delete(f"{API}/some-id"), 405, "ERR_METHOD_NOT_ALLOWED")
+
+
+def test_a_405_names_every_method_of_the_path(http: httpx.Client) -> None:
+    # Two routes share /schedules (GET lists, POST creates): Allow names both.
+    response = http.request("OPTIONS", "/v1.0/schedules")
+    assert_error(response, 405, "ERR_METHOD_NOT_ALLOWED")
+    assert set(response.headers["allow"].split(", ")) >= {"GET", "POST"}
+    # /workflows/{component}/purge is POST only, though GET reaches an instance
+    # called "purge" through another route.
+    response = http.request("OPTIONS", f"{API}/purge")
+    assert response.headers["allow"] == "POST"

@@ -156,9 +156,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             405,
             ERR_METHOD_NOT_ALLOWED,
             f"{request.method} is not allowed on {request.url.path}",
-            dict(exc.headers or {}),
+            {**(exc.headers or {}), "Allow": _allowed(request)},
         )
     return error_response(exc.status_code, ERR_INTERNAL, str(exc.detail))
+
+
+def _allowed(request: Request) -> str:
+    """The methods of the path the request matched: Starlette's 405 names only the
+    first route's, and a path can have a route per method."""
+    routes = [r for r in request.app.routes if isinstance(r, Route) and r.methods]
+    first = next((r for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    if first is None:
+        return ""
+    methods = set().union(*(r.methods or () for r in routes if r.path == first.path))
+    return ", ".join(sorted(methods))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -119,7 +119,7 @@ _SCHEDULE_ENDPOINTS = (
         _SCHEDULE,
         "get_schedule",
         "Get a schedule with its next run time and its latest runs",
-        {200: "The schedule", **_SCHEDULE_ERRORS},
+        {200: "The schedule", 400: "Invalid parameter", **_SCHEDULE_ERRORS},
         query=(_RECENT_RUNS,),
         response_schema="Schedule",
         dapr=False,

@@ -157,7 +157,11 @@ class PostgresStore(PostgresSchedules, Store):
             doc["a"] = activity_rows(activities)
         params = {"d": dumps(doc), "n": self._payload([iid])}
 
+        attempts = 0
+
         def body(conn: Conn, txn: Txn) -> None:
+            nonlocal attempts
+            attempts += 1
             row = sql.CREATE.run(conn, params, params["d"]).fetchone()
             assert row is not None
             txn.xid = row[0]
@@ -166,9 +170,10 @@ class PostgresStore(PostgresSchedules, Store):
             # The ID is taken (nothing was written): refuse, or replace a
             # finished instance, holding its row meanwhile.
             taken = sql.LOCK_STATUS.run(conn, {"id": iid}).fetchone()
-            if taken is not None and taken[1] == record.execution_id:
-                # This very create, run again: an earlier attempt committed, and
-                # its answer was lost with the connection. Done, not refused.
+            if taken is not None and attempts > 1 and taken[1] == record.execution_id:
+                # This very call, run again after a lost connection, finds what
+                # its earlier attempt wrote: that one committed, its answer was
+                # lost. Done, not refused.
                 return
             if taken is not None:
                 refuse_existing(iid, taken[0])
