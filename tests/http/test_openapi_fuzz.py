@@ -20,7 +20,7 @@ from outlast.store import SqliteStore
 from tests.http.sample_app import make_runtime
 
 TOKEN = "fuzz-t0ken"
-# Examples per operation: 52 operations, twice, so some 500 requests in all.
+# Examples per operation: 79 operations, twice, so some 800 requests in all.
 EXAMPLES = 5
 FUZZ = settings(
     max_examples=EXAMPLES,
