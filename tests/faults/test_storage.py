@@ -197,14 +197,13 @@ def test_a_corrupted_page_is_a_clear_error_and_spares_the_rest(
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: lead's worker rework")
 def test_one_corrupted_row_among_many_is_set_aside(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
     # The corrupt row is a message in one instance's inbox: each round read it
     # with all the others, failed, and so nothing went on at all.
     db = tmp_path / "corrupt.db"
-    _, *good = _waiting(make_runtime, db, 200, marked_event=True)
+    bad, *good = _waiting(make_runtime, db, 200, marked_event=True)
     assert _corrupt_pages_holding(db, MARK) >= 1
     store = SqliteStore(db)
     runtime = _runtime(make_runtime, store=store)
@@ -219,6 +218,11 @@ def test_one_corrupted_row_among_many_is_set_aside(
             for iid in good:
                 state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
                 assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
+            # The one whose message cannot be read waits, STALLED, with the reason.
+            state = client.get_workflow_state(bad)
+            assert state is not None and state.runtime_status is WorkflowStatus.STALLED
+            assert state.failure_details is not None
+            assert "cannot be read" in state.failure_details.message
     finally:
         store.close()
 

@@ -93,6 +93,9 @@ class Rounds(WorkerState):
                     continue
                 item = inputs[m.instance_id]
                 item.message_ids.append(m.id)
+                if m.error is not None:
+                    item.broken = f"inbox message {m.id} cannot be read: {m.error}"
+                    continue
                 try:
                     item.events.append((decode_event(m.event), m.execution_id))
                 except Exception as e:

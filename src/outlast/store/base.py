@@ -69,6 +69,9 @@ class Message:
     event: str  # an encoded history event
     visible_at: float
     id: int = 0  # assigned by the store
+    # Set, by fetch_messages, on a message whose event the store cannot read (a
+    # corrupt page): one such row must not make every fetch fail.
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -365,7 +368,9 @@ class Store(ScheduleStore, ABC):
 
     @abstractmethod
     def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
-        """Visible messages of instances this worker owns or may claim, oldest first."""
+        """Visible messages of instances this worker owns or may claim, oldest first.
+        A message whose event cannot be read comes back with ``error`` set rather
+        than failing the whole fetch."""
 
     @abstractmethod
     def next_visible_at(self, worker_id: str, now: float) -> float | None:

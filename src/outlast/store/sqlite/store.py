@@ -41,6 +41,13 @@ from outlast.store.sqlite.schema import migrate
 from outlast.store.sqlite.writer import SYNCHRONOUS, Connections
 
 T = TypeVar("T")
+
+_FETCH = (
+    "SELECT m.instance_id, m.execution_id, {columns}, m.visible_at, m.id "
+    "FROM inbox m JOIN instances i ON i.instance_id = m.instance_id "
+    "WHERE m.visible_at <= ? AND (i.owner IS NULL OR i.owner = ?) "
+    "AND i.status != 'STALLED' ORDER BY m.visible_at, m.id LIMIT ?"
+)
 # SQLite compares text in binary order, so an ID prefix is a range of the key.
 _PREFIX = "instance_id >= ? AND instance_id < ?"
 
@@ -213,14 +220,28 @@ class SqliteStore(SqliteSchedules, Store):
         return len(dead)
 
     def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
-        rows = self._read(
-            "SELECT m.instance_id, m.execution_id, m.event, m.visible_at, m.id "
-            "FROM inbox m JOIN instances i ON i.instance_id = m.instance_id "
-            "WHERE m.visible_at <= ? AND (i.owner IS NULL OR i.owner = ?) "
-            "AND i.status != 'STALLED' ORDER BY m.visible_at, m.id LIMIT ?",
-            (now, worker_id, limit),
-        )
+        params = (now, worker_id, limit)
+        try:
+            rows = self._read(_FETCH.format(columns="m.event"), params)
+        except StoreError:
+            return self._fetch_row_by_row(params)
         return [Message(r[0], r[1], unpack(r[2]) or "", r[3], r[4]) for r in rows]
+
+    def _fetch_row_by_row(self, params: tuple[Any, ...]) -> list[Message]:
+        """The fetch when it failed: a damaged page (under one message's event, say)
+        fails every read that touches it. The rows without their events first, then
+        each event alone; an unreadable one is reported on its message."""
+        rows = self._read(_FETCH.format(columns="NULL"), params)
+        messages = []
+        for instance_id, execution_id, _, visible_at, mid in rows:
+            message = Message(instance_id, execution_id, "", visible_at, mid)
+            try:
+                found = self._read("SELECT event FROM inbox WHERE id = ?", (mid,))
+                message.event = unpack(found[0][0]) or "" if found else ""
+            except StoreError as e:
+                message.error = str(e)
+            messages.append(message)
+        return messages
 
     def next_visible_at(self, worker_id: str, now: float) -> float | None:
         rows = self._read(
