@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test soak lint typecheck examples bench clean browser
+.PHONY: serve test soak lint typecheck examples bench clean browser protos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+
+# The checked-in protobuf modules of the gRPC sidecar, from the vendored protos
+# (src/outlast/grpc/protos/README.md says where they come from).
+protos: $(STAMP)
+	$(BIN)/python -m outlast.grpc.protos.generate
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
