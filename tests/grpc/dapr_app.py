@@ -88,7 +88,15 @@ def counter(ctx: wf.DaprWorkflowContext, n: int) -> Any:
     return n
 
 
-WORKFLOWS = [chain, fan, approval, short_approval, parent, child, retrying, counter]
+def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
+    """Waits for "go" with no timeout (the 9999-12-31 timer that never fires)."""
+    ctx.set_custom_status("waiting")
+    value = yield ctx.wait_for_external_event("go")
+    first = yield ctx.call_activity(hello, input=str(value))
+    return first
+
+
+WORKFLOWS = [chain, fan, approval, short_approval, parent, child, retrying, counter, waiter]
 ACTIVITIES = [hello, square, cube, flaky]
 
 

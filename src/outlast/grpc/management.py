@@ -276,12 +276,28 @@ class Management:
             kwargs["new_input"] = (
                 None if not req.HasField("input") else orjson.loads(req.input.value)
             )
-        iid = await self._run(
-            context,
-            lambda: self.sync.rerun_workflow_from_event(
-                req.sourceInstanceID, req.eventID, **kwargs
-            ),
-        )
+
+        def rerun() -> str:
+            # The protocol names the event by its eventId (an activity's task ID);
+            # outlast's client by its place in the history.
+            events = [decode_event(t) for t in self.store.get_history(req.sourceInstanceID)]
+            index = next(
+                (
+                    n
+                    for n, e in enumerate(events)
+                    if isinstance(e, h.TaskScheduled) and e.task_id == req.eventID
+                ),
+                None,
+            )
+            if index is None:
+                self.sync._require(req.sourceInstanceID)
+                raise ValueError(
+                    f"{req.sourceInstanceID!r} has no scheduled activity with event ID "
+                    f"{req.eventID}; rerun starts from an activity's taskScheduled event"
+                )
+            return self.sync.rerun_workflow_from_event(req.sourceInstanceID, index, **kwargs)
+
+        iid = await self._run(context, rerun)
         return svc.RerunWorkflowFromEventResponse(newInstanceID=iid)
 
 

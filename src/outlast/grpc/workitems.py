@@ -215,6 +215,7 @@ class WorkItemHub:
         except UnsupportedAction as e:
             failure = FailureDetails("UnsupportedAction", str(e), non_retriable=True)
             turn = Turn([h.CompleteWorkflow("FAILED", failure=failure)])
+        turn.suspended = _suspended(entry.work)
         sink = self._sink()
         return sink is not None and sink.turn_done(resp.instanceId, token, turn)
 
@@ -240,3 +241,14 @@ class WorkItemHub:
             return False
         sink.activity_done(result)
         return True
+
+
+def _suspended(work: TurnWork) -> bool:
+    """Whether the instance is suspended after this turn: the SDK's answer does not
+    say, its history does (the last suspend or resume wins)."""
+    for e in reversed([*work.past, *work.new]):
+        if isinstance(e, h.ExecutionSuspended):
+            return True
+        if isinstance(e, h.ExecutionResumed):
+            return False
+    return False
