@@ -3,9 +3,11 @@ process of its own (``python -m tests.grpc.dapr_app PORT``) against the sidecar.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -96,8 +98,22 @@ def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
     return first
 
 
+def slow_item(ctx: wf.WorkflowActivityContext, n: int) -> int:
+    """Notes each run in $OUTLAST_TEST_RUNS (for the fault tests), then takes a while."""
+    with open(os.environ["OUTLAST_TEST_RUNS"], "a") as runs:
+        runs.write(f"{n}\n")
+    time.sleep(0.3)
+    return n
+
+
+def slow_fan(ctx: wf.DaprWorkflowContext, count: int) -> Any:
+    results = yield wf.when_all([ctx.call_activity(slow_item, input=i) for i in range(count)])
+    return sum(results)
+
+
 WORKFLOWS = [chain, fan, approval, short_approval, parent, child, retrying, counter, waiter]
-ACTIVITIES = [hello, square, cube, flaky]
+WORKFLOWS.append(slow_fan)
+ACTIVITIES = [hello, square, cube, flaky, slow_item]
 
 
 def main(port: str) -> None:
