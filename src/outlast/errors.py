@@ -6,6 +6,8 @@ The tree::
     ├── SerializationError            a value cannot be encoded to / decoded from JSON
     │   └── PayloadTooLargeError      an encoded payload exceeds the configured maximum
     ├── TaskFailedError               an activity or child workflow failed (``details``)
+    │   └── ActivityTimeoutError      an activity attempt ran out of time
+    ├── NonRetryableError             raised by an activity: retrying cannot help
     ├── WorkflowTimeoutError          wait_for_external_event(timeout=...) elapsed
     ├── NonDeterminismError           workflow code no longer matches its history
     ├── RegistrationError             a workflow or activity is registered twice / badly
@@ -52,8 +54,14 @@ class FailureDetails:
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> FailureDetails:
-        """The details of ``exc``; never raises, whatever the exception does."""
-        return cls(type(exc).__name__, _safe_str(exc), _safe_trace(exc))
+        """The details of ``exc``; never raises, whatever the exception does. A
+        :class:`NonRetryableError` (or an exception carrying ``non_retriable``
+        details) is marked ``non_retriable``."""
+        details = getattr(exc, "details", None)
+        non_retriable = isinstance(exc, NonRetryableError) or (
+            isinstance(details, FailureDetails) and details.non_retriable
+        )
+        return cls(type(exc).__name__, _safe_str(exc), _safe_trace(exc), None, non_retriable)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -103,6 +111,17 @@ class TaskFailedError(OutlastError):
     def __init__(self, message: str, details: FailureDetails) -> None:
         super().__init__(message)
         self.details = details
+
+
+class ActivityTimeoutError(TaskFailedError):
+    """An activity attempt outran its ``start_to_close_timeout`` or
+    ``schedule_to_close_timeout``, or missed its ``heartbeat_timeout``; raised into
+    the workflow once the retry policy (if any) gives up."""
+
+
+class NonRetryableError(OutlastError):
+    """Raise it (or a subclass) from an activity to fail it for good: a retry policy
+    does not try it again, e.g. ``raise NonRetryableError("card declined")``."""
 
 
 class WorkflowTimeoutError(OutlastError):
