@@ -44,13 +44,18 @@ class FailureDetails:
     """What went wrong in a failed activity, child workflow or workflow.
 
     ``inner``: the failure that caused this one, if known; ``non_retriable``: the
-    failure says retrying cannot help (retry policies then give up at once)."""
+    failure says retrying cannot help (retry policies then give up at once). For an
+    activity: ``attempt``, the attempt that failed (restarts count), and
+    ``heartbeat_details``, the JSON its last heartbeat carried (the next attempt
+    reads it as ``ActivityContext.heartbeat_details``)."""
 
     error_type: str
     message: str
     stack_trace: str | None = None
     inner: FailureDetails | None = None
     non_retriable: bool = False
+    attempt: int | None = None
+    heartbeat_details: str | None = None
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> FailureDetails:
@@ -73,6 +78,10 @@ class FailureDetails:
             data["inner"] = self.inner.to_dict()
         if self.non_retriable:
             data["non_retriable"] = True
+        if self.attempt is not None:
+            data["attempt"] = self.attempt
+        if self.heartbeat_details is not None:
+            data["heartbeat_details"] = self.heartbeat_details
         return data
 
     @classmethod
@@ -84,7 +93,17 @@ class FailureDetails:
             data.get("stack_trace"),
             None if inner is None else cls.from_dict(inner),
             bool(data.get("non_retriable", False)),
+            _optional_int(data.get("attempt")),
+            _optional_str(data.get("heartbeat_details")),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _safe_str(exc: BaseException) -> str:

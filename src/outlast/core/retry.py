@@ -6,6 +6,7 @@ crashes between attempts and show up in history as timers and re-scheduled tasks
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -91,3 +92,38 @@ class RetryPolicy:
         if isinstance(error_type, str) and error_type in self._non_retryable:
             return True
         return type(error).__name__ in self._non_retryable
+
+
+def _positive(value: timedelta | None, what: str) -> timedelta | None:
+    if value is not None and value <= timedelta(0):
+        raise ValueError(f"{what} must be positive")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityTimeouts:
+    """The timeouts of one ``call_activity``: ``start_to_close`` bounds each attempt,
+    ``schedule_to_close`` the whole call (all attempts and the waits between),
+    ``heartbeat`` the longest gap between two heartbeats of an attempt."""
+
+    start_to_close: timedelta | None = None
+    schedule_to_close: timedelta | None = None
+    heartbeat: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.start_to_close, "start_to_close_timeout")
+        _positive(self.schedule_to_close, "schedule_to_close_timeout")
+        _positive(self.heartbeat, "heartbeat_timeout")
+
+    def options(self, details: str | None) -> str | None:
+        """What the activity row carries (JSON): the heartbeat timeout and the
+        attempt's timeout in seconds (the worker cancels the attempt then), and the
+        heartbeat details the attempt before left; None when there is none."""
+        doc: dict[str, object] = {}
+        if self.start_to_close is not None:
+            doc["start_to_close_timeout"] = self.start_to_close.total_seconds()
+        if self.heartbeat is not None:
+            doc["heartbeat_timeout"] = self.heartbeat.total_seconds()
+        if details is not None:
+            doc["heartbeat_details"] = details
+        return json.dumps(doc, separators=(",", ":")) if doc else None
