@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -50,3 +51,19 @@ def test_bad_entries_are_refused() -> None:
 def test_policies_compare_by_their_fields() -> None:
     a = RetryPolicy(timedelta(seconds=1), 2, non_retryable_error_types=("X",))
     assert a == RetryPolicy(timedelta(seconds=1), 2, non_retryable_error_types=("X",))
+
+
+def test_activity_timeouts_must_be_positive_and_encode_only_what_is_set() -> None:
+    from outlast.core.retry import ActivityTimeouts
+
+    with pytest.raises(ValueError, match="heartbeat_timeout"):
+        ActivityTimeouts(heartbeat=timedelta(0))
+    with pytest.raises(ValueError, match="start_to_close_timeout"):
+        ActivityTimeouts(start_to_close=timedelta(seconds=-1))
+    assert ActivityTimeouts(schedule_to_close=timedelta(seconds=5)).options(None) is None
+    both = ActivityTimeouts(timedelta(seconds=2), None, timedelta(seconds=1))
+    assert json.loads(both.options('{"done":3}') or "") == {
+        "start_to_close_timeout": 2.0,
+        "heartbeat_timeout": 1.0,
+        "heartbeat_details": '{"done":3}',
+    }

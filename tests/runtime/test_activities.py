@@ -188,3 +188,35 @@ def test_a_missed_heartbeat_without_retries_raises_activity_timeout(
     iid = client.schedule_new_workflow(wf)
     state = client.wait_for_workflow_completion(iid, timeout_in_seconds=15)
     assert state is not None and state.output_as() == "timed out"
+
+
+def test_schedule_to_close_bounds_the_call_with_its_retries(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+    attempts: list[int] = []
+
+    @rt.activity
+    def failing(ctx: outlast.ActivityContext) -> None:
+        attempts.append(ctx.attempt)
+        raise ConnectionError("blip")
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+        try:
+            yield ctx.call_activity(
+                failing,
+                retry_policy=outlast.RetryPolicy(timedelta(milliseconds=200), 1000),
+                schedule_to_close_timeout=timedelta(milliseconds=700),
+            )
+        except outlast.ActivityTimeoutError as e:
+            return e.details.message
+        return "no timeout"
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(wf)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=15)
+    assert state is not None and "schedule_to_close_timeout" in state.output_as()
+    assert 1 < len(attempts) < 1000  # retried, then stopped by the call's bound
+    assert attempts == list(range(1, len(attempts) + 1))
