@@ -127,7 +127,7 @@ class Commands:
                 self._time_out(task_id, task, timeouts.start_to_close, "start_to_close", number)
             return task
 
-        if retry is None and timeouts is None:
+        if retry is None and (timeouts is None or timeouts.schedule_to_close is None):
             return attempt()
         if retry is None:
             retry = _ONCE

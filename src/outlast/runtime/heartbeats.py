@@ -90,7 +90,11 @@ class HeartbeatWatch:
                     target=self._run, name="outlast-heartbeats", daemon=True
                 )
                 self._thread.start()
-        self._wake.set()
+        # The watch looks at least every _SLOWEST seconds; waking it for every
+        # attempt would cost each one a thread switch, so only a shorter timeout does.
+        timeouts = (options.heartbeat_timeout, options.start_to_close_timeout)
+        if min(t for t in timeouts if t is not None) < _SLOWEST:
+            self._wake.set()
 
     def on_cancel(self, record: ActivityRecord, cancel: Callable[[], object]) -> None:
         """What cancels the attempt (an async activity's future)."""
