@@ -19,7 +19,43 @@ one to finish skips the time its timers would take::
 See docs/testing.md.
 """
 
-from outlast.testing.clock import FakeClock
-from outlast.testing.environment import WorkflowTestEnvironment
+from __future__ import annotations
 
-__all__ = ["FakeClock", "WorkflowTestEnvironment"]
+from typing import TYPE_CHECKING, Any
+
+from outlast.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from outlast.testing.environment import WorkflowTestEnvironment
+    from outlast.testing.histories import StoredHistory, export_histories, read_histories
+    from outlast.testing.replay import ReplayFinding, replay_check
+
+# Loaded when first used: the CLI reads histories without loading the runtime.
+_LAZY = {
+    "WorkflowTestEnvironment": "outlast.testing.environment",
+    "StoredHistory": "outlast.testing.histories",
+    "export_histories": "outlast.testing.histories",
+    "read_histories": "outlast.testing.histories",
+    "ReplayFinding": "outlast.testing.replay",
+    "replay_check": "outlast.testing.replay",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'outlast.testing' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "FakeClock",
+    "ReplayFinding",
+    "StoredHistory",
+    "WorkflowTestEnvironment",
+    "export_histories",
+    "read_histories",
+    "replay_check",
+]
