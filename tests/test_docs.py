@@ -14,9 +14,9 @@ def test_the_pytest_example_in_docs_testing_md_passes(tmp_path: Path) -> None:
     text = (DOCS / "testing.md").read_text()
     match = re.search(r"## With pytest\n.*?```python\n(.*?)```", text, re.S)
     assert match, "docs/testing.md lost its pytest example"
-    (tmp_path / "test_reminder.py").write_text(match.group(1))
+    (tmp_path / "test_approval.py").write_text(match.group(1))
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_reminder.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_approval.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

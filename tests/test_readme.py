@@ -54,3 +54,18 @@ def test_curl_commands_in_the_docs_paste_into_zsh() -> None:
     for page, line in commands:
         bare = _unquoted(line.split("#", 1)[0])
         assert not GLOB_CHARACTERS & set(bare), f"{page}: quote the URL in: {line}"
+
+
+def test_the_testing_snippet_skips_two_days(tmp_path: Path) -> None:
+    text = README.read_text()
+    match = re.search(r"## Testing your workflows\n.*?```python\n(.*?)```", text, re.S)
+    assert match, "the README lost its testing snippet"
+    script = tmp_path / "approval.py"
+    script.write_text(match.group(1) + "    print(env.now().isoformat())\n")
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["cancelled", "2030-01-03T00:00:00+00:00"]
+    # it opened no store of its own in the working directory
+    assert not (tmp_path / "outlast.db").exists()

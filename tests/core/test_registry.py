@@ -46,3 +46,18 @@ def test_a_lambda_needs_a_name(kind: str) -> None:
         add(lambda ctx, x: x)
     named = add(lambda ctx, x: x, "identity")
     assert named.name == "identity"
+
+
+def test_a_copy_with_a_replaced_activity_leaves_the_original_alone() -> None:
+    registry = Registry()
+
+    def charge(ctx: object, amount: int) -> int:
+        return amount
+
+    registry.add_activity(charge)
+    copy = registry.copy()
+    definition = copy.replace_activity("charge", lambda ctx, amount: 0)
+    assert registry.activities["charge"].fn is charge
+    assert copy.activities["charge"] is definition
+    # The fake has no hints: the original's decode its input.
+    assert definition.input_hint is int and definition.takes_input

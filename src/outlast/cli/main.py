@@ -41,6 +41,11 @@ Exit codes: 0 ok · 1 error · 2 usage · 3 no such instance or schedule ·
 PLUGIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("outlast.http.command", "serve", "Run workflows and serve the HTTP API."),
     "worker": ("outlast.cli.worker", "worker", "Run workflows, with no HTTP server."),
+    "check": (
+        "outlast.cli.check",
+        "check",
+        "Replay stored histories against APP's code: what would stall.",
+    ),
     "dashboard": (
         "outlast.dashboard.command",
         "dashboard",

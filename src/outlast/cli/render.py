@@ -56,6 +56,9 @@ def _cell(text: str) -> str:
     return escape(clean(text))
 
 
+cell = _cell  # for the commands loaded by name (check)
+
+
 def plain(text: str) -> None:
     """One line of untrusted text on stdout."""
     click.echo(clean(text))

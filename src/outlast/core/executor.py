@@ -190,10 +190,16 @@ class WorkflowExecutor(Commands):
             self._awaiting.discard(task_id)
         if self.completion is not None:
             if self.replaying and event.is_action_record:
+                failure = self.completion.failure
+                how = (
+                    f" ({failure.error_type}: {failure.message})"
+                    if failure is not None
+                    else f" ({self.completion.status.value})"
+                )
                 raise NonDeterminismError(
                     f"step {getattr(event, 'task_id', '?')}: history records "
                     f"{describe_record(event)} after the workflow code had already "
-                    f"finished"
+                    f"finished{how}"
                 )
             if self.completion.status is WorkflowStatus.CONTINUED_AS_NEW:
                 self._carry_over(event)

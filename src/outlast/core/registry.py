@@ -96,6 +96,31 @@ class Registry:
         self.workflow_versions: dict[str, dict[str | None, Definition]] = {}
         self.activities: dict[str, Definition] = {}
 
+    def copy(self) -> Registry:
+        """A registry with the same registrations, changed without touching this one
+        (a test environment replaces activities by fakes in its copy)."""
+        other = Registry()
+        other.workflows = dict(self.workflows)
+        other.workflow_versions = {k: dict(v) for k, v in self.workflow_versions.items()}
+        other.activities = dict(self.activities)
+        return other
+
+    def replace_activity(self, name: str, fn: Callable[..., Any]) -> Definition:
+        """Run ``fn`` wherever the activity ``name`` is called; the registered
+        activity's type hints still decode its input and result when ``fn`` has none."""
+        original = self.activity(name)
+        fake = Definition.of(fn, name)
+        definition = Definition(
+            name=name,
+            fn=fn,
+            takes_input=fake.takes_input,
+            input_hint=original.input_hint if fake.input_hint is None else fake.input_hint,
+            result_hint=original.result_hint if fake.result_hint is None else fake.result_hint,
+            is_async=fake.is_async,
+        )
+        self.activities[name] = definition
+        return definition
+
     def add_workflow(
         self, fn: Callable[..., Any], name: str | None = None, version: str | None = None
     ) -> Definition:

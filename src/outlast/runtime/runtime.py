@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -208,6 +209,19 @@ class WorkflowRuntime:
 
     def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self._registry.add_activity(fn, name)
+
+    def copy(
+        self, store: str | Store | None = None, *, clock: Clock | None = None
+    ) -> WorkflowRuntime:
+        """A runtime with this one's workflows, activities, schedules and options,
+        on another ``store`` and ``clock`` (a test environment runs an app's runtime
+        this way). Its registry is a copy: changing it leaves this one as it is."""
+        other = WorkflowRuntime(store, clock=clock or self._clock)
+        other._registry = self._registry.copy()
+        other._options = dataclasses.replace(self._options)
+        other._schedules = ScheduleDeclarations(dict(self._schedules.declared))
+        other._remote = self._remote
+        return other
 
     def _knows(self, name: str) -> bool:
         remote = self._remote[0]

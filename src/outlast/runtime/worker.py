@@ -155,6 +155,21 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         """The worker thread runs (it is replaced if workflow code hangs it)."""
         return self._thread is not None and self._thread.is_alive() and not self._stopping
 
+    @property
+    def is_idle(self) -> bool:
+        """Nothing to do until time passes: no activity running or waiting to be
+        committed, no result or remote answer queued, no fetch asked for, no round
+        running, and no message due by the clock (test environments skip time then)."""
+        with self._cv:
+            if self._results or self._answers or self._fetch or self._in_flight:
+                return False
+            if self._inflight or self._stopping:
+                return False
+        if self._round_lock.locked():
+            return False
+        due = self._next_due
+        return due is None or due > self.clock.now()
+
     def stop(self) -> None:
         with self._cv:
             self._stopping = True

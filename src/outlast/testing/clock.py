@@ -39,5 +39,17 @@ class FakeClock:
         for fn in listeners:
             fn()
 
+    def advance_to(self, when: datetime | float) -> None:
+        """Move time forward to ``when`` (a time, or seconds since the epoch); a
+        time already past leaves the clock as it is."""
+        target = when.timestamp() if isinstance(when, datetime) else float(when)
+        with self._lock:
+            if target <= self._now:
+                return
+            self._now = target
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn()
+
     def utcnow(self) -> datetime:
         return datetime.fromtimestamp(self.now(), UTC)
