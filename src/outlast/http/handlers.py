@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
@@ -92,6 +92,7 @@ class WorkflowApi(ScheduleHandlers):
         self._max_concurrent_waits = max_concurrent_waits
         self._wait_limiter: anyio.CapacityLimiter | None = None
         self._stopping = threading.Event()
+        self._metrics: Callable[[Request], Awaitable[Response]] | None = None
 
     def stop(self) -> None:
         """Make pending long-polls answer now (the server is shutting down)."""
@@ -337,6 +338,14 @@ class WorkflowApi(ScheduleHandlers):
                     return self.client.get_workflow_state(iid)
 
     # --- service -------------------------------------------------------------------
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus metrics of the store and this process's runtime."""
+        if self._metrics is None:
+            from outlast.http.metrics import metrics_endpoint
+
+            self._metrics = metrics_endpoint(self.client, self.runtime)
+        return await self._metrics(request)
 
     async def health(self, request: Request) -> Response:
         """200 when the store answers a probe and the runtime (if any) runs its

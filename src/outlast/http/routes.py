@@ -378,6 +378,16 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     ),
     Endpoint(
         "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics (text format): instances by status, queue depth, turns, "
+        "commits, activity attempts and durations",
+        {200: "The metrics"},
+        versioned=False,
+        dapr=False,
+    ),
+    Endpoint(
+        "GET",
         "/v1.0/healthz",
         "dapr_health",
         "Dapr's sidecar health probe",

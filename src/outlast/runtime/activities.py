@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from outlast.core.registry import Definition, Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
+from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
 
@@ -40,8 +42,10 @@ class ActivityExecutor:
         on_result: Callable[[ActivityResult, bool], None],
         limits: Mapping[str, int] | None = None,
         max_payload_bytes: int | None = None,
+        stats: RuntimeStats | None = None,
     ) -> None:
         self._max_payload = max_payload_bytes
+        self._stats = stats or RuntimeStats()
         self._registry = registry
         self._max = max_concurrent
         # Per-name caps: activities over a cap wait here, in order, for a slot.
@@ -146,6 +150,7 @@ class ActivityExecutor:
             self._async_running.discard(future)
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        started = time.perf_counter()
         try:
             args: tuple[Any, ...] = (ctx,)
             if d.takes_input:
@@ -155,6 +160,7 @@ class ActivityExecutor:
             # Whatever the activity raises (SystemExit included) fails that activity
             # only; the thread lives on to run the next one.
             outcome = _failed(record, e)
+        self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
         self._report(outcome, record.name, inline=True)
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
@@ -163,6 +169,7 @@ class ActivityExecutor:
 
             self._async_slots = asyncio.Semaphore(self._max)
         async with self._async_slots:
+            started = time.perf_counter()
             try:
                 args: tuple[Any, ...] = (ctx,)
                 if d.takes_input:
@@ -171,6 +178,7 @@ class ActivityExecutor:
             except (Exception, SystemExit, KeyboardInterrupt) as e:
                 # Cancellation (a shutdown) is not an outcome: the activity runs again.
                 outcome = _failed(record, e)
+        self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
         self._report(outcome, record.name)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:

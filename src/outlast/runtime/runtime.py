@@ -21,6 +21,7 @@ from outlast.errors import InvalidStateError
 from outlast.runtime import hosting
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.scheduler import ScheduleDeclarations, Scheduler
+from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.worker import Worker, WorkerOptions
 from outlast.store import Store, open_store
 
@@ -120,6 +121,8 @@ class WorkflowRuntime:
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
+        # what /metrics reports of this runtime (kept across restarts)
+        self.stats = RuntimeStats()
         # schedules: those declared with @runtime.schedule, and the thread firing ticks
         self._schedules = ScheduleDeclarations()
         self._scheduler: Scheduler | None = None
@@ -306,7 +309,7 @@ class WorkflowRuntime:
         if self._worker is not None:
             raise InvalidStateError("the runtime is already running")
         store = self.store
-        worker = Worker(store, self._registry, self._clock, self._options)
+        worker = Worker(store, self._registry, self._clock, self._options, self.stats)
         worker.attach(*self._remote)
         catalog.add(store, self._knows)
         worker.start()

@@ -34,6 +34,7 @@ from outlast.runtime.limits import WorkflowLimits
 from outlast.runtime.remote import Remote
 from outlast.runtime.rounds import Rounds
 from outlast.runtime.stalls import Stalls
+from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, Store
 
@@ -61,7 +62,12 @@ class WorkerOptions:
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
     def __init__(
-        self, store: Store, registry: Registry, clock: Clock, options: WorkerOptions
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        options: WorkerOptions,
+        stats: RuntimeStats | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -75,12 +81,14 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._fetch = True
         self._stopping = False
         self._cache: OrderedDict[str, Cached] = OrderedDict()
+        self.stats = stats or RuntimeStats()
         self._activities = ActivityExecutor(
             registry,
             options.max_concurrent_activities,
             self._on_activity_result,
             options.activity_limits,
             options.max_payload_bytes,
+            self.stats,
         )
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
@@ -341,7 +349,9 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 raise Abandoned
             if not batch:
                 return
+            started = time.perf_counter()
             rejected = self._commit(batch)
+            self.stats.committed(len(batch.turns), time.perf_counter() - started)
         except Abandoned:
             raise
         except BaseException:

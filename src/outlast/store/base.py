@@ -177,6 +177,16 @@ class InstanceCounts:
     exact: bool = True  # False: lower bounds (a capped count) or estimates
 
 
+@dataclass(slots=True)
+class QueueStats:
+    """Work waiting right now, for metrics: inbox messages visible (due) and the
+    oldest one's ``visible_at``; activities scheduled and not finished."""
+
+    ready_messages: int = 0
+    oldest_ready_at: float | None = None
+    activities: int = 0
+
+
 # Filtered counts stop after this many instances (then they are lower bounds).
 COUNT_CAP = 100_000
 
@@ -412,6 +422,11 @@ class Store(ScheduleStore, ABC):
     def commit(self, batch: CommitBatch) -> set[str]:
         """Apply a batch in one transaction; return the IDs of instances whose turns
         were not applied because another worker owns them."""
+
+    def queue_stats(self, now: float) -> QueueStats:
+        """What waits to be worked on at ``now`` (a metrics scrape asks; not on a
+        hot path). Stores override it; this default knows nothing."""
+        return QueueStats()
 
     def probe(self) -> None:
         """Raise :class:`StoreError` unless the store works right now: one cheap

@@ -22,6 +22,7 @@ from outlast.store.base import (
     InstanceQuery,
     InstanceRecord,
     Message,
+    QueueStats,
     Store,
     TurnWrite,
     refuse_existing,
@@ -231,6 +232,11 @@ class MemoryStore(MemorySchedules, Store):
                 if m.visible_at > now and self._claimable(worker_id, m)
             ]
         return min(times, default=None)
+
+    def queue_stats(self, now: float) -> QueueStats:
+        with self._lock:
+            ready = [m.visible_at for m in self._inbox.values() if m.visible_at <= now]
+            return QueueStats(len(ready), min(ready, default=None), len(self._activities))
 
     def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
         with self._lock:

@@ -23,6 +23,7 @@ from outlast.store.base import (
     CommitBatch,
     InstanceQuery,
     InstanceRecord,
+    QueueStats,
     Store,
 )
 from outlast.testing.query_contract import QueryContract
@@ -127,6 +128,17 @@ class StoreContract(QueryContract, ScheduleContract):
         assert events == ["start", "now"]
         assert store.next_visible_at(W1, 200.0) == 500.0
         assert [m.event for m in store.fetch_messages(W1, 600.0, 10)][-1] == "later"
+
+    def test_queue_stats_count_what_is_due_and_the_unfinished_activities(
+        self, store: Store
+    ) -> None:
+        assert store.queue_stats(1000.0) == QueueStats(0, None, 0)
+        self._create(store, "a")  # its start is visible from 100
+        store.send_messages([message("a", "later", at=500.0), message("a", "early", at=50.0)])
+        act = ActivityRecord("a", "a-e1", 0, "step", None, None)
+        store.create_instance(record("b"), message("b", at=700.0), activities=[act])
+        assert store.queue_stats(200.0) == QueueStats(2, 50.0, 1)
+        assert store.queue_stats(1000.0) == QueueStats(4, 50.0, 1)
 
     def test_fetch_respects_limit(self, store: Store) -> None:
         for n in range(5):

@@ -17,6 +17,7 @@ from outlast.store.base import (
     InstanceQuery,
     InstanceRecord,
     Message,
+    QueueStats,
     Store,
     refuse_existing,
     refuse_unfinished,
@@ -333,6 +334,16 @@ class PostgresStore(PostgresSchedules, Store):
         self._fetched.due = (worker_id, now, due)
         self._fetched.free = (worker_id, free)
         return messages
+
+    def queue_stats(self, now: float) -> QueueStats:
+        rows = self._db.read(
+            "SELECT (SELECT COUNT(*) FROM outlast_inbox WHERE visible_at <= %s), "
+            "(SELECT MIN(visible_at) FROM outlast_inbox WHERE visible_at <= %s), "
+            "(SELECT COUNT(*) FROM outlast_activities)",
+            (now, now),
+        )
+        ready, oldest, activities = rows[0]
+        return QueueStats(int(ready), None if oldest is None else float(oldest), int(activities))
 
     def next_visible_at(self, worker_id: str, now: float) -> float | None:
         fetched = self._fetched.due

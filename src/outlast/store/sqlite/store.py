@@ -21,6 +21,7 @@ from outlast.store.base import (
     InstanceQuery,
     InstanceRecord,
     Message,
+    QueueStats,
     Store,
     refuse_existing,
     refuse_unfinished,
@@ -258,6 +259,16 @@ class SqliteStore(SqliteSchedules, Store):
         )
         value = rows[0][0] if rows else None
         return float(value) if value is not None else None
+
+    def queue_stats(self, now: float) -> QueueStats:
+        rows = self._read(
+            "SELECT (SELECT COUNT(*) FROM inbox WHERE visible_at <= ?), "
+            "(SELECT MIN(visible_at) FROM inbox WHERE visible_at <= ?), "
+            "(SELECT COUNT(*) FROM activities)",
+            (now, now),
+        )
+        ready, oldest, activities = rows[0]
+        return QueueStats(int(ready), None if oldest is None else float(oldest), int(activities))
 
     def load_instance(self, instance_id: str) -> tuple[InstanceRecord, list[str]] | None:
         record = self.get_instance(instance_id)
