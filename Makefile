@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test soak lint typecheck examples bench clean browser
+.PHONY: serve test soak lint typecheck examples bench clean browser protos js-sdk
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 
+# The JavaScript Dapr workflow SDK for tests/grpc/test_js_sdk.py, from npm at the
+# versions of tests/grpc/js/package-lock.json (needs node and npm).
+JS_SDK := tests/grpc/js/node_modules/.installed
+js-sdk: $(JS_SDK)
+$(JS_SDK): tests/grpc/js/package.json tests/grpc/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/grpc/js --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the JavaScript SDK test will skip (and fail under CI=true)"; fi
+
+# The checked-in protobuf modules of the gRPC sidecar, from the vendored protos
+# (src/outlast/grpc/protos/README.md says where they come from).
+protos: $(STAMP)
+	$(BIN)/python -m outlast.grpc.protos.generate
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck browser
+test: $(STAMP) lint typecheck browser js-sdk
 	$(BIN)/pytest -q
 
 # The crash loop of tests/faults at a larger size: 100 SIGKILLs of a worker in the

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -7,6 +8,11 @@ import pytest
 
 import outlast
 from outlast.testing import FakeClock
+
+# `outlast serve` also listens on the gRPC port 50001 by default; the servers the
+# tests start take none (tests of the sidecar pick a free port themselves), so
+# parallel runs never fight over it.
+os.environ.setdefault("OUTLAST_GRPC_PORT", "0")
 
 
 @pytest.fixture

@@ -128,7 +128,14 @@ def served(wheel: Path, tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            [tmp_path / "venv" / "bin" / "outlast", "serve", "--port", str(port)],
+            [
+                tmp_path / "venv" / "bin" / "outlast",
+                "serve",
+                "--port",
+                str(port),
+                "--grpc-port",
+                "0",
+            ],
             cwd=tmp_path,
             env=env,
             stdout=sink,

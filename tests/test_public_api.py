@@ -6,6 +6,7 @@ def test_all_is_pinned() -> None:
     assert sorted(outlast.__all__) == sorted(
         [
             "ActivityContext",
+            "ActivityTimeoutError",
             "FailureDetails",
             "InstanceAlreadyExistsError",
             "InstanceID",
@@ -13,6 +14,7 @@ def test_all_is_pinned() -> None:
             "InvalidStateError",
             "MissingExtraError",
             "NonDeterminismError",
+            "NonRetryableError",
             "OutlastError",
             "PayloadTooLargeError",
             "RegistrationError",

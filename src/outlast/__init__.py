@@ -14,12 +14,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from outlast.errors import (
+    ActivityTimeoutError,
     FailureDetails,
     InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
     MissingExtraError,
     NonDeterminismError,
+    NonRetryableError,
     OutlastError,
     PayloadTooLargeError,
     RegistrationError,
@@ -79,6 +81,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActivityContext",
+    "ActivityTimeoutError",
     "FailureDetails",
     "InstanceAlreadyExistsError",
     "InstanceID",
@@ -86,6 +89,7 @@ __all__ = [
     "InvalidStateError",
     "MissingExtraError",
     "NonDeterminismError",
+    "NonRetryableError",
     "OutlastError",
     "PayloadTooLargeError",
     "RegistrationError",

@@ -6,6 +6,8 @@ The tree::
     ├── SerializationError            a value cannot be encoded to / decoded from JSON
     │   └── PayloadTooLargeError      an encoded payload exceeds the configured maximum
     ├── TaskFailedError               an activity or child workflow failed (``details``)
+    │   └── ActivityTimeoutError      an activity attempt ran out of time
+    ├── NonRetryableError             raised by an activity: retrying cannot help
     ├── WorkflowTimeoutError          wait_for_external_event(timeout=...) elapsed
     ├── NonDeterminismError           workflow code no longer matches its history
     ├── RegistrationError             a workflow or activity is registered twice / badly
@@ -42,18 +44,29 @@ class FailureDetails:
     """What went wrong in a failed activity, child workflow or workflow.
 
     ``inner``: the failure that caused this one, if known; ``non_retriable``: the
-    failure says retrying cannot help (retry policies then give up at once)."""
+    failure says retrying cannot help (retry policies then give up at once). For an
+    activity: ``attempt``, the attempt that failed (restarts count), and
+    ``heartbeat_details``, the JSON its last heartbeat carried (the next attempt
+    reads it as ``ActivityContext.heartbeat_details``)."""
 
     error_type: str
     message: str
     stack_trace: str | None = None
     inner: FailureDetails | None = None
     non_retriable: bool = False
+    attempt: int | None = None
+    heartbeat_details: str | None = None
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> FailureDetails:
-        """The details of ``exc``; never raises, whatever the exception does."""
-        return cls(type(exc).__name__, _safe_str(exc), _safe_trace(exc))
+        """The details of ``exc``; never raises, whatever the exception does. A
+        :class:`NonRetryableError` (or an exception carrying ``non_retriable``
+        details) is marked ``non_retriable``."""
+        details = getattr(exc, "details", None)
+        non_retriable = isinstance(exc, NonRetryableError) or (
+            isinstance(details, FailureDetails) and details.non_retriable
+        )
+        return cls(type(exc).__name__, _safe_str(exc), _safe_trace(exc), None, non_retriable)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -65,6 +78,10 @@ class FailureDetails:
             data["inner"] = self.inner.to_dict()
         if self.non_retriable:
             data["non_retriable"] = True
+        if self.attempt is not None:
+            data["attempt"] = self.attempt
+        if self.heartbeat_details is not None:
+            data["heartbeat_details"] = self.heartbeat_details
         return data
 
     @classmethod
@@ -76,7 +93,17 @@ class FailureDetails:
             data.get("stack_trace"),
             None if inner is None else cls.from_dict(inner),
             bool(data.get("non_retriable", False)),
+            _optional_int(data.get("attempt")),
+            _optional_str(data.get("heartbeat_details")),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _safe_str(exc: BaseException) -> str:
@@ -103,6 +130,17 @@ class TaskFailedError(OutlastError):
     def __init__(self, message: str, details: FailureDetails) -> None:
         super().__init__(message)
         self.details = details
+
+
+class ActivityTimeoutError(TaskFailedError):
+    """An activity attempt outran its ``start_to_close_timeout`` or
+    ``schedule_to_close_timeout``, or missed its ``heartbeat_timeout``; raised into
+    the workflow once the retry policy (if any) gives up."""
+
+
+class NonRetryableError(OutlastError):
+    """Raise it (or a subclass) from an activity to fail it for good: a retry policy
+    does not try it again, e.g. ``raise NonRetryableError("card declined")``."""
 
 
 class WorkflowTimeoutError(OutlastError):

@@ -263,7 +263,7 @@ def test_retry_schedules_timer_then_new_attempt() -> None:
     turn = run_turn(ex, [h.TaskFailed(T0, 0, failure)], T0)
     assert plain(turn.actions) == [h.StartTimer(1, T0 + 2 * S)]
     turn = run_turn(ex, [h.TimerFired(T0 + 2 * S, 1, T0 + 2 * S)], T0 + 2 * S)
-    assert plain(turn.actions) == [h.ScheduleActivity(2, "flaky", None)]
+    assert plain(turn.actions) == [h.ScheduleActivity(2, "flaky", None, attempt=2)]
     turn = run_turn(ex, [h.TaskFailed(T0 + 2 * S, 2, failure)], T0 + 2 * S)
     assert turn.completion is not None and turn.completion.status == "FAILED"
 

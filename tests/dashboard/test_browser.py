@@ -172,3 +172,25 @@ def test_screenshots(demo: Demo, page: Any, tmp_path: Path) -> None:
         page.goto(demo.url + path)
         page.screenshot(path=str(out / name), full_page=True)
         assert (out / name).stat().st_size > 10_000
+
+
+def test_schedules_page_pause_and_trigger(demo: Demo, page: Any) -> None:
+    demo.client.create_schedule(
+        "browser-nightly", "task_chain_workflow", input=3, cron="30 2 * * *"
+    )
+    page.goto(demo.url + "/")
+    page.get_by_role("link", name="Schedules", exact=True).click()
+    page.wait_for_url(re.compile(r"/schedules$"))
+    row = page.locator('tr[data-schedule="browser-nightly"]')
+    expect(row.locator(".state")).to_have_text("active")
+    row.get_by_role("button", name="Pause").click()
+    expect(page.locator("#result")).to_have_text("Schedule browser-nightly paused.")
+    expect(row.locator(".state")).to_have_text("paused")
+    row.get_by_role("button", name="Trigger").click()
+    expect(page.locator("#result")).to_contain_text("triggered: started browser-nightly-")
+    # The run it started links to its instance, which completes.
+    run = row.locator("ul.runs a.iid").first
+    expect(run).to_be_visible()
+    run.click()
+    page.wait_for_url(re.compile(r"/instances/browser-nightly-"))
+    expect(status_of(page)).to_have_text("COMPLETED", timeout=SOON)

@@ -213,13 +213,19 @@ def test_one_corrupted_row_among_many_is_set_aside(
             for iid in good:
                 client.raise_workflow_event(iid, "go", data=1)
             fresh = client.schedule_new_workflow(doubled, input=21)
-            state = client.wait_for_workflow_completion(fresh, timeout_in_seconds=10)
+            state = client.wait_for_workflow_completion(fresh, timeout_in_seconds=30)
             assert state is not None and state.output_as() == 42
             for iid in good:
-                state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+                state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
                 assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
-            # The one whose message cannot be read waits, STALLED, with the reason.
+            # The one whose message cannot be read waits, STALLED, with the reason
+            # (once a round has read its message: under load, maybe after the others).
+            deadline = time.monotonic() + 30
             state = client.get_workflow_state(bad)
+            while state is not None and state.runtime_status is not WorkflowStatus.STALLED:
+                assert time.monotonic() < deadline, state
+                time.sleep(0.05)
+                state = client.get_workflow_state(bad)
             assert state is not None and state.runtime_status is WorkflowStatus.STALLED
             assert state.failure_details is not None
             assert "cannot be read" in state.failure_details.message

@@ -338,3 +338,26 @@ def test_openapi_document_lists_every_route(http: httpx.Client, server: Backgrou
     schemas = document["components"]["schemas"]
     for ref in refs(document):
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+# --- start policy --------------------------------------------------------------------
+
+
+def test_start_if_exists_maps_onto_the_client_policy(
+    http: httpx.Client, client: WorkflowClient
+) -> None:
+    start(http, "approval", b'"a"', instanceID="dup")
+    wait_running(client, "dup")
+    taken = http.post(f"{API}/approval/start", params={"instanceID": "dup"}, content=b'"b"')
+    assert taken.status_code == 409, taken.text
+    assert start(http, "approval", b'"b"', instanceID="dup", ifExists="return_existing") == "dup"
+    state = client.get_workflow_state("dup")
+    assert state is not None and state.input_as() == "a"
+    start(http, "approval", b'"c"', instanceID="dup", ifExists="terminate_and_restart")
+    wait_running(client, "dup")
+    state = client.get_workflow_state("dup")
+    assert state is not None and state.input_as() == "c"
+    bad = http.post(
+        f"{API}/approval/start", params={"instanceID": "x", "ifExists": "maybe"}, content=b"1"
+    )
+    assert_error(bad, 400, "ERR_START_WORKFLOW")

@@ -30,8 +30,10 @@ def _open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _request_threads() -> set[int]:
-    return {t.ident or 0 for t in threading.enumerate() if t.name.startswith("AnyIO worker")}
+def _request_threads() -> set[threading.Thread]:
+    # The threads themselves, not their idents: a new thread may reuse a retired
+    # one's ident (the sets hold the old ones, so their objects stay distinct).
+    return {t for t in threading.enumerate() if t.name.startswith("AnyIO worker")}
 
 
 def _burst(url: str, label: str) -> None:

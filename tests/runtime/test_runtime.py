@@ -869,3 +869,36 @@ def test_activities_of_a_commit_taken_for_failed_still_run(
         iid = client.schedule_new_workflow("wf", input=0)
         state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
     assert lost and state is not None and state.output_as() == 3
+
+
+def test_if_exists_chooses_what_a_start_with_a_taken_id_does(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    rt = make_runtime()
+
+    @rt.workflow
+    def wait(ctx: outlast.WorkflowContext, tag: str) -> Generator[Any, Any, Any]:
+        got = yield ctx.wait_for_external_event("go")
+        return [tag, got]
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    client.schedule_new_workflow(wait, input="first", instance_id="order-1")
+    client.wait_for_workflow_start("order-1", timeout_in_seconds=10)
+    with pytest.raises(outlast.InstanceAlreadyExistsError):
+        client.schedule_new_workflow(wait, input="second", instance_id="order-1", if_exists="error")
+    same = client.schedule_new_workflow(
+        wait, input="second", instance_id="order-1", if_exists="return_existing"
+    )
+    assert same == "order-1"
+    state = client.get_workflow_state("order-1")
+    assert state is not None and state.input_as() == "first"  # nothing was started
+    client.schedule_new_workflow(
+        wait, input="third", instance_id="order-1", if_exists="terminate_and_restart"
+    )
+    client.wait_for_workflow_start("order-1", timeout_in_seconds=10)
+    client.raise_workflow_event("order-1", "go", data=1)
+    done = client.wait_for_workflow_completion("order-1", timeout_in_seconds=10)
+    assert done is not None and done.output_as() == ["third", 1]
+    with pytest.raises(ValueError, match="if_exists"):
+        client.schedule_new_workflow(wait, input="x", instance_id="o2", if_exists="replace")  # type: ignore[call-overload]

@@ -42,6 +42,14 @@ class Env:
             yield ctx.wait_for_external_event("done")
             return "done"
 
+        @self.runtime.workflow
+        def looping(ctx: outlast.WorkflowContext, round_: int = 0) -> Any:
+            if round_ < 2:
+                ctx.continue_as_new(round_ + 1)
+                return None
+            when = ctx.scheduled_time
+            return [round_, None if when is None else when.isoformat()]
+
         self.runtime.start()
         self.client = self.runtime.client()
 
@@ -130,6 +138,13 @@ def test_every_five_minutes_across_the_autumn_change_in_paris(
 def test_runs_not_started_by_a_schedule_have_no_scheduled_time(env: Env) -> None:
     iid = env.client.schedule_new_workflow("quick", input="plain")
     assert env.finish(iid) == ["plain", None]
+
+
+def test_a_run_continued_as_new_keeps_its_tick(env: Env) -> None:
+    env.client.create_schedule("loop", "looping", input=0, every=timedelta(minutes=1))
+    env.advance(timedelta(seconds=30))
+    (iid,) = env.started("loop")
+    assert env.finish(iid) == [2, tick(60).isoformat()]
 
 
 def test_skip_passes_over_ticks_while_a_run_runs(env: Env) -> None:

@@ -6,11 +6,12 @@ from any other process pointed at the same store.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from outlast.client import catalog
 from outlast.client.bulk import BulkOperations
@@ -32,6 +33,7 @@ from outlast.core.serialization import (
 from outlast.core.status import WorkflowStatus
 from outlast.core.times import from_datetime, from_seconds, to_datetime, to_seconds
 from outlast.errors import (
+    InstanceAlreadyExistsError,
     InstanceNotFoundError,
     InvalidStateError,
     UnknownWorkflowError,
@@ -45,6 +47,9 @@ from outlast.store.base import (
 )
 
 _UNSET: Any = object()
+# What a start does when an unfinished instance has the ID.
+IfExists = Literal["error", "return_existing", "terminate_and_restart"]
+_IF_EXISTS = frozenset(("error", "return_existing", "terminate_and_restart"))
 R = TypeVar("R")
 InT = TypeVar("InT")
 # History fields that hold times (nanoseconds): shown as ISO 8601 / RFC 3339 text.
@@ -80,6 +85,7 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         input: InT,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
     ) -> InstanceID[R]: ...
     @overload
     def schedule_new_workflow(
@@ -89,6 +95,7 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         input: None = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
     ) -> InstanceID[R]: ...
     @overload
     def schedule_new_workflow(
@@ -98,6 +105,7 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
     ) -> InstanceID[Any]: ...
     def schedule_new_workflow(
         self,
@@ -106,10 +114,13 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
     ) -> InstanceID[Any]:
-        """Start a workflow instance; return its ID. An ID still in use by an
-        unfinished instance raises InstanceAlreadyExistsError; a finished one is
-        replaced.
+        """Start a workflow instance; return its ID. A finished instance with the
+        ID is replaced; an unfinished one, by ``if_exists``: ``"error"`` (the
+        default) raises InstanceAlreadyExistsError, ``"return_existing"`` returns
+        the ID and starts nothing, ``"terminate_and_restart"`` terminates it, waits
+        for that (up to 30 s) and starts afresh.
 
         Type checkers see the input checked against the workflow's input
         parameter, and the returned :class:`InstanceID` carries its output type
@@ -136,11 +147,24 @@ class WorkflowClient(BulkOperations, ScheduleClient):
             payload,
             scheduled_start=None if start_at is None else from_datetime(start_at),
         )
-        self._store.create_instance(
-            record, Message(iid, execution_id, encode_event(started), visible_at)
-        )
+        if if_exists not in _IF_EXISTS:
+            raise ValueError(f"if_exists must be one of {sorted(_IF_EXISTS)}, not {if_exists!r}")
+        message = Message(iid, execution_id, encode_event(started), visible_at)
+        try:
+            self._store.create_instance(record, message)
+        except InstanceAlreadyExistsError:
+            if if_exists == "error":
+                raise
+            if if_exists == "terminate_and_restart":
+                self._terminate_for_restart(iid)
+                self._store.create_instance(record, message)
         output_type = None if isinstance(workflow, str) else workflow_output_hint(workflow)
         return InstanceID(iid, output_type)
+
+    def _terminate_for_restart(self, instance_id: str) -> None:
+        with contextlib.suppress(InvalidStateError, InstanceNotFoundError):
+            self.terminate_workflow(instance_id)  # it may finish meanwhile
+        self.wait_for_workflow_completion(instance_id, timeout_in_seconds=30)
 
     # --- reading -------------------------------------------------------------------
 

@@ -16,11 +16,19 @@ from typing import Any
 from outlast.core import history as h
 from outlast.core.ids import child_instance_id, deterministic_uuid, validate_instance_id
 from outlast.core.registry import Registry, name_of
-from outlast.core.retry import RetryPolicy
+from outlast.core.retry import ActivityTimeouts, RetryPolicy
 from outlast.core.serialization import encode_payload, from_json
 from outlast.core.task import CompletableTask, Task
 from outlast.core.times import NEVER, Nanos, from_datetime, from_timedelta
-from outlast.errors import OutlastError, WorkflowTimeoutError
+from outlast.errors import (
+    ActivityTimeoutError,
+    FailureDetails,
+    OutlastError,
+    WorkflowTimeoutError,
+)
+
+# What a call with timeouts but no retry policy runs under: one attempt.
+_ONCE = RetryPolicy(timedelta(0), 1)
 
 
 def _caller_source() -> str:
@@ -80,6 +88,7 @@ class Commands:
         activity: Callable[..., Any] | str,
         input: Any,
         retry: RetryPolicy | None,
+        timeouts: ActivityTimeouts | None = None,
     ) -> Task[Any]:
         name = name_of(activity)
         definition = self.registry.activities.get(name)
@@ -91,21 +100,68 @@ class Commands:
         # attempt's task ID (a call without retries needs none).
         execution_id = None if retry is None else str(self._sequence)
 
-        def attempt() -> CompletableTask[Any]:
+        def attempt(number: int = 1, details: str | None = None) -> CompletableTask[Any]:
             # (_next_id and _open_task, inlined: this runs on every step)
             task_id = self._sequence
             self._sequence = task_id + 1
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
             self._awaiting.add(task_id)
+            if timeouts is None:
+                self._pending[task_id] = h.ScheduleActivity(
+                    task_id, name, payload, None, execution_id, None, source, number
+                )
+                return task
             self._pending[task_id] = h.ScheduleActivity(
-                task_id, name, payload, None, execution_id, None, source
+                task_id,
+                name,
+                payload,
+                None,
+                execution_id,
+                None,
+                source,
+                number,
+                timeouts.options(details),
             )
+            if timeouts.start_to_close is not None:
+                self._time_out(task_id, task, timeouts.start_to_close, "start_to_close", number)
             return task
 
-        if retry is None:
+        if retry is None and (timeouts is None or timeouts.schedule_to_close is None):
             return attempt()
-        return self._with_retry(attempt, retry, h.ORIGIN_ACTIVITY_RETRY, str(execution_id))
+        if retry is None:
+            retry = _ONCE
+        outer = self._with_retry(attempt, retry, h.ORIGIN_ACTIVITY_RETRY, str(execution_id))
+        if timeouts is not None and timeouts.schedule_to_close is not None:
+            self._time_out(None, outer, timeouts.schedule_to_close, "schedule_to_close", None)
+        return outer
+
+    def _time_out(
+        self,
+        task_id: int | None,
+        task: CompletableTask[Any],
+        delta: timedelta,
+        which: str,
+        number: int | None,
+    ) -> None:
+        """A durable timer that fails ``task`` (an attempt, or with ``task_id`` None
+        the whole call) with ActivityTimeoutError unless it completes first. The
+        attempt's late result then finds no open task and is dropped."""
+        when = self.now + from_timedelta(delta)
+        label = "call" if task_id is None else str(task_id)
+        timer = self._timer_at(when, origin=h.ORIGIN_ACTIVITY_TIMEOUT, origin_name=label)
+
+        def fire(_: Task[Any]) -> None:
+            if task.is_complete:
+                return
+            if task_id is not None:
+                self._open.pop(task_id, None)
+            seconds = delta.total_seconds()
+            message = f"the activity ran longer than its {which}_timeout ({seconds:g}s)"
+            failure = FailureDetails("ActivityTimeoutError", message, attempt=number)
+            task._fail(ActivityTimeoutError(message, failure))
+
+        timer.add_done_callback(fire)
 
     def call_child_workflow(
         self,
@@ -125,7 +181,7 @@ class Commands:
         source = _caller_source()
         first_id = instance_id or child_instance_id(self.instance_id, self._sequence)
 
-        def attempt() -> CompletableTask[Any]:
+        def attempt(number: int = 1, details: str | None = None) -> CompletableTask[Any]:
             task_id = self._next_id()
             child_id = instance_id or child_instance_id(self.instance_id, task_id)
             task = self._open_task(task_id, hint)
@@ -166,21 +222,26 @@ class Commands:
 
     def _with_retry(
         self,
-        attempt: Callable[[], CompletableTask[Any]],
+        attempt: Callable[[int, str | None], CompletableTask[Any]],
         policy: RetryPolicy,
         origin: str,
         origin_name: str,
-    ) -> Task[Any]:
+    ) -> CompletableTask[Any]:
         outer: CompletableTask[Any] = CompletableTask()
         first_ts = self.now
         attempts = 0
+        number = 1  # the attempt the activity sees (restarts count too)
+        details: str | None = None
 
         def start() -> None:
             nonlocal attempts
             attempts += 1
-            attempt().add_done_callback(on_done)
+            attempt(number, details).add_done_callback(on_done)
 
         def on_done(task: Task[Any]) -> None:
+            nonlocal number, details
+            if outer.is_complete:
+                return  # the call as a whole timed out
             if task._exception is None:
                 outer._complete(task._result)
                 return
@@ -189,9 +250,13 @@ class Commands:
             if delay is None:
                 outer._fail(task._exception)
                 return
+            failure = getattr(task._exception, "details", None)
+            failed_at = getattr(failure, "attempt", None)
+            number = max(number, failed_at if isinstance(failed_at, int) else number) + 1
+            details = getattr(failure, "heartbeat_details", None)
             when = self.now + from_timedelta(delay)
             retry_timer = self._timer_at(when, origin=origin, origin_name=origin_name)
-            retry_timer.add_done_callback(lambda _: start())
+            retry_timer.add_done_callback(lambda _: None if outer.is_complete else start())
 
         start()
         return outer

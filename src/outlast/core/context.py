@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from outlast.core.retry import RetryPolicy
+from outlast.core.retry import ActivityTimeouts, RetryPolicy
+from outlast.core.serialization import to_json
 from outlast.core.task import Task
 from outlast.core.times import to_datetime
 
@@ -54,8 +55,28 @@ class WorkflowContext:
         *,
         input: Any = None,
         retry_policy: RetryPolicy | None = None,
+        start_to_close_timeout: timedelta | None = None,
+        schedule_to_close_timeout: timedelta | None = None,
+        heartbeat_timeout: timedelta | None = None,
     ) -> Task[Any]:
-        return self._ex.call_activity(activity, input, retry_policy)
+        """Run the activity ``activity`` with ``input``; a task to ``yield``.
+
+        ``start_to_close_timeout`` bounds each attempt, ``schedule_to_close_timeout``
+        the whole call with its retries, ``heartbeat_timeout`` the gap between two
+        ``ActivityContext.heartbeat()`` calls. The timeouts are durable timers in
+        history; a timed-out attempt goes through ``retry_policy`` like a failure,
+        and once attempts run out the ``yield`` raises ``ActivityTimeoutError``.
+        """
+        if (
+            start_to_close_timeout is None
+            and schedule_to_close_timeout is None
+            and heartbeat_timeout is None
+        ):
+            return self._ex.call_activity(activity, input, retry_policy)
+        timeouts = ActivityTimeouts(
+            start_to_close_timeout, schedule_to_close_timeout, heartbeat_timeout
+        )
+        return self._ex.call_activity(activity, input, retry_policy, timeouts)
 
     def call_child_workflow(
         self,
@@ -108,15 +129,59 @@ class WorkflowContext:
         return self._ex.is_patched(name)
 
 
-@dataclass(frozen=True, slots=True)
 class ActivityContext:
-    """What an activity function gets as ``ctx``."""
+    """What an activity function gets as ``ctx``.
 
-    workflow_id: str
-    task_id: int
-    name: str = ""
-    attempt: int = 1
+    ``attempt`` counts from 1 across retries and restarts (a worker that died while
+    running the activity counts as an attempt). ``heartbeat_details``: what the
+    previous attempt last passed to ``heartbeat()``, or None."""
+
+    __slots__ = (
+        "_cancelled",
+        "_details",
+        "_last_beat",
+        "attempt",
+        "heartbeat_details",
+        "name",
+        "task_id",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        workflow_id: str,
+        task_id: int,
+        name: str = "",
+        attempt: int = 1,
+        heartbeat_details: Any = None,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.task_id = task_id
+        self.name = name
+        self.attempt = attempt
+        self.heartbeat_details = heartbeat_details
+        self._last_beat = time.monotonic()
+        self._details: str | None = None
+        self._cancelled = False
 
     @property
     def orchestration_id(self) -> str:
         return self.workflow_id
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once this attempt timed out (or missed its heartbeat): stop work and
+        return. Async activities are cancelled as well; Python cannot stop a thread,
+        so a sync activity must look at this (or run with ``isolation="process"``)."""
+        return self._cancelled
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Say the activity is alive (resetting its ``heartbeat_timeout``); ``details``
+        (any JSON value) is what the next attempt reads as ``heartbeat_details``
+        if this one fails. Cheap: call it as often as progress is made."""
+        if details is not None:
+            self._details = to_json(details)
+        self._last_beat = time.monotonic()
+
+    def _cancel(self) -> None:
+        self._cancelled = True

@@ -26,6 +26,7 @@ from outlast.core.status import WorkflowStatus
 from outlast.core.task import CompletableTask, Task
 from outlast.core.turn import Turn, describe_record, record_of
 from outlast.errors import (
+    ActivityTimeoutError,
     FailureDetails,
     NonDeterminismError,
     OutlastError,
@@ -336,7 +337,9 @@ class WorkflowExecutor(Commands):
             return
         f = event.failure
         kind = "child workflow" if isinstance(event, h.SubOrchestrationFailed) else "activity"
-        task._fail(TaskFailedError(f"{kind} failed with {f.error_type}: {f.message}", f))
+        # A missed heartbeat fails the attempt on the worker as ActivityTimeoutError.
+        error = ActivityTimeoutError if f.error_type == "ActivityTimeoutError" else TaskFailedError
+        task._fail(error(f"{kind} failed with {f.error_type}: {f.message}", f))
 
     def _on_timer_fired(self, event: h.TimerFired) -> None:
         task = self._open.pop(event.task_id, None)

@@ -92,6 +92,8 @@ ORIGIN_TIMER = "create_timer"
 ORIGIN_EVENT = "external_event"
 ORIGIN_ACTIVITY_RETRY = "activity_retry"
 ORIGIN_CHILD_RETRY = "child_workflow_retry"
+# A call's start_to_close / schedule_to_close timeout; origin_name: its task ID.
+ORIGIN_ACTIVITY_TIMEOUT = "activity_timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,11 @@ class ScheduleActivity:
     task_execution_id: str | None = None
     trace_context: str | None = None
     source: str | None = None
+    # Not recorded in history (TaskScheduled): what the activity row carries, the
+    # attempt (1 for a first try) and the call's options as JSON (heartbeat
+    # timeout, the last heartbeat details of the attempt before), or None.
+    attempt: int = 1
+    options: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ class InstanceView:
     name: str
     parent: h.ParentInfo | None = None
     depth: int = 0
+    # The schedule tick that started the instance: a continued-as-new run keeps it.
+    scheduled_time: Nanos | None = None
 
 
 @dataclass(slots=True)
@@ -233,6 +235,7 @@ def _complete(
             view.parent,
             action.new_version or version,
             depth=view.depth,
+            scheduled_time=view.scheduled_time,
         )
         records.continue_as_new = NewExecution(
             new_id(), action.result, started, list(action.carryover)

@@ -28,7 +28,7 @@ from outlast.core.context import ActivityContext, WorkflowContext
 from outlast.core.retry import RetryPolicy
 from outlast.core.status import WorkflowStatus
 from outlast.core.task import Task, when_all, when_any
-from outlast.errors import TaskFailedError, WorkflowTimeoutError
+from outlast.errors import NonRetryableError, TaskFailedError, WorkflowTimeoutError
 from outlast.runtime.runtime import WorkflowRuntime as _Runtime
 from outlast.store import Store
 
@@ -92,6 +92,7 @@ def alternate_name(name: str) -> Callable[[F], F]:
 __all__ = [
     "DaprWorkflowClient",
     "DaprWorkflowContext",
+    "NonRetryableError",
     "RetryPolicy",
     "Task",
     "TaskFailedError",

@@ -8,6 +8,8 @@ Routes, relative to where it is mounted::
     GET  /instances/{id}/events/{n}/{field}   a payload of history event n, whole
     POST /instances/{id}/{action}             raise, suspend, resume, terminate, rerun, purge
     POST /bulk                                terminate or purge by filter (dry run first)
+    GET  /schedules                           the schedules, next runs and latest runs
+    POST /schedules/{id}/{action}             pause, resume or trigger a schedule
     GET  /login, POST /login, POST /logout    the token prompt, when a token is set
     GET  /static/...                          the stylesheet and script
 """
@@ -34,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from outlast.client.client import WorkflowClient
-from outlast.dashboard import actions, pages
+from outlast.dashboard import actions, pages, schedules
 from outlast.dashboard.actions import ActionError
 from outlast.dashboard.filters import STATUSES, ListFilter
 from outlast.dashboard.render import environment
@@ -212,6 +214,28 @@ class Dashboard:
             return await self.message_page(request, e.message, e.status_code)
         return await self.page(request, "bulk.html", plan=None, filter=f, message=message)
 
+    async def schedules(self, request: Request) -> Response:
+        cursor = request.query_params.get("cursor") or None
+        view = await self._blocking(schedules.schedules_page, self.client, cursor)
+        notice = schedules.done_message(request.query_params)
+        return await self.page(request, "schedules.html", view=view, now=time.time(), notice=notice)
+
+    async def schedule_act(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        sid = request.path_params["schedule_id"]
+        action = request.path_params["action"]
+        note = _text(form.get("note"))
+        try:
+            message = await self._blocking(
+                schedules.schedule_action, self.client, sid, action, note
+            )
+        except ActionError as e:
+            return await self.message_page(request, e.message, e.status_code)
+        query = urlencode({"done": action, "schedule": sid, "started": message})
+        return RedirectResponse(f"{_base(request)}/schedules?{query}", 303)
+
     # --- the token prompt -----------------------------------------------------------
 
     async def login_form(self, request: Request) -> Response:
@@ -284,8 +308,8 @@ def _gated(
 
 # The dashboard's own top-level paths, besides a browser's GET / (see
 # is_dashboard_request).
-_PREFIXES = ("/instances/", "/static/")
-_PATHS = frozenset({"/bulk", "/login", "/logout"})
+_PREFIXES = ("/instances/", "/static/", "/schedules/")
+_PATHS = frozenset({"/bulk", "/login", "/logout", "/schedules"})
 
 
 def is_dashboard_request(scope: Scope) -> bool:
@@ -327,6 +351,8 @@ def create_dashboard(
         ),
         Route(f"/instances/{iid}/{{action}}", _gated(d, d.act), methods=["POST"]),
         Route("/bulk", _gated(d, d.bulk), methods=["POST"]),
+        Route("/schedules", _gated(d, d.schedules), methods=["GET"]),
+        Route("/schedules/{schedule_id}/{action}", _gated(d, d.schedule_act), methods=["POST"]),
         Route("/login", d.login_form, methods=["GET"]),
         Route("/login", d.login, methods=["POST"]),
         Route("/logout", d.logout, methods=["POST"]),

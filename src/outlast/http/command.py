@@ -50,6 +50,15 @@ from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_app
     show_default=True,
 )
 @click.option("--no-access-log", is_flag=True, help="Do not log every request.")
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=50001,
+    show_default=True,
+    envvar="OUTLAST_GRPC_PORT",
+    help="Port of the gRPC sidecar for Dapr SDK apps (TaskHubSidecarService; 0: off) "
+    "[env: OUTLAST_GRPC_PORT].",
+)
 def serve(
     app: str | None,
     store: str | None,
@@ -59,6 +68,7 @@ def serve(
     max_body_size: int | None,
     log_level: str,
     no_access_log: bool,
+    grpc_port: int,
 ) -> None:
     """Run the workflows of APP and serve the HTTP API, until Ctrl+C or SIGTERM.
 
@@ -91,6 +101,8 @@ def serve(
         out.print(f"  status     GET  {url}/v1.0/workflows/dapr/{{instanceID}}", markup=False)
         out.print(f"  reference  {url}/openapi.json", markup=False)
         out.print(f"  dashboard  {url}/", markup=False)
+        if grpc_port:
+            out.print(f"  grpc       {host}:{grpc_port} (Dapr SDKs: DAPR_GRPC_PORT)", markup=False)
         out.print("Press Ctrl+C to stop.", markup=False)
 
     state = click.get_current_context().find_object(CliState) or CliState()
@@ -104,6 +116,7 @@ def serve(
             log_level=log_level,
             access_log=not no_access_log,
             on_ready=ready,
+            grpc_port=grpc_port,
         )
     except OSError as e:
         raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from outlast import __version__
-from outlast.client.client import WorkflowClient
+from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
 from outlast.client.state import WorkflowState
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
@@ -145,6 +145,7 @@ class WorkflowApi(ScheduleHandlers):
             name,
             input=None if body is rq.NO_BODY else body,
             instance_id=iid,
+            if_exists=_if_exists(request),
         )
         location = _location(request, trailing_segments, new_id)
         return json_response({"instanceID": new_id}, 202, {"Location": location})
@@ -380,3 +381,20 @@ class WorkflowApi(ScheduleHandlers):
                 "health": "/healthz",
             }
         )
+
+
+def _if_exists(request: Request) -> IfExists:
+    """The ``ifExists`` query parameter of a start: error (the default),
+    return_existing or terminate_and_restart."""
+    value = request.query_params.get("ifExists", "error")
+    if value == "return_existing":
+        return "return_existing"
+    if value == "terminate_and_restart":
+        return "terminate_and_restart"
+    if value == "error":
+        return "error"
+    raise ApiError(
+        400,
+        ERR_START_WORKFLOW,
+        "ifExists must be error, return_existing or terminate_and_restart",
+    )

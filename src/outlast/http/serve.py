@@ -164,8 +164,13 @@ def serve(
     log_level: str = "info",
     access_log: bool = True,
     on_ready: Callable[[str], None] | None = None,
+    grpc_port: int = 0,
 ) -> None:
     """Run ``runtime`` and the HTTP API over its store until SIGINT or SIGTERM.
+
+    ``grpc_port`` (0: off) also serves durabletask's ``TaskHubSidecarService``
+    (Dapr flavor) on ``host``, so Dapr SDK apps run their workflows here
+    (docs/sidecar.md).
 
     The socket is bound before anything starts (a busy port raises OSError). On a
     signal the HTTP server stops first (no new work comes in, long-polls answer),
@@ -187,13 +192,26 @@ def serve(
         ready = None if on_ready is None else (lambda: on_ready(url))
         server = _Server(_config(app, log_level, access_log), ready)
         signals = _Signals(server, app)
+        sidecar = None
+        if grpc_port:
+            # Loaded only when asked for: grpcio is not imported otherwise.
+            from outlast.grpc.server import SidecarServer
+
+            sidecar = SidecarServer(
+                runtime, host=host, port=grpc_port, api_token=api_token or token_from_env()
+            )
         signals.install()
         try:
             runtime.start()
             try:
+                if sidecar is not None:
+                    sidecar.start()
+                    log.info("gRPC sidecar (Dapr flavor) on %s:%d", host, sidecar.port)
                 server.run(sockets=[sock])
                 signals.http_done = True
             finally:
+                if sidecar is not None:
+                    sidecar.stop()
                 runtime.shutdown()
         finally:
             signals.restore()

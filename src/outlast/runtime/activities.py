@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from outlast.core.context import ActivityContext
 from outlast.core.registry import Definition, Registry
 from outlast.core.serialization import encode_payload, from_json
-from outlast.errors import FailureDetails, UnknownActivityError
+from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
+from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
@@ -57,6 +59,8 @@ class ActivityExecutor:
         self._async_slots: asyncio.Semaphore | None = None
         self._async_running: set[Future[Any]] = set()
         self._lock = threading.Lock()
+        # Started by the first call with a heartbeat or start_to_close timeout.
+        self._watch: HeartbeatWatch | None = None
 
     def submit(self, record: ActivityRecord) -> None:
         limit = self._limits.get(record.name)
@@ -84,8 +88,24 @@ class ActivityExecutor:
     def _report(self, outcome: ActivityResult, name: str, inline: bool = False) -> None:
         """Hand a result over; ``inline`` when this thread may run the worker's next
         round itself (a pool thread, not the event loop nor the worker)."""
+        watch = self._watch
+        if watch is not None and not watch.finished(outcome.instance_id, outcome.task_id):
+            return  # already failed for a missed heartbeat: a late outcome is dropped
         self._finished(name)
         self._on_result(outcome, inline)
+
+    def _missed_heartbeat(self, record: ActivityRecord, ctx: ActivityContext) -> None:
+        options = CallOptions.parse(record.options)
+        error = ActivityTimeoutError(
+            f"activity {record.name!r} sent no heartbeat for "
+            f"{options.heartbeat_timeout:g}s (its heartbeat_timeout)",
+            FailureDetails("ActivityTimeoutError", "missed heartbeat"),
+        )
+        outcome = _failed(record, error)
+        if outcome.failure is not None:
+            outcome.failure = dataclasses.replace(outcome.failure, heartbeat_details=ctx._details)
+        self._finished(record.name)
+        self._on_result(outcome, False)
 
     def _start(self, record: ActivityRecord) -> None:
         definition = self._registry.activities.get(record.name)
@@ -95,7 +115,21 @@ class ActivityExecutor:
             )
             self._report(_failed(record, error), record.name)
             return
-        ctx = ActivityContext(record.instance_id, record.task_id, record.name)
+        if record.options is None:
+            ctx = ActivityContext(record.instance_id, record.task_id, record.name, record.attempt)
+        else:
+            options = CallOptions.parse(record.options)
+            ctx = ActivityContext(
+                record.instance_id,
+                record.task_id,
+                record.name,
+                record.attempt,
+                options.heartbeat_details,
+            )
+            if options.heartbeat_timeout or options.start_to_close_timeout:
+                if self._watch is None:
+                    self._watch = HeartbeatWatch(self._missed_heartbeat)
+                self._watch.watch(record, ctx, options)
         if not definition.is_async:
             self._pool.submit(lambda: self._run_sync(definition, record, ctx))
             return
@@ -108,6 +142,8 @@ class ActivityExecutor:
         with self._lock:
             self._async_running.add(future)
         future.add_done_callback(self._forget)
+        if self._watch is not None:
+            self._watch.on_cancel(record, future.cancel)
 
     def _forget(self, future: Future[Any]) -> None:
         with self._lock:
@@ -165,6 +201,8 @@ class ActivityExecutor:
         """Let running activities finish (up to ``timeout``); drop queued ones (they
         are still in the store and run again on the next start)."""
         self._pool.shutdown(timeout)
+        if self._watch is not None:
+            self._watch.stop()
         with self._lock:
             pending = list(self._async_running)
         for f in pending:
@@ -183,9 +221,8 @@ def _succeeded(record: ActivityRecord, result: str | None) -> ActivityResult:
 
 
 def _failed(record: ActivityRecord, exc: BaseException) -> ActivityResult:
-    return ActivityResult(
-        record.instance_id,
-        record.execution_id,
-        record.task_id,
-        failure=FailureDetails.from_exception(exc),
-    )
+    failure = FailureDetails.from_exception(exc)
+    if record.attempt > 1:
+        # The retry after it is the attempt after this one, restarts counted.
+        failure = dataclasses.replace(failure, attempt=record.attempt)
+    return ActivityResult(record.instance_id, record.execution_id, record.task_id, failure=failure)

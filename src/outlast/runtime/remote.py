@@ -26,6 +26,7 @@ class Remote(WorkerState):
         if started is not None:
             view = cached.view
             view.name, view.parent, view.depth = started.name, started.parent, started.depth
+            view.scheduled_time = started.scheduled_time
         token = next(self._tokens)
         flight = InFlight(token, cached, events, message_ids, now)
         with self._cv:
@@ -53,5 +54,10 @@ def view_of(record: InstanceRecord, past: list[h.Event]) -> InstanceView:
     if started is None:
         return InstanceView(record.instance_id, record.execution_id, record.name)
     return InstanceView(
-        record.instance_id, record.execution_id, started.name, started.parent, started.depth
+        record.instance_id,
+        record.execution_id,
+        started.name,
+        started.parent,
+        started.depth,
+        started.scheduled_time,
     )

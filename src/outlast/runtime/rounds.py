@@ -228,9 +228,14 @@ class Rounds(WorkerState):
         if generation != self._generation:
             raise Abandoned
         view = cached.view
-        if view.parent is not executor.parent or view.name != executor.name:
+        if (
+            view.parent is not executor.parent
+            or view.name != executor.name
+            or view.scheduled_time != executor.scheduled_time
+        ):
             # The first turn's ExecutionStarted tells who the parent is.
             view.name, view.parent, view.depth = executor.name, executor.parent, executor.depth
+            view.scheduled_time = executor.scheduled_time
         if len(applied) == 1 and not (turn.actions or turn.custom_status_set or turn.patches):
             # Nothing but the marker (duplicates, or events of another execution):
             # consume the messages, record nothing.
@@ -282,6 +287,7 @@ class Rounds(WorkerState):
             executor.name or record.name,
             executor.parent,
             executor.depth,
+            executor.scheduled_time,
         )
         return Cached(view, len(stored), record.status, executor=executor)
 

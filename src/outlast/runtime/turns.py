@@ -63,7 +63,9 @@ def write_turn(
     # Each kind of row only when the turn has some: most turns schedule one thing.
     if records.activities:
         turn.activities = [
-            ActivityRecord(iid, exec_id, a.task_id, a.name, a.input, worker_id)
+            ActivityRecord(
+                iid, exec_id, a.task_id, a.name, a.input, worker_id, a.attempt, a.options
+            )
             for a in records.activities
         ]
     if records.timers:

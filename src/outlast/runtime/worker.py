@@ -242,6 +242,10 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._fetch = True  # its messages are still in the inbox
                 self._cv.notify_all()
 
+    def activity_done(self, result: ActivityResult) -> None:
+        """The result of an activity handed to a remote dispatcher."""
+        self._on_activity_result(result, False)
+
     # --- a turn that hangs ---------------------------------------------------------
 
     def _on_stuck(self, instance_id: str, where: str) -> None:

@@ -82,6 +82,12 @@ class ActivityRecord:
     name: str
     input: str | None
     owner: str | None = None
+    # The attempt this row runs (1 for a first try; a worker that dies or stops
+    # while holding the row counts as an attempt), and the call's options as JSON
+    # (heartbeat timeout, the previous attempt's heartbeat details), None when the
+    # call has none, as most do.
+    attempt: int = 1
+    options: str | None = None
 
 
 @dataclass(slots=True)

@@ -196,6 +196,7 @@ class MemoryStore(MemorySchedules, Store):
         for a in self._activities.values():
             if a.owner in gone:
                 a.owner = None
+                a.attempt += 1  # the attempt the worker held counts
 
     def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
         with self._lock:

@@ -332,6 +332,28 @@ class StoreContract(QueryContract, ScheduleContract):
         assert [(c.instance_id, c.task_id, c.owner) for c in claimed] == [("a", 0, W2)]
         assert store.claim_activities(W2, 10) == []
 
+    def test_activity_attempt_and_options_round_trip(self, store: Store) -> None:
+        self._create(store, "a")
+        act = ActivityRecord("a", "a-e1", 2, "step", None, None, 3, '{"hb":1.5}')
+        store.commit(CommitBatch(W1, turns=[turn("a", activities=[act])]))
+        assert store.pending_activities("a") == [act]
+        [claimed] = store.claim_activities(W2, 10)
+        assert (claimed.attempt, claimed.options) == (3, '{"hb":1.5}')
+        assert [(o.attempt, o.options) for o in store.owned_activities(W2)] == [(3, '{"hb":1.5}')]
+
+    def test_a_worker_that_goes_away_counts_an_attempt(self, store: Store) -> None:
+        store.register_worker(W1, "host", 1, expires_at=50.0)
+        store.register_worker(W2, "host", 2, expires_at=10_000.0)
+        self._create(store, "a")
+        act = ActivityRecord("a", "a-e1", 0, "step", None, W1)
+        store.commit(CommitBatch(W1, turns=[turn("a", activities=[act])]))
+        assert store.reap_workers(100.0, lambda host, pid: False) == 1
+        [claimed] = store.claim_activities(W2, 10)
+        assert claimed.attempt == 2
+        store.remove_worker(W2)
+        [again] = store.claim_activities(W1, 10)
+        assert again.attempt == 3
+
     def test_reap_uses_liveness_check(self, store: Store) -> None:
         store.register_worker(W1, "host", 1, expires_at=10_000.0)
         assert store.reap_workers(100.0, lambda host, pid: pid == 1) == 1

@@ -39,14 +39,19 @@ def message_values(alias: str) -> str:
 
 def activity_rows(activities: Iterable[ActivityRecord]) -> list[list[Any]]:
     return [
-        [a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner] for a in activities
+        [a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner, a.attempt, a.options]
+        for a in activities
     ]
 
 
 def activity_values(alias: str) -> str:
-    """The activity columns (instance_id, task_id, execution_id, name, input, owner)."""
+    """The activity columns (instance_id, task_id, execution_id, name, input, owner,
+    attempt, options)."""
     a = alias
-    return f"{a}->>0, ({a}->>1)::integer, {a}->>2, {a}->>3, {a}->>4, {a}->>5"
+    return (
+        f"{a}->>0, ({a}->>1)::integer, {a}->>2, {a}->>3, {a}->>4, {a}->>5, "
+        f"coalesce(({a}->>6)::integer, 1), {a}->>7"
+    )
 
 
 def instance_row(r: InstanceRecord) -> list[Any]:

@@ -103,8 +103,15 @@ CREATE INDEX outlast_schedule_runs_recent
     ON outlast_schedule_runs (schedule_id, started_at, scheduled_at);
 """
 
+# Version 4 (issue 14): an activity row's attempt (restarts count) and its call
+# options (heartbeat timeout and details), NULL for the common call without any.
+_ACTIVITY_ATTEMPTS = """
+ALTER TABLE outlast_activities ADD COLUMN attempt integer NOT NULL DEFAULT 1;
+ALTER TABLE outlast_activities ADD COLUMN options text;
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES, _ACTIVITY_ATTEMPTS]
 
 TABLES = (
     "outlast_instances",

@@ -34,10 +34,12 @@ NOTIFY = (
 ACTIVITY_UPSERT = (
     "ON CONFLICT (instance_id, task_id) DO UPDATE SET "
     "execution_id = EXCLUDED.execution_id, name = EXCLUDED.name, "
-    "input = EXCLUDED.input, owner = EXCLUDED.owner"
+    "input = EXCLUDED.input, owner = EXCLUDED.owner, attempt = EXCLUDED.attempt, "
+    "options = EXCLUDED.options"
 )
 INSERT_ACTIVITIES = (
-    "INSERT INTO outlast_activities (instance_id, task_id, execution_id, name, input, owner)"
+    "INSERT INTO outlast_activities "
+    "(instance_id, task_id, execution_id, name, input, owner, attempt, options)"
 )
 
 # %(d)s: {"r": instance row, "m": start message row, "h": [event], "a": [activity row]}.
@@ -172,7 +174,8 @@ ORDER BY m.visible_at LIMIT 1
 ANY_FREE_ACTIVITY = "SELECT 1 FROM outlast_activities WHERE owner IS NULL LIMIT 1"
 
 OWNED_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input FROM outlast_activities "
+    "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
+    "FROM outlast_activities "
     "WHERE owner = %s"
 )
 
@@ -194,8 +197,8 @@ WHERE c.oid = 'outlast_instances'::regclass
 """
 
 PENDING_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner FROM outlast_activities "
-    "WHERE instance_id = %s ORDER BY task_id"
+    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options "
+    "FROM outlast_activities WHERE instance_id = %s ORDER BY task_id"
 )
 
 CLAIM_ACTIVITIES = Statement(f"""
@@ -207,7 +210,8 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) free
 WHERE a.instance_id = free.instance_id AND a.task_id = free.task_id AND a.owner IS NULL
-RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, {XID}
+RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, {XID}, a.attempt,
+    a.options
 """)
 
 UPSERT_WORKER = """
@@ -227,7 +231,8 @@ WITH gone AS (
 ), instances AS (
     UPDATE outlast_instances SET owner = NULL WHERE owner = %(worker)s
 ), activities AS (
-    UPDATE outlast_activities SET owner = NULL WHERE owner = %(worker)s
+    UPDATE outlast_activities SET owner = NULL, attempt = attempt + 1
+    WHERE owner = %(worker)s
 )
 SELECT {NOTIFY}
 """)
@@ -244,7 +249,7 @@ WITH gone AS (
     UPDATE outlast_instances SET owner = NULL
     WHERE owner = ANY(ARRAY(SELECT worker_id FROM gone))
 ), activities AS (
-    UPDATE outlast_activities SET owner = NULL
+    UPDATE outlast_activities SET owner = NULL, attempt = attempt + 1
     WHERE owner = ANY(ARRAY(SELECT worker_id FROM gone))
 )
 SELECT {XID}, (SELECT count(*) FROM gone), {notify_if("gone")}

@@ -396,7 +396,7 @@ class PostgresStore(PostgresSchedules, Store):
             rows = sql.CLAIM_ACTIVITIES.run(conn, {"worker": worker_id, "limit": limit})
             claimed = []
             for r in rows.fetchall():
-                claimed.append(ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id))
+                claimed.append(ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id, r[6], r[7]))
                 txn.xid = r[5]
             return claimed
 
@@ -404,7 +404,7 @@ class PostgresStore(PostgresSchedules, Store):
 
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._db.read(sql.OWNED_ACTIVITIES, (worker_id,))
-        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id) for r in rows]
+        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id, r[5], r[6]) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         self._forget_fetched()

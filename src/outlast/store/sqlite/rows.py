@@ -72,10 +72,19 @@ def insert_activities(conn: sqlite3.Connection, activities: Sequence[ActivityRec
     if activities:
         conn.executemany(
             "INSERT OR REPLACE INTO activities "
-            "(instance_id, task_id, execution_id, name, input, owner) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "(instance_id, task_id, execution_id, name, input, owner, attempt, options) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (a.instance_id, a.task_id, a.execution_id, a.name, pack(a.input), a.owner)
+                (
+                    a.instance_id,
+                    a.task_id,
+                    a.execution_id,
+                    a.name,
+                    pack(a.input),
+                    a.owner,
+                    a.attempt,
+                    a.options,
+                )
                 for a in activities
             ],
         )

@@ -97,8 +97,15 @@ CREATE TABLE schedule_runs (
 CREATE INDEX schedule_runs_recent ON schedule_runs (schedule_id, started_at, scheduled_at);
 """
 
+# Version 4 (issue 14): an activity row's attempt (restarts count) and its call
+# options (heartbeat timeout and details), NULL for the common call without any.
+_ACTIVITY_ATTEMPTS = """
+ALTER TABLE activities ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE activities ADD COLUMN options TEXT;
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES, _ACTIVITY_ATTEMPTS]
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

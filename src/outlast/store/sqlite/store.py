@@ -133,11 +133,14 @@ class SqliteStore(SqliteSchedules, Store):
 
     def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input, owner FROM activities "
+            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options "
+            "FROM activities "
             "WHERE instance_id = ? ORDER BY task_id",
             (instance_id,),
         )
-        return [ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5]) for r in rows]
+        return [
+            ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
 
     def get_history(self, instance_id: str) -> list[str]:
         rows = self._read(
@@ -210,7 +213,10 @@ class SqliteStore(SqliteSchedules, Store):
         params = [(w,) for w in worker_ids]
         conn.executemany("DELETE FROM workers WHERE worker_id = ?", params)
         conn.executemany("UPDATE instances SET owner = NULL WHERE owner = ?", params)
-        conn.executemany("UPDATE activities SET owner = NULL WHERE owner = ?", params)
+        # The attempt a worker held when it went away counts (ActivityContext.attempt).
+        conn.executemany(
+            "UPDATE activities SET owner = NULL, attempt = attempt + 1 WHERE owner = ?", params
+        )
 
     def reap_workers(self, now: float, is_dead: Callable[[str, int], bool]) -> int:
         rows = self._read("SELECT worker_id, host, pid, expires_at FROM workers")
@@ -309,8 +315,8 @@ class SqliteStore(SqliteSchedules, Store):
 
         def body(conn: sqlite3.Connection) -> list[Any]:
             rows = conn.execute(
-                "SELECT instance_id, execution_id, task_id, name, input FROM activities "
-                "WHERE owner IS NULL LIMIT ?",
+                "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
+                "FROM activities WHERE owner IS NULL LIMIT ?",
                 (limit,),
             ).fetchall()
             conn.executemany(
@@ -320,15 +326,21 @@ class SqliteStore(SqliteSchedules, Store):
             return rows
 
         rows = self._transact(body)
-        return [ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), worker_id) for r in rows]
+        return [
+            ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), worker_id, r[5], r[6])
+            for r in rows
+        ]
 
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input FROM activities "
-            "WHERE owner = ?",
+            "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
+            "FROM activities WHERE owner = ?",
             (worker_id,),
         )
-        return [ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), worker_id) for r in rows]
+        return [
+            ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), worker_id, r[5], r[6])
+            for r in rows
+        ]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         rejected = self._transact(lambda conn: commit_batch(conn, batch))

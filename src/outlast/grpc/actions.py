@@ -1,0 +1,91 @@
+"""A Dapr-flavor ``WorkflowResponse`` (an SDK's answer to a turn) to an outlast Turn.
+
+The records each action leaves in history are made by ``core.turn.build_turn``,
+the same rules as for in-process code.
+"""
+
+from __future__ import annotations
+
+from outlast.core import history as h
+from outlast.core.times import Nanos
+from outlast.core.turn import Turn
+from outlast.grpc.convert import STATUS_FROM_PROTO, carryover_from_proto, failure_from_proto, nanos
+from outlast.grpc.gen.dapr import orchestrator_actions_pb2 as act
+from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+
+
+class UnsupportedAction(ValueError):
+    """An action outlast cannot carry out (the turn is refused, the SDK told why)."""
+
+
+def _opt(msg: object, field: str) -> str | None:
+    if msg.HasField(field):  # type: ignore[attr-defined]
+        return str(getattr(msg, field).value)
+    return None
+
+
+def _origin(a: act.CreateTimerAction) -> tuple[str | None, str | None]:
+    which = a.WhichOneof("origin")
+    if which == "createTimer":
+        return h.ORIGIN_TIMER, None
+    if which == "externalEvent":
+        return h.ORIGIN_EVENT, a.externalEvent.name
+    if which == "activityRetry":
+        return h.ORIGIN_ACTIVITY_RETRY, a.activityRetry.taskExecutionId
+    if which == "childWorkflowRetry":
+        return h.ORIGIN_CHILD_RETRY, a.childWorkflowRetry.instanceId
+    return None, None
+
+
+def action_from_proto(a: act.WorkflowAction, now: Nanos) -> h.Action:
+    kind = a.WhichOneof("workflowActionType")
+    if kind == "scheduleTask":
+        s = a.scheduleTask
+        return h.ScheduleActivity(
+            a.id, s.name, _opt(s, "input"), _opt(s, "version"), s.taskExecutionId or None
+        )
+    if kind == "createTimer":
+        t = a.createTimer
+        origin, origin_name = _origin(t)
+        name = t.name if t.HasField("name") else None
+        return h.StartTimer(a.id, nanos(t.fireAt), name, origin, origin_name)
+    if kind == "createChildWorkflow":
+        c = a.createChildWorkflow
+        return h.StartChildWorkflow(
+            a.id, c.name, c.instanceId, _opt(c, "input"), _opt(c, "version")
+        )
+    if kind == "sendEvent":
+        e = a.sendEvent
+        return h.SendEvent(a.id, e.instance.instanceId, e.name, _opt(e, "data"))
+    if kind == "terminateWorkflow":
+        t2 = a.terminateWorkflow
+        return h.TerminateInstance(t2.instanceId, _opt(t2, "reason"), t2.recurse)
+    if kind == "completeWorkflow":
+        c2 = a.completeWorkflow
+        status = STATUS_FROM_PROTO.get(c2.workflowStatus)
+        if status not in ("COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"):
+            raise UnsupportedAction(f"a workflow cannot complete with status {c2.workflowStatus}")
+        carry = tuple(
+            e for e in (carryover_from_proto(m, now) for m in c2.carryoverEvents) if e is not None
+        )
+        return h.CompleteWorkflow(
+            status,
+            _opt(c2, "result"),
+            failure_from_proto(c2.failureDetails) if c2.HasField("failureDetails") else None,
+            carryover=carry,
+            new_version=_opt(c2, "newVersion"),
+        )
+    raise UnsupportedAction(f"the action {kind!r} is not supported by outlast")
+
+
+def turn_from_proto(resp: svc.WorkflowResponse, now: Nanos) -> Turn:
+    """The turn an SDK answered; raises UnsupportedAction for what outlast cannot do."""
+    actions = [action_from_proto(a, now) for a in resp.actions]
+    custom = resp.customStatus.value if resp.HasField("customStatus") else None
+    version = None
+    patches: tuple[str, ...] = ()
+    if resp.HasField("version"):
+        version = resp.version.name if resp.version.HasField("name") else None
+        patches = tuple(resp.version.patches)
+    # The SDKs send the whole custom status with every answer: it replaces.
+    return Turn(actions, custom, True, version, patches)

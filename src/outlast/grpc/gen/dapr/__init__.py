@@ -1,0 +1,1 @@
+"""Generated from outlast/grpc/protos/dapr/ by `make protos`: do not edit."""

@@ -1,0 +1,75 @@
+"""The work-item hub on its own: tokens (stale ignored, none means the turn in
+flight), waiting while no stream is connected, a dropped stream's work back in line."""
+
+from __future__ import annotations
+
+import asyncio
+
+from outlast.core import history as h
+from outlast.core.turn import InstanceView, Turn
+from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.workitems import WorkItemHub
+from outlast.runtime.activities import ActivityResult
+from outlast.runtime.executors import TurnWork
+from outlast.store.base import ActivityRecord
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.done: list[tuple[str, int, Turn]] = []
+        self.abandoned: list[tuple[str, int]] = []
+        self.results: list[ActivityResult] = []
+
+    def turn_done(self, instance_id: str, token: int, turn: Turn) -> bool:
+        self.done.append((instance_id, token, turn))
+        return True
+
+    def turn_abandoned(self, instance_id: str, token: int) -> None:
+        self.abandoned.append((instance_id, token))
+
+    def activity_done(self, result: ActivityResult) -> None:
+        self.results.append(result)
+
+
+def _work(iid: str, token: int) -> TurnWork:
+    new = [h.OrchestratorStarted(1), h.ExecutionStarted(1, "wf")]
+    return TurnWork(InstanceView(iid, "e1", "wf"), [], new, 1, token)
+
+
+async def _next(stream: object) -> svc.WorkItem:
+    return await asyncio.wait_for(stream.__anext__(), 5)  # type: ignore[attr-defined]
+
+
+def test_tokens_waiting_and_a_dropped_stream() -> None:
+    sink = Sink()
+    hub = WorkItemHub(lambda: sink)
+
+    async def scenario() -> None:
+        hub.dispatch(_work("a", 5))  # no stream yet: it waits
+        hub.submit(ActivityRecord("a", "e1", 1, "act", '"x"'))
+        first = hub.stream({svc.WORKER_CAPABILITY_HEALTH_PING})
+        item = await _next(first)
+        assert item.completionToken == "5"
+        assert item.workflowRequest.newEvents[0].HasField("workflowStarted")
+        activity = await _next(first)
+        assert activity.activityRequest.name == "act"
+        # A stale token is ignored; no token (older SDKs) means the turn in flight.
+        assert not hub.complete_turn(svc.WorkflowResponse(instanceId="a", completionToken="4"))
+        assert hub.complete_turn(svc.WorkflowResponse(instanceId="a"))
+        assert sink.done[0][:2] == ("a", 5)
+        # The stream drops with a turn and an activity in flight.
+        hub.dispatch(_work("b", 6))
+        await _next(first)
+        await first.aclose()
+        assert sink.abandoned == [("b", 6)]
+        second = hub.stream(set())
+        again = await _next(second)
+        assert again.activityRequest.taskId == 1  # handed to the next stream
+        response = svc.ActivityResponse(instanceId="a", taskId=1)
+        response.result.value = "1"
+        assert hub.complete_activity(response)
+        assert not hub.complete_activity(response)  # once
+        assert sink.results[0].result == "1"
+        await second.aclose()
+
+    asyncio.run(scenario())
