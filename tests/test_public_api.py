@@ -17,6 +17,7 @@ def test_all_is_pinned() -> None:
             "NonRetryableError",
             "OutlastError",
             "PayloadTooLargeError",
+            "Rate",
             "RegistrationError",
             "RetryPolicy",
             "Schedule",

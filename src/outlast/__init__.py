@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from outlast.client.schedule_state import Schedule, ScheduleRun
     from outlast.client.state import WorkflowState
     from outlast.core.context import ActivityContext, WorkflowContext
+    from outlast.core.flow import Rate
     from outlast.core.retry import RetryPolicy
     from outlast.core.status import WorkflowStatus
     from outlast.core.task import Task, when_all, when_any
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "ActivityContext": "outlast.core.context",
     "InstanceID": "outlast.client.instance_id",
+    "Rate": "outlast.core.flow",
     "RetryPolicy": "outlast.core.retry",
     "Schedule": "outlast.client.schedule_state",
     "ScheduleRun": "outlast.client.schedule_state",
@@ -92,6 +94,7 @@ __all__ = [
     "NonRetryableError",
     "OutlastError",
     "PayloadTooLargeError",
+    "Rate",
     "RegistrationError",
     "RetryPolicy",
     "Schedule",

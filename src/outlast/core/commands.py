@@ -89,6 +89,7 @@ class Commands:
         input: Any,
         retry: RetryPolicy | None,
         timeouts: ActivityTimeouts | None = None,
+        flow: tuple[str | None, int] | None = None,
     ) -> Task[Any]:
         name = name_of(activity)
         definition = self.registry.activities.get(name)
@@ -107,11 +108,12 @@ class Commands:
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
             self._awaiting.add(task_id)
-            if timeouts is None:
+            if timeouts is None and flow is None:
                 self._pending[task_id] = h.ScheduleActivity(
                     task_id, name, payload, None, execution_id, None, source, number
                 )
                 return task
+            key, priority = (None, 0) if flow is None else flow
             self._pending[task_id] = h.ScheduleActivity(
                 task_id,
                 name,
@@ -121,9 +123,11 @@ class Commands:
                 None,
                 source,
                 number,
-                timeouts.options(details),
+                None if timeouts is None else timeouts.options(details),
+                key,
+                priority,
             )
-            if timeouts.start_to_close is not None:
+            if timeouts is not None and timeouts.start_to_close is not None:
                 self._time_out(task_id, task, timeouts.start_to_close, "start_to_close", number)
             return task
 

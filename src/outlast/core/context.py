@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from outlast.core.flow import check_key, check_priority
 from outlast.core.retry import ActivityTimeouts, RetryPolicy
 from outlast.core.serialization import to_json
 from outlast.core.task import Task
@@ -58,6 +59,8 @@ class WorkflowContext:
         start_to_close_timeout: timedelta | None = None,
         schedule_to_close_timeout: timedelta | None = None,
         heartbeat_timeout: timedelta | None = None,
+        key: str | None = None,
+        priority: int = 0,
     ) -> Task[Any]:
         """Run the activity ``activity`` with ``input``; a task to ``yield``.
 
@@ -66,17 +69,26 @@ class WorkflowContext:
         ``ActivityContext.heartbeat()`` calls. The timeouts are durable timers in
         history; a timed-out attempt goes through ``retry_policy`` like a failure,
         and once attempts run out the ``yield`` raises ``ActivityTimeoutError``.
+
+        ``key`` and ``priority`` (0..9, higher first) matter to an activity under a
+        ``runtime.limit``: its ``per_key`` cap counts calls by key, and among calls
+        waiting for the limit, higher priorities start first (docs/flow-control.md).
         """
+        flow = None
+        if key is not None or priority:
+            flow = (check_key(key), check_priority(priority))
         if (
             start_to_close_timeout is None
             and schedule_to_close_timeout is None
             and heartbeat_timeout is None
         ):
-            return self._ex.call_activity(activity, input, retry_policy)
+            if flow is None:
+                return self._ex.call_activity(activity, input, retry_policy)
+            return self._ex.call_activity(activity, input, retry_policy, None, flow)
         timeouts = ActivityTimeouts(
             start_to_close_timeout, schedule_to_close_timeout, heartbeat_timeout
         )
-        return self._ex.call_activity(activity, input, retry_policy, timeouts)
+        return self._ex.call_activity(activity, input, retry_policy, timeouts, flow)
 
     def call_child_workflow(
         self,

@@ -244,6 +244,10 @@ class ScheduleActivity:
     # timeout, the last heartbeat details of the attempt before), or None.
     attempt: int = 1
     options: str | None = None
+    # Flow control (docs/flow-control.md): the call's key for per-key limits and
+    # its priority among waiting work; not recorded in history either.
+    key: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)

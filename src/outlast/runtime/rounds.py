@@ -64,8 +64,12 @@ class Rounds(WorkerState):
         batch = CommitBatch(self.worker_id)
         pending: list[Pending] = []
         inputs: dict[str, Inputs] = defaultdict(Inputs)
+        flow = self._flow.active
+        freed = False
         for r in results:
             batch.finished_activities.append((r.instance_id, r.task_id))
+            if flow and self._flow.finished(r.instance_id, r.task_id):
+                freed = True
             cached = self._cache.get(r.instance_id)
             if (
                 cached is not None
@@ -104,10 +108,22 @@ class Rounds(WorkerState):
             # Unowned activities: a rerun's, or ones released by a stopped worker.
             for record in self.store.claim_activities(self.worker_id, limit):
                 self._dispatch(record)
+            if flow:
+                for record in self._flow.admit(self.store, self.worker_id, now_s, self._room()):
+                    self._dispatch(record)
         for instance_id, where in self._take_stuck():
             self._stall_stuck(instance_id, where, inputs.pop(instance_id, None), batch, now)
         self._run_turns(inputs, batch, pending, now, now_s, generation)
+        if flow:
+            queued = [self._flow.queue(t, now_s) for t in batch.turns if t.activities]
+            if freed or any(queued):
+                self._flow.ask(batch, self.clock.now(), self._room())
         return batch, pending
+
+    def _room(self) -> int:
+        """How many more activities this worker may start (flow control admits no
+        more than that to it)."""
+        return self.options.max_concurrent_activities - len(self._inflight)
 
     def _run_turns(
         self,

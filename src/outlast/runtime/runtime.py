@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
 from outlast.clock import SYSTEM_CLOCK, Clock
-from outlast.core.registry import Registry
+from outlast.core.flow import Limit, Rate
+from outlast.core.registry import Registry, name_of
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
@@ -212,6 +213,26 @@ class WorkflowRuntime:
 
     def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
         self._registry.add_activity(fn, name)
+
+    def limit(
+        self,
+        activity: Callable[..., Any] | str,
+        *,
+        concurrency: int | None = None,
+        per_key: int | None = None,
+        rate: Rate | None = None,
+    ) -> None:
+        """Limit an activity across every worker on this store: at most
+        ``concurrency`` running at once, at most ``per_key`` at once per call key
+        (``call_activity(..., key=...)``), and at most ``rate.count`` starts in any
+        window of ``rate.per`` (a sliding window). Calls over a limit wait in the
+        store, highest ``priority`` first, in order within a priority. Declare the
+        same limits on every worker, before the runtime starts."""
+        if self._worker is not None:
+            raise InvalidStateError("declare limits before the runtime starts")
+        name = name_of(activity)
+        declared = Limit(name, concurrency, per_key, rate)
+        self._options.flow_limits = {**self._options.flow_limits, name: declared}
 
     def copy(
         self, store: str | Store | None = None, *, clock: Clock | None = None

@@ -19,6 +19,7 @@ from outlast.core.times import Nanos
 from outlast.core.turn import Turn
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
+from outlast.runtime.flow import FlowControl
 from outlast.runtime.inputs import Cached, InFlight, Inputs, Pending
 from outlast.runtime.limits import WorkflowLimits
 from outlast.runtime.watchdog import Watchdog
@@ -45,6 +46,7 @@ class WorkerState:
     _in_flight: dict[str, InFlight]
     _tokens: itertools.count[int]
     _limits: WorkflowLimits
+    _flow: FlowControl
     _generation: int
     _stuck: dict[str, str]
     _watchdog: Watchdog | None

@@ -64,7 +64,16 @@ def write_turn(
     if records.activities:
         turn.activities = [
             ActivityRecord(
-                iid, exec_id, a.task_id, a.name, a.input, worker_id, a.attempt, a.options
+                iid,
+                exec_id,
+                a.task_id,
+                a.name,
+                a.input,
+                worker_id,
+                a.attempt,
+                a.options,
+                a.key,
+                a.priority,
             )
             for a in records.activities
         ]

@@ -21,12 +21,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from outlast.clock import Clock
+from outlast.core.flow import Limit
 from outlast.core.history import OrchestratorStarted
 from outlast.core.registry import Registry
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH, Turn
 from outlast.errors import OutlastError
 from outlast.runtime.activities import ActivityExecutor, ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
+from outlast.runtime.flow import FlowControl
 from outlast.runtime.housekeeping import Housekeeping
 from outlast.runtime.inputs import Abandoned, Cached, InFlight, Pending
 from outlast.runtime.isolation import Isolation
@@ -51,6 +53,8 @@ class WorkerOptions:
     shutdown_grace: float = 10.0
     activity_limits: dict[str, int] = field(default_factory=dict)
     workflow_limits: dict[str, int] = field(default_factory=dict)
+    # Cluster-wide limits by activity name, enforced by the store (runtime.limit).
+    flow_limits: dict[str, Limit] = field(default_factory=dict)
     # Finished instances are purged once this long past their last update, per status.
     retention: dict[str, float] = field(default_factory=dict)
     retention_interval: float = 60.0
@@ -95,6 +99,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._in_flight: dict[str, InFlight] = {}
         self._tokens = itertools.count(1)
         self._limits = WorkflowLimits(options.workflow_limits)
+        self._flow = FlowControl(options.flow_limits)
         self._thread: threading.Thread | None = None
         # One round at a time, run by the worker thread or, to save two thread
         # hand-offs a step, by the activity thread whose result it carries.
@@ -324,6 +329,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
 
     def _dispatch(self, record: ActivityRecord) -> None:
         self._inflight.add((record.instance_id, record.task_id))
+        if self._flow.active:
+            self._flow.started(record)
         remote = self._remote_activities
         if (
             remote is not None
@@ -394,6 +401,9 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 if cached.past is not None:
                     cached.past.extend(p.recorded)
             for record in p.activities:
-                self._dispatch(record)
+                if record.owner is not None:  # (queued ones wait for an admission)
+                    self._dispatch(record)
+        for record in batch.admitted:
+            self._dispatch(record)
         while len(self._cache) > self.options.cache_size:
             self._cache.popitem(last=False)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from outlast.core.flow import Limit
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InstanceAlreadyExistsError, InvalidStateError
 from outlast.store.schedules import ScheduleStore
@@ -88,6 +89,27 @@ class ActivityRecord:
     # call has none, as most do.
     attempt: int = 1
     options: str | None = None
+    # Flow control (outlast.store.admission): the call's key and priority, and,
+    # for an activity a limit governs, when it joined the limit's queue. Such a
+    # row is written unowned and waits there until an admission gives it a worker.
+    key: str | None = None
+    priority: int = 0
+    queued_at: float | None = None
+
+    @property
+    def waiting_on_limit(self) -> bool:
+        """Queued behind a limit: no worker may take it until it is admitted."""
+        return self.owner is None and self.queued_at is not None
+
+
+@dataclass(slots=True)
+class Admission:
+    """Admit queued activities of these limits to the committing worker, in the
+    commit's transaction, at ``now``; at most ``room`` of them (what it can run)."""
+
+    limits: Sequence[Limit]
+    now: float
+    room: int
 
 
 @dataclass(slots=True)
@@ -145,6 +167,10 @@ class CommitBatch:
     dropped_messages: list[int] = field(default_factory=list)
     # (message ID, new visible_at): messages put off, or brought forward again.
     rescheduled: list[tuple[int, float]] = field(default_factory=list)
+    # Flow control: after the writes, admit queued activities to this worker; the
+    # store puts the admitted ones (now owned by it) in ``admitted``.
+    admission: Admission | None = None
+    admitted: list[ActivityRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -410,7 +436,17 @@ class Store(ScheduleStore, ABC):
 
     @abstractmethod
     def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
-        """Take unowned activities (their worker went away) for this worker."""
+        """Take unowned activities (their worker went away) for this worker; not
+        those queued behind a limit (``admit_activities`` takes those)."""
+
+    @abstractmethod
+    def admit_activities(
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    ) -> list[ActivityRecord]:
+        """Give this worker up to ``room`` queued activities that ``limits`` admit
+        at ``now`` (running counts across all workers, per key, starts in the rate
+        window), highest priority first, oldest first within a priority; one
+        transaction, serialized with every other admission of those limits."""
 
     @abstractmethod
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:

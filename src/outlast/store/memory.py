@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from outlast.core.flow import Limit
 from outlast.core.status import TERMINAL_STATUSES
+from outlast.store import admission as adm
 from outlast.store.base import (
     COUNT_CAP,
     ActivityRecord,
@@ -53,6 +55,7 @@ class MemoryStore(MemorySchedules, Store):
         self._next_id = 1
         self._schedules: dict[str, ScheduleRecord] = {}
         self._runs: dict[str, dict[float, ScheduleRun]] = {}
+        self._starts: dict[str, list[float]] = {}  # rate limits' starts log, by name
 
     @classmethod
     def named(cls, name: str) -> MemoryStore:
@@ -249,10 +252,47 @@ class MemoryStore(MemorySchedules, Store):
         with self._lock:
             out: list[ActivityRecord] = []
             for a in self._activities.values():
-                if a.owner is None and len(out) < limit:
+                if a.owner is None and a.queued_at is None and len(out) < limit:
                     a.owner = worker_id
                     out.append(replace(a))
             return out
+
+    def admit_activities(
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    ) -> list[ActivityRecord]:
+        with self._lock:
+            return self._admit(worker_id, limits, now, room)
+
+    def _admit(
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    ) -> list[ActivityRecord]:
+        admitted: list[ActivityRecord] = []
+        for limit in adm.by_name(limits):
+            left = room - len(admitted)
+            if left <= 0:
+                break
+            rows = [a for a in self._activities.values() if a.name == limit.name]
+            running: dict[str | None, int] = {}
+            for a in rows:
+                if a.owner is not None and a.queued_at is not None:
+                    running[a.key] = running.get(a.key, 0) + 1
+            starts = self._starts.setdefault(limit.name, [])
+            if limit.rate is not None:
+                edge = adm.window_start(limit, now)
+                starts[:] = [t for t in starts if t > edge]
+            take = adm.quota(limit, sum(running.values()), len(starts), left)
+            queue = sorted(
+                (a for a in rows if a.waiting_on_limit),
+                key=lambda a: (-a.priority, a.queued_at, a.instance_id, a.task_id),
+            )
+            queued = (adm.Queued(a.instance_id, a.task_id, a.key) for a in queue)
+            for q in adm.choose(limit, queued, running, take):
+                a = self._activities[(q.instance_id, q.task_id)]
+                a.owner = worker_id
+                admitted.append(replace(a))
+                if limit.rate is not None:
+                    starts.append(now)
+        return admitted
 
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         with self._lock:
@@ -266,6 +306,9 @@ class MemoryStore(MemorySchedules, Store):
             )
             try:
                 self._commit(batch, rejected)
+                a = batch.admission
+                if a is not None:
+                    batch.admitted = self._admit(batch.worker_id, a.limits, a.now, a.room)
             except BaseException:
                 # All or nothing, like a rolled-back transaction.
                 (

@@ -40,17 +40,33 @@ def message_values(alias: str) -> str:
 def activity_rows(activities: Iterable[ActivityRecord]) -> list[list[Any]]:
     return [
         [a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner, a.attempt, a.options]
+        if a.queued_at is None and a.key is None and not a.priority
+        else [
+            a.instance_id,
+            a.task_id,
+            a.execution_id,
+            a.name,
+            a.input,
+            a.owner,
+            a.attempt,
+            a.options,
+            a.key,
+            a.priority,
+            a.queued_at,
+        ]
         for a in activities
     ]
 
 
 def activity_values(alias: str) -> str:
     """The activity columns (instance_id, task_id, execution_id, name, input, owner,
-    attempt, options)."""
+    attempt, options, limit_key, priority, queued_at); a row without the last
+    three (most) leaves them at their defaults."""
     a = alias
     return (
         f"{a}->>0, ({a}->>1)::integer, {a}->>2, {a}->>3, {a}->>4, {a}->>5, "
-        f"coalesce(({a}->>6)::integer, 1), {a}->>7"
+        f"coalesce(({a}->>6)::integer, 1), {a}->>7, {a}->>8, "
+        f"coalesce(({a}->>9)::integer, 0), ({a}->>10)::float8"
     )
 
 

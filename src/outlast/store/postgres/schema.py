@@ -110,8 +110,31 @@ ALTER TABLE outlast_activities ADD COLUMN attempt integer NOT NULL DEFAULT 1;
 ALTER TABLE outlast_activities ADD COLUMN options text;
 """
 
+# Version 5 (issue 14, flow control): an activity's call key and priority, and when
+# a limited one joined its limit's queue (NULL: no limit governs it); the queue
+# and running-count indexes; the starts log of rate limits (a sliding window).
+_FLOW_CONTROL = """
+ALTER TABLE outlast_activities ADD COLUMN limit_key text;
+ALTER TABLE outlast_activities ADD COLUMN priority integer NOT NULL DEFAULT 0;
+ALTER TABLE outlast_activities ADD COLUMN queued_at double precision;
+CREATE INDEX outlast_activities_queue ON outlast_activities (name, priority DESC, queued_at)
+    WHERE owner IS NULL AND queued_at IS NOT NULL;
+CREATE INDEX outlast_activities_limited ON outlast_activities (name, limit_key)
+    WHERE owner IS NOT NULL AND queued_at IS NOT NULL;
+CREATE INDEX outlast_activities_free ON outlast_activities (instance_id)
+    WHERE owner IS NULL AND queued_at IS NULL;
+CREATE TABLE outlast_limit_starts (name text NOT NULL, started_at double precision NOT NULL);
+CREATE INDEX outlast_limit_starts_name ON outlast_limit_starts (name, started_at);
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES, _ACTIVITY_ATTEMPTS]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    _HISTORY_FORMAT_V2,
+    _SCHEDULES,
+    _ACTIVITY_ATTEMPTS,
+    _FLOW_CONTROL,
+]
 
 TABLES = (
     "outlast_instances",
@@ -121,6 +144,7 @@ TABLES = (
     "outlast_workers",
     "outlast_schedules",
     "outlast_schedule_runs",
+    "outlast_limit_starts",
 )
 
 

@@ -35,11 +35,13 @@ ACTIVITY_UPSERT = (
     "ON CONFLICT (instance_id, task_id) DO UPDATE SET "
     "execution_id = EXCLUDED.execution_id, name = EXCLUDED.name, "
     "input = EXCLUDED.input, owner = EXCLUDED.owner, attempt = EXCLUDED.attempt, "
-    "options = EXCLUDED.options"
+    "options = EXCLUDED.options, limit_key = EXCLUDED.limit_key, "
+    "priority = EXCLUDED.priority, queued_at = EXCLUDED.queued_at"
 )
 INSERT_ACTIVITIES = (
     "INSERT INTO outlast_activities "
-    "(instance_id, task_id, execution_id, name, input, owner, attempt, options)"
+    "(instance_id, task_id, execution_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at)"
 )
 
 # %(d)s: {"r": instance row, "m": start message row, "h": [event], "a": [activity row]}.
@@ -150,7 +152,8 @@ SELECT 1, NULL, c.instance_id, c.execution_id, NULL, NULL,
         ORDER BY h.seq)
 FROM claimed c
 UNION ALL
-SELECT 2, (EXISTS (SELECT 1 FROM outlast_activities WHERE owner IS NULL))::integer, NULL,
+SELECT 2, (EXISTS (SELECT 1 FROM outlast_activities
+        WHERE owner IS NULL AND queued_at IS NULL))::integer, NULL,
     NULL, NULL,
     (SELECT m.visible_at FROM outlast_inbox m
         JOIN outlast_instances i ON i.instance_id = m.instance_id
@@ -171,11 +174,13 @@ ORDER BY m.visible_at LIMIT 1
 """
 
 
-ANY_FREE_ACTIVITY = "SELECT 1 FROM outlast_activities WHERE owner IS NULL LIMIT 1"
+ANY_FREE_ACTIVITY = (
+    "SELECT 1 FROM outlast_activities WHERE owner IS NULL AND queued_at IS NULL LIMIT 1"
+)
 
 OWNED_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
-    "FROM outlast_activities "
+    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at FROM outlast_activities "
     "WHERE owner = %s"
 )
 
@@ -197,7 +202,8 @@ WHERE c.oid = 'outlast_instances'::regclass
 """
 
 PENDING_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options "
+    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at "
     "FROM outlast_activities WHERE instance_id = %s ORDER BY task_id"
 )
 
@@ -205,7 +211,7 @@ CLAIM_ACTIVITIES = Statement(f"""
 UPDATE outlast_activities a SET owner = %(worker)s
 FROM (
     SELECT instance_id, task_id FROM outlast_activities
-    WHERE owner IS NULL
+    WHERE owner IS NULL AND queued_at IS NULL
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ) free

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from outlast.core.flow import Limit
 from outlast.errors import InstanceAlreadyExistsError
 from outlast.redaction import redact_url
 from outlast.store.base import (
@@ -32,6 +33,7 @@ from outlast.store.postgres.commit import (
 )
 from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn
+from outlast.store.postgres.flow import admit, any_queued_sql
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
     activity_rows,
@@ -402,9 +404,25 @@ class PostgresStore(PostgresSchedules, Store):
 
         return self._db.transact("claim_activities", body)
 
+    def admit_activities(
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    ) -> list[ActivityRecord]:
+        if room <= 0 or not limits:
+            return []
+        names = [limit.name for limit in limits]
+        # Most looks find no queue: a read keeps that answer off the locks.
+        if not self._db.read(any_queued_sql(len(names)), names):
+            return []
+        self._forget_fetched()
+
+        def body(conn: Conn, txn: Txn) -> list[ActivityRecord]:
+            return admit(conn, txn, worker_id, limits, now, room)
+
+        return self._db.transact("admit_activities", body)
+
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._db.read(sql.OWNED_ACTIVITIES, (worker_id,))
-        return [ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id, r[5], r[6]) for r in rows]
+        return [ActivityRecord(*r) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
         self._forget_fetched()
@@ -427,6 +445,7 @@ class PostgresStore(PostgresSchedules, Store):
 
             def body(conn: Conn, txn: Txn) -> set[str]:
                 txn.xid, rejected = commit_in_one(conn, shape, params)
+                _admit_after(conn, txn, batch)
                 return rejected
 
         else:
@@ -435,7 +454,9 @@ class PostgresStore(PostgresSchedules, Store):
                 def known(xid: str) -> None:
                     txn.xid = xid
 
-                return commit_in_steps(conn, batch, params, known)
+                rejected = commit_in_steps(conn, batch, params, known)
+                _admit_after(conn, txn, batch)
+                return rejected
 
         self._forget_prefetched(
             [t.instance_id for t in batch.turns]
@@ -452,3 +473,12 @@ class PostgresStore(PostgresSchedules, Store):
         """Delete every instance, message, activity, worker and schedule in the
         database, keeping the schema. Meant for tests."""
         self._db.run("reset", f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+
+
+def _admit_after(conn: Conn, txn: Txn, batch: CommitBatch) -> None:
+    """The batch's admission, in its transaction, after its writes."""
+    a = batch.admission
+    if a is not None:
+        xid = txn.xid
+        batch.admitted = admit(conn, txn, batch.worker_id, a.limits, a.now, a.room)
+        txn.xid = xid or txn.xid

@@ -72,8 +72,9 @@ def insert_activities(conn: sqlite3.Connection, activities: Sequence[ActivityRec
     if activities:
         conn.executemany(
             "INSERT OR REPLACE INTO activities "
-            "(instance_id, task_id, execution_id, name, input, owner, attempt, options) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "(instance_id, task_id, execution_id, name, input, owner, attempt, options, "
+            "limit_key, priority, queued_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     a.instance_id,
@@ -84,7 +85,16 @@ def insert_activities(conn: sqlite3.Connection, activities: Sequence[ActivityRec
                     a.owner,
                     a.attempt,
                     a.options,
+                    a.key,
+                    a.priority,
+                    a.queued_at,
                 )
                 for a in activities
             ],
         )
+
+
+def activity_of(r: Sequence[Any]) -> ActivityRecord:
+    """An activity from the columns (instance_id, execution_id, task_id, name,
+    input, owner, attempt, options, limit_key, priority, queued_at)."""
+    return ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])

@@ -104,8 +104,31 @@ ALTER TABLE activities ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE activities ADD COLUMN options TEXT;
 """
 
+# Version 5 (issue 14, flow control): an activity's call key and priority, and when
+# a limited one joined its limit's queue (NULL: no limit governs it); the queue
+# and running-count indexes; the starts log of rate limits (a sliding window).
+_FLOW_CONTROL = """
+ALTER TABLE activities ADD COLUMN limit_key TEXT;
+ALTER TABLE activities ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE activities ADD COLUMN queued_at REAL;
+CREATE INDEX activities_queue ON activities (name, priority DESC, queued_at)
+    WHERE owner IS NULL AND queued_at IS NOT NULL;
+CREATE INDEX activities_limited ON activities (name, limit_key)
+    WHERE owner IS NOT NULL AND queued_at IS NOT NULL;
+CREATE INDEX activities_free ON activities (instance_id)
+    WHERE owner IS NULL AND queued_at IS NULL;
+CREATE TABLE limit_starts (name TEXT NOT NULL, started_at REAL NOT NULL);
+CREATE INDEX limit_starts_name ON limit_starts (name, started_at);
+"""
+
 # Each entry upgrades the schema by one version; never edit a released entry.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _HISTORY_FORMAT_V2, _SCHEDULES, _ACTIVITY_ATTEMPTS]
+MIGRATIONS: list[str] = [
+    _SCHEMA_V1,
+    _HISTORY_FORMAT_V2,
+    _SCHEDULES,
+    _ACTIVITY_ATTEMPTS,
+    _FLOW_CONTROL,
+]
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

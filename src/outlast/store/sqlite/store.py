@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from outlast.core.flow import Limit
 from outlast.errors import StoreError
 from outlast.store.base import (
     COUNT_CAP,
@@ -28,8 +29,10 @@ from outlast.store.base import (
 )
 from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import commit_batch, delete_instances
+from outlast.store.sqlite.flow import admit
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
+    activity_of,
     insert_activities,
     insert_messages,
     instance_row,
@@ -133,14 +136,12 @@ class SqliteStore(SqliteSchedules, Store):
 
     def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options "
-            "FROM activities "
+            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+            "limit_key, priority, queued_at FROM activities "
             "WHERE instance_id = ? ORDER BY task_id",
             (instance_id,),
         )
-        return [
-            ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), r[5], r[6], r[7]) for r in rows
-        ]
+        return [activity_of(r) for r in rows]
 
     def get_history(self, instance_id: str) -> list[str]:
         rows = self._read(
@@ -310,13 +311,15 @@ class SqliteStore(SqliteSchedules, Store):
     def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
         # Workers ask often; a read first keeps the common "none" answer off the
         # write lock.
-        if not self._read("SELECT 1 FROM activities WHERE owner IS NULL LIMIT 1"):
+        if not self._read(
+            "SELECT 1 FROM activities WHERE owner IS NULL AND queued_at IS NULL LIMIT 1"
+        ):
             return []
 
         def body(conn: sqlite3.Connection) -> list[Any]:
             rows = conn.execute(
                 "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
-                "FROM activities WHERE owner IS NULL LIMIT ?",
+                "FROM activities WHERE owner IS NULL AND queued_at IS NULL LIMIT ?",
                 (limit,),
             ).fetchall()
             conn.executemany(
@@ -331,19 +334,39 @@ class SqliteStore(SqliteSchedules, Store):
             for r in rows
         ]
 
+    def admit_activities(
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    ) -> list[ActivityRecord]:
+        if room <= 0 or not limits:
+            return []
+        names = [limit.name for limit in limits]
+        marks = ", ".join("?" * len(names))
+        # Most looks find no queue: a read keeps that answer off the write lock.
+        if not self._read(
+            f"SELECT 1 FROM activities WHERE name IN ({marks}) "
+            "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1",
+            names,
+        ):
+            return []
+        return self._transact(lambda conn: admit(conn, worker_id, limits, now, room))
+
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
-            "FROM activities WHERE owner = ?",
+            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+            "limit_key, priority, queued_at FROM activities WHERE owner = ?",
             (worker_id,),
         )
-        return [
-            ActivityRecord(r[0], r[1], r[2], r[3], unpack(r[4]), worker_id, r[5], r[6])
-            for r in rows
-        ]
+        return [activity_of(r) for r in rows]
 
     def commit(self, batch: CommitBatch) -> set[str]:
-        rejected = self._transact(lambda conn: commit_batch(conn, batch))
+        def body(conn: sqlite3.Connection) -> set[str]:
+            rejected = commit_batch(conn, batch)
+            a = batch.admission
+            if a is not None:
+                batch.admitted = admit(conn, batch.worker_id, a.limits, a.now, a.room)
+            return rejected
+
+        rejected = self._transact(body)
         if batch.messages or batch.turns:
             changed = {
                 t.instance_id: t.update.status for t in batch.turns if t.update.status_changed

@@ -1,0 +1,110 @@
+"""Flow control in the store: which queued activities a limit admits now.
+
+An activity a limit governs is written unowned with ``queued_at`` set: it waits
+in its limit's queue. An admission (a worker's commit, or its look for work)
+takes, under a lock that serializes admissions of the limit across processes:
+
+- the running count: rows of the name that have an owner, per key;
+- the rate window: starts logged for the name in ``(now - per, now]`` (older
+  entries are deleted), a sliding window, so no ``per``-long span ever holds
+  more than ``count`` starts;
+- the queue, highest priority first, oldest first within a priority,
+
+and gives the first rows that fit to the worker, logging their starts. Every
+backend reads those three things its own way and calls :func:`choose`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from outlast.core.flow import Limit
+
+# With a per-key cap, the queue is read this far ahead of what may be admitted:
+# the rows of a key at its cap are passed over (they keep their place).
+_LOOKAHEAD = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A queued row as an admission sees it: its place, and its key."""
+
+    instance_id: str
+    task_id: int
+    key: str | None
+
+
+def quota(limit: Limit, running: int, started: int, room: int) -> int:
+    """How many rows this admission may take at most: the worker's ``room``, the
+    concurrency left, the rate window's starts left."""
+    take = room
+    if limit.concurrency is not None:
+        take = min(take, limit.concurrency - running)
+    if limit.rate is not None:
+        take = min(take, limit.rate.count - started)
+    return max(0, take)
+
+
+def queue_depth(limit: Limit, take: int) -> int:
+    """How many queued rows to read for an admission of up to ``take``."""
+    return take if limit.per_key is None else max(take, _LOOKAHEAD)
+
+
+def choose(
+    limit: Limit, queue: Iterable[Queued], running_by_key: Mapping[str | None, int], take: int
+) -> list[Queued]:
+    """The rows of ``queue`` (in its order) admitted: at most ``take``, and none
+    that would put its key over ``per_key`` (a row without a key has none)."""
+    chosen: list[Queued] = []
+    if take <= 0:
+        return chosen
+    per_key = limit.per_key
+    counts = dict(running_by_key)
+    for row in queue:
+        if per_key is not None and row.key is not None:
+            n = counts.get(row.key, 0)
+            if n >= per_key:
+                continue
+            counts[row.key] = n + 1
+        chosen.append(row)
+        if len(chosen) >= take:
+            break
+    return chosen
+
+
+def window_start(limit: Limit, now: float) -> float:
+    """Starts at or before this are out of the rate window at ``now``."""
+    assert limit.rate is not None
+    return now - limit.rate.per.total_seconds()
+
+
+def by_name(limits: Sequence[Limit]) -> list[Limit]:
+    """The limits in the order admissions lock them (by name: no deadlocks)."""
+    return sorted(limits, key=lambda limit: limit.name)
+
+
+# --- the SQL both dialects share (``mark`` is the placeholder) ----------------------
+
+
+def running_sql(table: str, mark: str) -> str:
+    return (
+        f"SELECT limit_key, count(*) FROM {table} "
+        f"WHERE name = {mark} AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key"
+    )
+
+
+def queue_sql(table: str, mark: str, lock: str = "") -> str:
+    return (
+        f"SELECT instance_id, task_id, limit_key FROM {table} "
+        f"WHERE name = {mark} AND owner IS NULL AND queued_at IS NOT NULL "
+        f"ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT {mark}{lock}"
+    )
+
+
+def prune_sql(table: str, mark: str) -> str:
+    return f"DELETE FROM {table} WHERE name = {mark} AND started_at <= {mark}"
+
+
+def started_sql(table: str, mark: str) -> str:
+    return f"SELECT count(*) FROM {table} WHERE name = {mark}"

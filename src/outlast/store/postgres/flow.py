@@ -1,0 +1,84 @@
+"""Admission of queued activities (``outlast.store.admission``) on PostgreSQL.
+
+Admissions of one limit are serialized across processes by a transaction-level
+advisory lock per limit name, taken (in name order) by its own statement: the
+statements after it then see every admission committed before, since under
+READ COMMITTED each statement reads a fresh snapshot. The queue is read
+``FOR UPDATE SKIP LOCKED``: a row a concurrent commit is deleting (its instance
+terminated) is passed over, not waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from outlast.core.flow import Limit
+from outlast.store import admission as adm
+from outlast.store.base import ActivityRecord
+from outlast.store.postgres.connection import Conn, Txn
+from outlast.store.postgres.statements import XID
+
+# The advisory lock's class (the first of its two int4 keys): "ol" in ASCII.
+_LOCK_CLASS = 0x6F6C
+
+_LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+_RUNNING = adm.running_sql("outlast_activities", "%s")
+_QUEUE = adm.queue_sql("outlast_activities", "%s", " FOR UPDATE SKIP LOCKED")
+_PRUNE = adm.prune_sql("outlast_limit_starts", "%s")
+_STARTED = adm.started_sql("outlast_limit_starts", "%s")
+_TAKE = f"""
+UPDATE outlast_activities a SET owner = %s
+FROM unnest(%s::text[], %s::integer[]) AS t(instance_id, task_id)
+WHERE a.instance_id = t.instance_id AND a.task_id = t.task_id AND a.owner IS NULL
+RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.owner, a.attempt,
+    a.options, a.limit_key, a.priority, a.queued_at, {XID}
+"""
+_LOG = (
+    "INSERT INTO outlast_limit_starts (name, started_at) SELECT %s, %s FROM generate_series(1, %s)"
+)
+
+
+def admit(
+    conn: Conn, txn: Txn, worker_id: str, limits: Sequence[Limit], now: float, room: int
+) -> list[ActivityRecord]:
+    """Admit queued activities of ``limits`` to ``worker_id`` in the caller's
+    transaction (``txn.xid`` is set once it writes)."""
+    admitted: list[ActivityRecord] = []
+    ordered = adm.by_name(limits)
+    for limit in ordered:
+        conn.execute(_LOCK, (_LOCK_CLASS, limit.name))
+    for limit in ordered:
+        left = room - len(admitted)
+        if left <= 0:
+            break
+        running = {k: int(n) for k, n in conn.execute(_RUNNING, (limit.name,)).fetchall()}
+        started = 0
+        if limit.rate is not None:
+            conn.execute(_PRUNE, (limit.name, adm.window_start(limit, now)))
+            row = conn.execute(_STARTED, (limit.name,)).fetchone()
+            started = 0 if row is None else int(row[0])
+        take = adm.quota(limit, sum(running.values()), started, left)
+        if take <= 0:
+            continue
+        depth = adm.queue_depth(limit, take)
+        rows = conn.execute(_QUEUE, (limit.name, depth)).fetchall()
+        chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
+        if not chosen:
+            continue
+        ids = [q.instance_id for q in chosen]
+        tasks = [q.task_id for q in chosen]
+        for r in conn.execute(_TAKE, (worker_id, ids, tasks)).fetchall():
+            admitted.append(ActivityRecord(*r[:11]))
+            txn.xid = r[11]
+        if limit.rate is not None:
+            conn.execute(_LOG, (limit.name, now, len(chosen)))
+    return admitted
+
+
+def any_queued_sql(count: int) -> str:
+    """Whether any activity of ``count`` names waits in a queue (a read, first)."""
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"SELECT 1 FROM outlast_activities WHERE name IN ({marks}) "
+        "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
+    )

@@ -1,0 +1,52 @@
+"""Admission of queued activities (``outlast.store.admission``) on SQLite: the write
+transaction holds the database lock, which serializes admissions by itself."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from outlast.core.flow import Limit
+from outlast.store import admission as adm
+from outlast.store.base import ActivityRecord
+from outlast.store.sqlite.rows import activity_of
+
+_RUNNING = adm.running_sql("activities", "?")
+_QUEUE = adm.queue_sql("activities", "?")
+_PRUNE = adm.prune_sql("limit_starts", "?")
+_STARTED = adm.started_sql("limit_starts", "?")
+_TAKE = (
+    "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
+    "RETURNING instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at"
+)
+
+
+def admit(
+    conn: sqlite3.Connection, worker_id: str, limits: Sequence[Limit], now: float, room: int
+) -> list[ActivityRecord]:
+    """Admit queued activities of ``limits`` to ``worker_id`` (in the caller's
+    write transaction)."""
+    admitted: list[ActivityRecord] = []
+    for limit in adm.by_name(limits):
+        if room - len(admitted) <= 0:
+            break
+        running = dict(conn.execute(_RUNNING, (limit.name,)).fetchall())
+        started = 0
+        if limit.rate is not None:
+            conn.execute(_PRUNE, (limit.name, adm.window_start(limit, now)))
+            started = conn.execute(_STARTED, (limit.name,)).fetchone()[0]
+        take = adm.quota(limit, sum(running.values()), started, room - len(admitted))
+        if take <= 0:
+            continue
+        rows = conn.execute(_QUEUE, (limit.name, adm.queue_depth(limit, take))).fetchall()
+        chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
+        for q in chosen:
+            for r in conn.execute(_TAKE, (worker_id, q.instance_id, q.task_id)).fetchall():
+                admitted.append(activity_of(r))
+        if limit.rate is not None and chosen:
+            conn.executemany(
+                "INSERT INTO limit_starts (name, started_at) VALUES (?, ?)",
+                [(limit.name, now)] * len(chosen),
+            )
+    return admitted
