@@ -363,6 +363,8 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         the worker running each."""
         self._require(instance_id)
         return [
-            PendingActivity(a.task_id, a.name, a.owner, a.input)
+            PendingActivity(
+                a.task_id, a.name, a.owner, a.input, a.waiting_on_limit, a.key, a.priority
+            )
             for a in self._store.pending_activities(instance_id)
         ]

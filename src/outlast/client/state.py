@@ -118,12 +118,17 @@ class WorkflowState(Generic[OutT]):
 @dataclass(frozen=True)
 class PendingActivity:
     """An activity a workflow scheduled that has not finished yet, and the worker
-    that runs it (None: no worker has taken it yet)."""
+    that runs it (None: no worker has taken it yet). ``waiting_on_limit``: it
+    waits in the queue of its ``runtime.limit`` (with its call's ``key`` and
+    ``priority``) for a slot."""
 
     task_id: int
     name: str
     worker: str | None
     serialized_input: str | None = None
+    waiting_on_limit: bool = False
+    key: str | None = None
+    priority: int = 0
 
 
 def _datetime(ts: float) -> datetime:

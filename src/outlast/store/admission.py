@@ -24,6 +24,8 @@ from outlast.core.flow import Limit
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
 # the rows of a key at its cap are passed over (they keep their place).
 _LOOKAHEAD = 1000
+# The most a logged start outlives its rate window by (see ``window_start``).
+RATE_MARGIN = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,16 @@ def choose(
 
 
 def window_start(limit: Limit, now: float) -> float:
-    """Starts at or before this are out of the rate window at ``now``."""
+    """Starts at or before this are out of the rate window at ``now``.
+
+    A start is logged when it is admitted, and the activity begins a moment
+    later (the commit, the hand-off to a thread), a moment that varies. So a
+    logged start stays in the window a little longer than ``per`` (a tenth of
+    it, at most 100 ms): the times the activities themselves see then keep the
+    rate too, not just the log."""
     assert limit.rate is not None
-    return now - limit.rate.per.total_seconds()
+    per = limit.rate.per.total_seconds()
+    return now - per - min(per / 10, RATE_MARGIN)
 
 
 def by_name(limits: Sequence[Limit]) -> list[Limit]:

@@ -94,10 +94,12 @@ class FlowContract:
         assert len(store.admit_activities(W1, limit, 100.0, 1)) == 1
         assert len(store.admit_activities(W2, limit, 105.0, 10)) == 1
         assert store.admit_activities(W1, limit, 109.9, 10) == []
-        # The start at 100 left the window; the one at 105 is still in it.
-        assert len(store.admit_activities(W1, limit, 110.0, 10)) == 1
+        # The start at 100 left the window (and its margin of 0.1 s); the one at
+        # 105 is still in it.
+        assert store.admit_activities(W1, limit, 110.05, 10) == []
+        assert len(store.admit_activities(W1, limit, 110.2, 10)) == 1
         assert store.admit_activities(W2, limit, 114.9, 10) == []
-        assert len(store.admit_activities(W2, limit, 120.0, 10)) == 2
+        assert len(store.admit_activities(W2, limit, 120.5, 10)) == 2
 
     def test_room_bounds_an_admission(self, store: Store) -> None:
         limit = [Limit("charge", concurrency=10)]
