@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from outlast.client.state import PendingActivity
 from outlast.dashboard import timeline as tl
 from outlast.dashboard.waiting import concurrency_cap_waits, waiting_on
 from tests.dashboard.histories import at, ev, started
@@ -76,10 +77,28 @@ def test_stalled_suspended_pending_and_finished() -> None:
     assert waiting_on("COMPLETED", empty) == []
 
 
-def test_children_link_and_the_cap_hook_adds_its_waits() -> None:
+def test_children_link() -> None:
     line = tl.build(
         [started(), ev("SubOrchestrationCreated", 0, task_id=0, name="kid", instance_id="k-1")]
     )
-    [child] = waiting_on("RUNNING", line, extra=concurrency_cap_waits("x", "RUNNING"))
+    [child] = waiting_on("RUNNING", line)
     assert (child.kind, child.child_id) == ("child", "k-1")
-    assert concurrency_cap_waits("x", "RUNNING") == []
+
+
+def test_an_activity_queued_behind_a_limit_says_so() -> None:
+    line = tl.build(
+        [
+            started(),
+            ev("TaskScheduled", 0, task_id=0, name="charge"),
+            ev("TaskScheduled", 0, task_id=1, name="charge"),
+        ]
+    )
+    pending = [
+        PendingActivity(0, "charge", None, waiting_on_limit=True, key="c-42", priority=5),
+        PendingActivity(1, "charge", "host:1:ab"),
+    ]
+    capped = concurrency_cap_waits(pending)
+    assert capped == {0: "waiting on its limit (key c-42, priority 5)"}
+    queued, running = waiting_on("RUNNING", line, workers={0: None, 1: "host:1:ab"}, capped=capped)
+    assert queued.kind == "cap" and "charge (task 0): waiting on its limit" in queued.text
+    assert running.kind == "activity" and "running on worker host:1:ab" in running.text

@@ -14,8 +14,8 @@ import httpx
 import orjson
 
 from outlast.client.client import WorkflowClient
-from outlast.client.dapr_json import rfc3339, state_from_json
-from outlast.client.state import WorkflowState
+from outlast.client.dapr_json import limit_waits_from_json, rfc3339, state_from_json
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.status import WorkflowStatus
 from outlast.errors import (
     InstanceAlreadyExistsError,
@@ -52,6 +52,10 @@ WaitFor = Literal["start", "completion"]
 class Backend(Protocol):
     def start(self, name: str, input: Any, instance_id: str | None) -> str: ...
     def status(self, instance_id: str) -> WorkflowState | None: ...
+    def limit_waits(self, instance_id: str) -> list[PendingActivity]:
+        """The instance's activities queued behind a limit (``runtime.limit``)."""
+        ...
+
     def wait(self, instance_id: str, until: WaitFor, timeout: float) -> WorkflowState | None:
         """The state once reached; None if there is no such instance; raises
         outlast's TimeoutError when ``timeout`` elapses first."""
@@ -103,6 +107,13 @@ class StoreBackend:
 
     def status(self, instance_id: str) -> WorkflowState | None:
         return self.client.get_workflow_state(instance_id)
+
+    def limit_waits(self, instance_id: str) -> list[PendingActivity]:
+        try:
+            pending = self.client.get_pending_activities(instance_id)
+        except InstanceNotFoundError:
+            return []
+        return [a for a in pending if a.waiting_on_limit]
 
     def wait(self, instance_id: str, until: WaitFor, timeout: float) -> WorkflowState | None:
         if until == "start":
@@ -243,6 +254,12 @@ class HttpBackend:
             return state_from_json(self._request("GET", f"/{instance_id}"))
         except InstanceNotFoundError:
             return None
+
+    def limit_waits(self, instance_id: str) -> list[PendingActivity]:
+        try:
+            return limit_waits_from_json(self._request("GET", f"/{instance_id}"))
+        except InstanceNotFoundError:
+            return []
 
     def wait(self, instance_id: str, until: WaitFor, timeout: float) -> WorkflowState | None:
         path = (

@@ -4,6 +4,7 @@ suspend, resume, purge, rerun."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from outlast.cli.exit_codes import EXIT_FAILED
 from outlast.cli.options import STATUS_CHOICE, JsonType, Session, TimeType, target_options
 from outlast.cli.waiting import not_found
 from outlast.client.dapr_json import history_json, list_json, status_json
-from outlast.client.state import WorkflowState
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.status import WorkflowStatus
 from outlast.errors import InstanceNotFoundError, TimeoutError
 
@@ -23,11 +24,11 @@ JSON = JsonType()
 TIME = TimeType()
 
 
-def _show(session: Session, state: WorkflowState) -> None:
+def _show(session: Session, state: WorkflowState, waiting: Sequence[PendingActivity] = ()) -> None:
     if session.as_json:
-        render.print_json(status_json(state))
+        render.print_json(status_json(state, waiting=waiting))
     else:
-        render.render_status(state)
+        render.render_status(state, waiting)
 
 
 def _accepted(session: Session, instance_id: str, message: str) -> None:
@@ -101,7 +102,10 @@ def status(session: Session, instance_id: str) -> None:
     state = session.backend.status(instance_id)
     if state is None:
         raise not_found(instance_id)
-    _show(session, state)
+    waiting = []
+    if state.runtime_status is WorkflowStatus.RUNNING:
+        waiting = session.backend.limit_waits(instance_id)
+    _show(session, state, waiting)
 
 
 @click.command()

@@ -8,7 +8,7 @@ sent raw: an ESC in an event name must not drive the terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from outlast.client.state import WorkflowState
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.status import WorkflowStatus
 from outlast.redaction import redact_text
 
@@ -116,7 +116,7 @@ def _payload(text: str | None) -> str:
     return "-" if text is None else text
 
 
-def render_status(state: WorkflowState) -> None:
+def render_status(state: WorkflowState, waiting: Sequence[PendingActivity] = ()) -> None:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -135,7 +135,18 @@ def render_status(state: WorkflowState) -> None:
     failure = state.failure_details
     if failure is not None:
         table.add_row("Error", Text(clean(f"{failure.error_type}: {failure.message}"), style="red"))
+    for w in waiting:
+        table.add_row("Waiting", Text(clean(limit_wait_text(w)), style="yellow"))
     console().print(table)
+
+
+def limit_wait_text(w: PendingActivity) -> str:
+    """``activity charge (task 3): waiting on its limit (key customer-42, priority 5)``."""
+    extra = [f"key {w.key}"] if w.key is not None else []
+    if w.priority:
+        extra.append(f"priority {w.priority}")
+    detail = f" ({', '.join(extra)})" if extra else ""
+    return f"activity {w.name} (task {w.task_id}): waiting on its limit{detail}"
 
 
 def render_list(states: list[WorkflowState], continuation_token: str | None) -> None:

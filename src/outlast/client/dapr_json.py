@@ -8,10 +8,11 @@ serialized JSON text, exactly as Dapr returns them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from outlast.client.state import WorkflowState
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.status import WorkflowStatus
 from outlast.errors import FailureDetails
 
@@ -21,6 +22,7 @@ CUSTOM_STATUS = "dapr.workflow.custom_status"
 ERROR_TYPE = "dapr.workflow.failure.error_type"
 ERROR_MESSAGE = "dapr.workflow.failure.error_message"
 STACK_TRACE = "dapr.workflow.failure.stack_trace"
+WAITING_ON_LIMIT = "waitingOnLimit"
 
 
 def rfc3339(value: datetime) -> str:
@@ -36,9 +38,13 @@ def parse_rfc3339(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def status_json(state: WorkflowState, *, payloads: bool = True) -> dict[str, Any]:
+def status_json(
+    state: WorkflowState, *, payloads: bool = True, waiting: Sequence[PendingActivity] = ()
+) -> dict[str, Any]:
     """Dapr's status object. ``payloads=False`` (listings read without them) leaves
-    input, output and custom status out rather than reporting them empty."""
+    input, output and custom status out rather than reporting them empty.
+    ``waiting``: activities queued behind a limit, reported as ``waitingOnLimit``
+    (an outlast field, only when there are some: Dapr clients ignore it)."""
     properties: dict[str, str] = {}
     if payloads:
         properties[CUSTOM_STATUS] = state.serialized_custom_status or ""
@@ -53,7 +59,7 @@ def status_json(state: WorkflowState, *, payloads: bool = True) -> dict[str, Any
         properties[ERROR_MESSAGE] = failure.message
         if failure.stack_trace:
             properties[STACK_TRACE] = failure.stack_trace
-    return {
+    doc: dict[str, Any] = {
         "instanceID": state.instance_id,
         "workflowName": state.name,
         "createdAt": rfc3339(state.created_at),
@@ -61,6 +67,28 @@ def status_json(state: WorkflowState, *, payloads: bool = True) -> dict[str, Any
         "runtimeStatus": state.runtime_status.value,
         "properties": properties,
     }
+    limited = [w for w in waiting if w.waiting_on_limit]
+    if limited:
+        doc[WAITING_ON_LIMIT] = [
+            {"activity": w.name, "taskID": w.task_id, "key": w.key, "priority": w.priority}
+            for w in limited
+        ]
+    return doc
+
+
+def limit_waits_from_json(data: dict[str, Any]) -> list[PendingActivity]:
+    """The ``waitingOnLimit`` entries of a status object (the CLI against a server)."""
+    return [
+        PendingActivity(
+            int(w["taskID"]),
+            str(w["activity"]),
+            None,
+            waiting_on_limit=True,
+            key=w.get("key"),
+            priority=int(w.get("priority") or 0),
+        )
+        for w in data.get(WAITING_ON_LIMIT) or []
+    ]
 
 
 def state_from_json(data: dict[str, Any]) -> WorkflowState:

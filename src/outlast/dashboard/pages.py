@@ -94,8 +94,11 @@ def instance_page(
     line = timeline.build(history)
     status = state.runtime_status.value
     workers: dict[int, str | None] | None = None
+    capped: dict[int, str] = {}
     if not state.runtime_status.is_terminal:
-        workers = {a.task_id: a.worker for a in client.get_pending_activities(instance_id)}
+        pending = client.get_pending_activities(instance_id)
+        workers = {a.task_id: a.worker for a in pending}
+        capped = waiting.concurrency_cap_waits(pending)
     failure = state.failure_details.to_dict() if state.failure_details else None
     waits = waiting.waiting_on(
         status,
@@ -103,7 +106,7 @@ def instance_page(
         failure=failure,
         workers=workers,
         suspended_reason=_last_reason(history),
-        extra=waiting.concurrency_cap_waits(instance_id, status),
+        capped=capped,
     )
     try:
         offset = int(params.get("offset") or 0)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from outlast.client.state import PendingActivity
 from outlast.dashboard import timeline as tl
 from outlast.dashboard.values import Source
 
@@ -29,11 +30,18 @@ class Wait:
     source_line: str | None = None  # filled in by whoever can read the file
 
 
-def concurrency_cap_waits(instance_id: str, status: str) -> list[Wait]:
-    """Hook: waits for a concurrency cap (activities or workflows throttled by a
-    limit). Empty until caps are recorded where the dashboard can read them
-    (issue 14); the page shows whatever this returns with the other waits."""
-    return []
+def concurrency_cap_waits(pending: Sequence[PendingActivity]) -> dict[int, str]:
+    """The pending activities queued behind a limit (``runtime.limit``), by task ID:
+    what the page says each waits for instead of "a worker"."""
+    capped: dict[int, str] = {}
+    for a in pending:
+        if a.waiting_on_limit:
+            extra = [f"key {a.key}"] if a.key is not None else []
+            if a.priority:
+                extra.append(f"priority {a.priority}")
+            detail = f" ({', '.join(extra)})" if extra else ""
+            capped[a.task_id] = f"waiting on its limit{detail}"
+    return capped
 
 
 def waiting_on(
@@ -44,10 +52,12 @@ def waiting_on(
     workers: Mapping[int, str | None] | None = None,
     suspended_reason: str | None = None,
     extra: Sequence[Wait] = (),
+    capped: Mapping[int, str] | None = None,
 ) -> list[Wait]:
     """The waits of an instance in ``status``. ``workers``: the pending activities'
     owners by task ID (``get_pending_activities``); an open activity absent from
-    it has finished but its result is not in history yet."""
+    it has finished but its result is not in history yet. ``capped``: those
+    queued behind a limit (``concurrency_cap_waits``)."""
     if status in ("COMPLETED", "FAILED", "TERMINATED", "CANCELED", "CONTINUED_AS_NEW"):
         return []
     waits: list[Wait] = []
@@ -70,7 +80,9 @@ def waiting_on(
     elif status == "PENDING":
         waits.append(Wait("start", "a worker to start it (or its start time)"))
     waits.extend(
-        _open_step(bar, workers) for bar in timeline.open_bars() if bar.kind != tl.SUSPENDED
+        _open_step(bar, workers, capped or {})
+        for bar in timeline.open_bars()
+        if bar.kind != tl.SUSPENDED
     )
     waits.extend(extra)
     if status == "RUNNING" and not waits:
@@ -84,10 +96,19 @@ def waiting_on(
     return waits
 
 
-def _open_step(bar: tl.Bar, workers: Mapping[int, str | None] | None) -> Wait:
+def _open_step(
+    bar: tl.Bar, workers: Mapping[int, str | None] | None, capped: Mapping[int, str]
+) -> Wait:
     if bar.kind == tl.ACTIVITY:
         attempt = f", attempt {bar.attempt}" if bar.attempt > 1 else ""
         worker = None if workers is None or bar.task_id is None else workers.get(bar.task_id)
+        if bar.task_id is not None and bar.task_id in capped:
+            return Wait(
+                "cap",
+                f"activity {bar.label} (task {bar.task_id}{attempt}): {capped[bar.task_id]}",
+                seq=bar.seq,
+                source=bar.source,
+            )
         if workers is not None and bar.task_id is not None and bar.task_id not in workers:
             where = "finished; its result is on the way"
         elif worker:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from outlast import __version__
 from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
-from outlast.client.state import WorkflowState
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import TimeoutError
 from outlast.http import requests as rq
@@ -158,7 +158,11 @@ class WorkflowApi(ScheduleHandlers):
         state = await self._call(ERR_GET_WORKFLOW, self.client.get_workflow_state, iid)
         if state is None:
             raise not_found(iid)
-        return json_response(status_json(state))
+        waiting: list[PendingActivity] = []
+        if state.runtime_status is WorkflowStatus.RUNNING:
+            # What waits behind a limit (docs/flow-control.md) shows as such.
+            waiting = await self._call(ERR_GET_WORKFLOW, self.client.get_pending_activities, iid)
+        return json_response(status_json(state, waiting=waiting))
 
     async def raise_event(self, request: Request) -> Response:
         iid = rq.instance_id(request.path_params["instanceID"])

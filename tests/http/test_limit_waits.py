@@ -1,0 +1,96 @@
+"""An activity queued behind a limit shows as such on every surface: the HTTP
+status (``waitingOnLimit``), ``outlast status`` (against the store and against a
+server) and the dashboard's instance page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner
+
+import outlast
+from outlast.cli import cli
+from outlast.http import BackgroundServer, create_app
+from tests.http.fixtures import clean_env
+
+__all__ = ["clean_env"]
+
+
+class Queued:
+    def __init__(self, url: str, server: BackgroundServer, iid: str) -> None:
+        self.store_url, self.server, self.iid = url, server, iid
+
+
+@pytest.fixture
+def queued(tmp_path: Path) -> Iterator[Queued]:
+    """A workflow with two calls under ``concurrency=1``: one runs (held), one waits."""
+    url = f"sqlite:///{tmp_path}/limits.db"
+    gate = threading.Event()
+    rt = outlast.WorkflowRuntime(url, poll_interval=0.05)
+
+    @rt.activity
+    def charge(ctx: outlast.ActivityContext, n: int) -> int:
+        gate.wait(20)
+        return n
+
+    @rt.workflow
+    def pay(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        calls = [ctx.call_activity(charge, input=n, key="customer-42", priority=n) for n in (1, 2)]
+        return (yield outlast.when_all(calls))
+
+    rt.limit(charge, concurrency=1)
+    rt.start()
+    client = rt.client()
+    try:
+        iid = client.schedule_new_workflow(pay, instance_id="pay-1")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any(a.waiting_on_limit for a in client.get_pending_activities(iid)):
+                break
+            time.sleep(0.02)
+        with BackgroundServer(create_app(client, runtime=rt)) as server:
+            yield Queued(url, server, iid)
+        gate.set()
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
+        assert state is not None and state.serialized_output == "[1,2]"
+    finally:
+        gate.set()
+        rt.shutdown()
+
+
+def test_the_http_status_reports_what_waits_on_a_limit(queued: Queued) -> None:
+    body = httpx.get(f"{queued.server.url}/v1.0/workflows/dapr/{queued.iid}", timeout=10).json()
+    assert body["runtimeStatus"] == "RUNNING"
+    # Priority 2 was admitted first; the call with priority 1 (task 0) waits.
+    assert body["waitingOnLimit"] == [
+        {"activity": "charge", "taskID": 0, "key": "customer-42", "priority": 1}
+    ]
+
+
+@pytest.mark.parametrize("where", ["store", "url"])
+def test_outlast_status_says_waiting_on_its_limit(queued: Queued, where: str) -> None:
+    target = ["--store", queued.store_url] if where == "store" else ["--url", queued.server.url]
+    runner = CliRunner()
+    text = runner.invoke(cli, ["status", queued.iid, *target], catch_exceptions=False)
+    assert text.exit_code == 0, text.stderr
+    assert "activity charge (task 0): waiting on its limit (key customer-42, priority 1)" in (
+        " ".join(text.stdout.split())
+    )
+    data = runner.invoke(cli, ["status", queued.iid, "--json", *target], catch_exceptions=False)
+    assert orjson.loads(data.stdout)["waitingOnLimit"][0]["taskID"] == 0
+
+
+def test_the_dashboard_page_says_waiting_on_its_limit(queued: Queued) -> None:
+    page = httpx.get(
+        f"{queued.server.url}/instances/{queued.iid}", headers={"Accept": "text/html"}, timeout=10
+    )
+    assert page.status_code == 200
+    assert "charge (task 0): waiting on its limit (key customer-42, priority 1)" in page.text
+    assert 'class="wait w-cap"' in page.text
