@@ -11,12 +11,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
+
 import outlast
 from outlast.core import history as h
 from outlast.core.codec import decode_event
+from outlast.core.flow import Limit
+from outlast.store import SqliteStore, Store
+from outlast.store.postgres import PostgresStore
+from outlast.store.postgres.schema import MIGRATIONS as PG_MIGRATIONS
 from outlast.store.sqlite import MIGRATIONS
 from outlast.testing import FakeClock
 from tests.fixtures import previous_release_app
+from tests.pg import fresh_database
+
+__all__ = ["fresh_database"]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "previous_release.db"
 # The old run's clock ended five minutes past its start.
@@ -96,3 +105,63 @@ def test_the_database_records_its_history_format(tmp_path: Path) -> None:
     assert conn.execute("SELECT version FROM history_format").fetchall() == [(2,)]
     assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2
     conn.close()
+
+
+# --- schema version 4 -> 5 (flow control) ------------------------------------------
+
+_V4_ACTIVITY = (
+    "INSERT INTO {table} (instance_id, task_id, execution_id, name, input, owner, attempt) "
+    "VALUES ('old', 3, 'old-e1', 'charge', '\"x\"', NULL, 2)"
+)
+
+
+def _check_v4_activity_after_upgrade(store: Store) -> None:
+    """An activity row from before flow control: no key, priority 0, in no queue;
+    a limit declared on its name now does not hold it back."""
+    [row] = store.pending_activities("old")
+    assert (row.key, row.priority, row.queued_at, row.waiting_on_limit) == (None, 0, None, False)
+    limit = Limit("charge", concurrency=1)
+    assert store.admit_activities("w", [limit], 100.0, 10) == []
+    [claimed] = store.claim_activities("w", 10)
+    assert (claimed.task_id, claimed.attempt, claimed.input) == (3, 2, '"x"')
+
+
+def test_a_schema_4_sqlite_database_upgrades_to_flow_control(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=4")
+    conn.execute(_V4_ACTIVITY.format(table="activities"))
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    try:
+        _check_v4_activity_after_upgrade(store)
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+    conn.close()
+
+
+def test_a_schema_4_postgres_database_upgrades_to_flow_control(fresh_database: str) -> None:
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        for script in PG_MIGRATIONS[:4]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(
+            "CREATE TABLE outlast_schema (one boolean PRIMARY KEY DEFAULT true CHECK (one), "
+            "version integer NOT NULL)"
+        )
+        conn.execute("INSERT INTO outlast_schema (one, version) VALUES (true, 4)")
+        conn.execute(_V4_ACTIVITY.format(table="outlast_activities"))
+    store = PostgresStore(fresh_database)
+    try:
+        _check_v4_activity_after_upgrade(store)
+    finally:
+        store.close()
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        row = conn.execute("SELECT version FROM outlast_schema").fetchone()
+    assert row == (len(PG_MIGRATIONS),) == (5,)
