@@ -51,12 +51,14 @@ class FlowControl:
         if record.queued_at is not None:
             self._running.add((record.instance_id, record.task_id))
 
-    def ask(self, batch: CommitBatch, now: float, room: int) -> None:
+    def ask(self, batch: CommitBatch, now: float, room: int, backlog: int) -> None:
         """Have the batch's commit admit queued activities to this worker."""
-        batch.admission = Admission(self._all, now, max(0, room))
+        batch.admission = Admission(self._all, now, room, backlog)
 
-    def admit(self, store: Store, worker_id: str, now: float, room: int) -> list[ActivityRecord]:
+    def admit(
+        self, store: Store, worker_id: str, now: float, room: int, backlog: int
+    ) -> list[ActivityRecord]:
         """Queued activities admitted to this worker now (its own transaction)."""
-        if room <= 0:
+        if backlog <= 0:
             return []
-        return store.admit_activities(worker_id, self._all, now, room)
+        return store.admit_activities(worker_id, self._all, now, room, backlog)

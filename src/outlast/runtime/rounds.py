@@ -109,7 +109,8 @@ class Rounds(WorkerState):
             for record in self.store.claim_activities(self.worker_id, limit):
                 self._dispatch(record)
             if flow:
-                for record in self._flow.admit(self.store, self.worker_id, now_s, self._room()):
+                room, backlog = self._room(0)
+                for record in self._flow.admit(self.store, self.worker_id, now_s, room, backlog):
                     self._dispatch(record)
         for instance_id, where in self._take_stuck():
             self._stall_stuck(instance_id, where, inputs.pop(instance_id, None), batch, now)
@@ -117,13 +118,20 @@ class Rounds(WorkerState):
         if flow:
             queued = [self._flow.queue(t, now_s) for t in batch.turns if t.activities]
             if freed or any(queued):
-                self._flow.ask(batch, self.clock.now(), self._room())
+                room, backlog = self._room(len(batch.finished_activities))
+                self._flow.ask(batch, self.clock.now(), room, backlog)
         return batch, pending
 
-    def _room(self) -> int:
-        """How many more activities this worker may start (flow control admits no
-        more than that to it)."""
-        return self.options.max_concurrent_activities - len(self._inflight)
+    def _room(self, finishing: int) -> tuple[int, int]:
+        """What flow control may admit to this worker: as many as it can start now
+        (free threads, counting the ``finishing`` ones this commit ends), and the
+        backlog it would take of unlimited calls (as many as the workflows it runs
+        at once), for limits that have more headroom than that."""
+        busy = len(self._inflight) - finishing
+        return (
+            self.options.max_concurrent_activities - busy,
+            self.options.max_concurrent_workflows - busy,
+        )
 
     def _run_turns(
         self,

@@ -37,15 +37,44 @@ class Queued:
     key: str | None
 
 
-def quota(limit: Limit, running: int, started: int, room: int) -> int:
-    """How many rows this admission may take at most: the worker's ``room``, the
-    concurrency left, the rate window's starts left."""
-    take = room
-    if limit.concurrency is not None:
-        take = min(take, limit.concurrency - running)
-    if limit.rate is not None:
-        take = min(take, limit.rate.count - started)
-    return max(0, take)
+class Budget:
+    """How many activities an admission may still give the worker.
+
+    ``room``: what it can start now (free threads). ``backlog``: what it would
+    hold if nothing limited it (an unlimited call is handed to its own worker's
+    queue, however long). A limit with more headroom than the backlog does not
+    bind: taking a whole backlog leaves the other workers room, so the worker
+    takes as it would without a limit, and a limit declared well above the load
+    costs nothing in throughput. A limit with less gives the worker no more than
+    it can start: slots are not held in one worker's queue while others idle.
+    """
+
+    __slots__ = ("backlog", "room")
+
+    def __init__(self, room: int, backlog: int = 0) -> None:
+        self.room = room
+        self.backlog = max(room, backlog)
+
+    @property
+    def spent(self) -> bool:
+        return self.backlog <= 0
+
+    def quota(self, limit: Limit, running: int, started: int) -> int:
+        """How many rows this admission may take of ``limit``: what the worker may
+        take, the concurrency left, the rate window's starts left."""
+        headroom: int | None = None
+        if limit.concurrency is not None:
+            headroom = limit.concurrency - running
+        if limit.rate is not None:
+            left = limit.rate.count - started
+            headroom = left if headroom is None else min(headroom, left)
+        if headroom is None or headroom > self.backlog:
+            return max(0, self.backlog)
+        return max(0, min(headroom, self.room))
+
+    def spend(self, n: int) -> None:
+        self.room -= n
+        self.backlog -= n
 
 
 def queue_depth(limit: Limit, take: int) -> int:

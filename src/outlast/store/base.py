@@ -105,11 +105,13 @@ class ActivityRecord:
 @dataclass(slots=True)
 class Admission:
     """Admit queued activities of these limits to the committing worker, in the
-    commit's transaction, at ``now``; at most ``room`` of them (what it can run)."""
+    commit's transaction, at ``now``: ``room`` and ``backlog`` as for
+    ``Store.admit_activities``."""
 
     limits: Sequence[Limit]
     now: float
     room: int
+    backlog: int = 0
 
 
 @dataclass(slots=True)
@@ -441,12 +443,15 @@ class Store(ScheduleStore, ABC):
 
     @abstractmethod
     def admit_activities(
-        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int, backlog: int = 0
     ) -> list[ActivityRecord]:
-        """Give this worker up to ``room`` queued activities that ``limits`` admit
-        at ``now`` (running counts across all workers, per key, starts in the rate
-        window), highest priority first, oldest first within a priority; one
-        transaction, serialized with every other admission of those limits."""
+        """Give this worker the queued activities that ``limits`` admit at ``now``
+        (running counts across all workers, per key, starts in the rate window),
+        highest priority first, oldest first within a priority; one transaction,
+        serialized with every other admission of those limits. ``room``: what the
+        worker can start now; ``backlog`` (at least ``room``): what it would hold
+        if nothing limited it, taken where a limit has more headroom than that
+        (``outlast.store.admission.Budget``)."""
 
     @abstractmethod
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:

@@ -258,18 +258,17 @@ class MemoryStore(MemorySchedules, Store):
             return out
 
     def admit_activities(
-        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int, backlog: int = 0
     ) -> list[ActivityRecord]:
         with self._lock:
-            return self._admit(worker_id, limits, now, room)
+            return self._admit(worker_id, limits, now, adm.Budget(room, backlog))
 
     def _admit(
-        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+        self, worker_id: str, limits: Sequence[Limit], now: float, budget: adm.Budget
     ) -> list[ActivityRecord]:
         admitted: list[ActivityRecord] = []
         for limit in adm.by_name(limits):
-            left = room - len(admitted)
-            if left <= 0:
+            if budget.spent:
                 break
             rows = [a for a in self._activities.values() if a.name == limit.name]
             running: dict[str | None, int] = {}
@@ -280,13 +279,15 @@ class MemoryStore(MemorySchedules, Store):
             if limit.rate is not None:
                 edge = adm.window_start(limit, now)
                 starts[:] = [t for t in starts if t > edge]
-            take = adm.quota(limit, sum(running.values()), len(starts), left)
+            take = budget.quota(limit, sum(running.values()), len(starts))
             queue = sorted(
                 (a for a in rows if a.waiting_on_limit),
                 key=lambda a: (-a.priority, a.queued_at, a.instance_id, a.task_id),
             )
             queued = (adm.Queued(a.instance_id, a.task_id, a.key) for a in queue)
-            for q in adm.choose(limit, queued, running, take):
+            chosen = adm.choose(limit, queued, running, take)
+            budget.spend(len(chosen))
+            for q in chosen:
                 a = self._activities[(q.instance_id, q.task_id)]
                 a.owner = worker_id
                 admitted.append(replace(a))
@@ -308,7 +309,9 @@ class MemoryStore(MemorySchedules, Store):
                 self._commit(batch, rejected)
                 a = batch.admission
                 if a is not None:
-                    batch.admitted = self._admit(batch.worker_id, a.limits, a.now, a.room)
+                    batch.admitted = self._admit(
+                        batch.worker_id, a.limits, a.now, adm.Budget(a.room, a.backlog)
+                    )
             except BaseException:
                 # All or nothing, like a rolled-back transaction.
                 (

@@ -107,6 +107,18 @@ class FlowContract:
         assert store.admit_activities(W1, limit, 101.0, 0) == []
         assert len(store.admit_activities(W1, limit, 101.0, 3)) == 3
 
+    def test_a_limit_far_above_the_backlog_does_not_hold_a_worker_to_its_room(
+        self, store: Store
+    ) -> None:
+        _schedule(store, "a", *(queued("a", n) for n in range(8)))
+        # Headroom 100 > backlog 5: the worker takes its backlog, as if unlimited.
+        far = [Limit("charge", concurrency=100)]
+        assert len(store.admit_activities(W1, far, 101.0, 2, backlog=5)) == 5
+        # Headroom 3 <= backlog: no more than the room (what it can start now).
+        near = [Limit("charge", concurrency=8)]
+        assert len(store.admit_activities(W2, near, 101.0, 2, backlog=5)) == 2
+        assert len(store.admit_activities(W2, near, 101.0, 2, backlog=5)) == 1
+
     def test_a_commit_admits_in_its_own_transaction(self, store: Store) -> None:
         create(store, "a")
         limit = [Limit("charge", concurrency=2)]

@@ -39,7 +39,12 @@ _LOG = (
 
 
 def admit(
-    conn: Conn, txn: Txn, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    conn: Conn,
+    txn: Txn,
+    worker_id: str,
+    limits: Sequence[Limit],
+    now: float,
+    budget: adm.Budget,
 ) -> list[ActivityRecord]:
     """Admit queued activities of ``limits`` to ``worker_id`` in the caller's
     transaction (``txn.xid`` is set once it writes)."""
@@ -48,8 +53,7 @@ def admit(
     for limit in ordered:
         conn.execute(_LOCK, (_LOCK_CLASS, limit.name))
     for limit in ordered:
-        left = room - len(admitted)
-        if left <= 0:
+        if budget.spent:
             break
         running = {k: int(n) for k, n in conn.execute(_RUNNING, (limit.name,)).fetchall()}
         started = 0
@@ -57,7 +61,7 @@ def admit(
             conn.execute(_PRUNE, (limit.name, adm.window_start(limit, now)))
             row = conn.execute(_STARTED, (limit.name,)).fetchone()
             started = 0 if row is None else int(row[0])
-        take = adm.quota(limit, sum(running.values()), started, left)
+        take = budget.quota(limit, sum(running.values()), started)
         if take <= 0:
             continue
         depth = adm.queue_depth(limit, take)
@@ -65,6 +69,7 @@ def admit(
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
         if not chosen:
             continue
+        budget.spend(len(chosen))
         ids = [q.instance_id for q in chosen]
         tasks = [q.task_id for q in chosen]
         for r in conn.execute(_TAKE, (worker_id, ids, tasks)).fetchall():

@@ -10,6 +10,7 @@ from typing import Any
 from outlast.core.flow import Limit
 from outlast.errors import InstanceAlreadyExistsError
 from outlast.redaction import redact_url
+from outlast.store.admission import Budget
 from outlast.store.base import (
     COUNT_CAP,
     ActivityRecord,
@@ -405,9 +406,9 @@ class PostgresStore(PostgresSchedules, Store):
         return self._db.transact("claim_activities", body)
 
     def admit_activities(
-        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int, backlog: int = 0
     ) -> list[ActivityRecord]:
-        if room <= 0 or not limits:
+        if Budget(room, backlog).spent or not limits:
             return []
         names = [limit.name for limit in limits]
         # Most looks find no queue: a read keeps that answer off the locks.
@@ -416,7 +417,7 @@ class PostgresStore(PostgresSchedules, Store):
         self._forget_fetched()
 
         def body(conn: Conn, txn: Txn) -> list[ActivityRecord]:
-            return admit(conn, txn, worker_id, limits, now, room)
+            return admit(conn, txn, worker_id, limits, now, Budget(room, backlog))
 
         return self._db.transact("admit_activities", body)
 
@@ -480,5 +481,6 @@ def _admit_after(conn: Conn, txn: Txn, batch: CommitBatch) -> None:
     a = batch.admission
     if a is not None:
         xid = txn.xid
-        batch.admitted = admit(conn, txn, batch.worker_id, a.limits, a.now, a.room)
+        budget = Budget(a.room, a.backlog)
+        batch.admitted = admit(conn, txn, batch.worker_id, a.limits, a.now, budget)
         txn.xid = xid or txn.xid

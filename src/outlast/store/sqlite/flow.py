@@ -23,24 +23,29 @@ _TAKE = (
 
 
 def admit(
-    conn: sqlite3.Connection, worker_id: str, limits: Sequence[Limit], now: float, room: int
+    conn: sqlite3.Connection,
+    worker_id: str,
+    limits: Sequence[Limit],
+    now: float,
+    budget: adm.Budget,
 ) -> list[ActivityRecord]:
     """Admit queued activities of ``limits`` to ``worker_id`` (in the caller's
     write transaction)."""
     admitted: list[ActivityRecord] = []
     for limit in adm.by_name(limits):
-        if room - len(admitted) <= 0:
+        if budget.spent:
             break
         running = dict(conn.execute(_RUNNING, (limit.name,)).fetchall())
         started = 0
         if limit.rate is not None:
             conn.execute(_PRUNE, (limit.name, adm.window_start(limit, now)))
             started = conn.execute(_STARTED, (limit.name,)).fetchone()[0]
-        take = adm.quota(limit, sum(running.values()), started, room - len(admitted))
+        take = budget.quota(limit, sum(running.values()), started)
         if take <= 0:
             continue
         rows = conn.execute(_QUEUE, (limit.name, adm.queue_depth(limit, take))).fetchall()
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
+        budget.spend(len(chosen))
         for q in chosen:
             for r in conn.execute(_TAKE, (worker_id, q.instance_id, q.task_id)).fetchall():
                 admitted.append(activity_of(r))

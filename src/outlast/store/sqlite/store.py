@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from outlast.core.flow import Limit
 from outlast.errors import StoreError
+from outlast.store.admission import Budget
 from outlast.store.base import (
     COUNT_CAP,
     ActivityRecord,
@@ -335,9 +336,10 @@ class SqliteStore(SqliteSchedules, Store):
         ]
 
     def admit_activities(
-        self, worker_id: str, limits: Sequence[Limit], now: float, room: int
+        self, worker_id: str, limits: Sequence[Limit], now: float, room: int, backlog: int = 0
     ) -> list[ActivityRecord]:
-        if room <= 0 or not limits:
+        budget = Budget(room, backlog)
+        if budget.spent or not limits:
             return []
         names = [limit.name for limit in limits]
         marks = ", ".join("?" * len(names))
@@ -348,7 +350,7 @@ class SqliteStore(SqliteSchedules, Store):
             names,
         ):
             return []
-        return self._transact(lambda conn: admit(conn, worker_id, limits, now, room))
+        return self._transact(lambda conn: admit(conn, worker_id, limits, now, budget))
 
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._read(
@@ -363,7 +365,9 @@ class SqliteStore(SqliteSchedules, Store):
             rejected = commit_batch(conn, batch)
             a = batch.admission
             if a is not None:
-                batch.admitted = admit(conn, batch.worker_id, a.limits, a.now, a.room)
+                batch.admitted = admit(
+                    conn, batch.worker_id, a.limits, a.now, Budget(a.room, a.backlog)
+                )
             return rejected
 
         rejected = self._transact(body)
