@@ -200,6 +200,10 @@ def test_bad_limits_and_calls_get_clear_errors(store: Store) -> None:
         outlast.Rate(0, per=timedelta(seconds=1))
     with pytest.raises(ValueError, match="Rate per"):
         outlast.Rate(1, per=timedelta(0))
+    rt.limit("fan", concurrency=1)
+    with pytest.raises(ValueError, match="'fan' is a workflow; cluster-wide limits apply"):
+        rt.start()
+    rt = build(store, Meter())
     rt.start()
     try:
         with pytest.raises(InvalidStateError, match="before the runtime starts"):

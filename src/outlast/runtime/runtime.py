@@ -329,6 +329,13 @@ class WorkflowRuntime:
     def start(self) -> None:
         if self._worker is not None:
             raise InvalidStateError("the runtime is already running")
+        for name in self._options.flow_limits:
+            if name in self._registry.workflows:
+                raise ValueError(
+                    f"runtime.limit({name!r}): {name!r} is a workflow; cluster-wide limits "
+                    "apply to activities (a workflow's running instances are capped per "
+                    "process by workflow_limits=)"
+                )
         store = self.store
         worker = Worker(store, self._registry, self._clock, self._options, self.stats)
         worker.attach(*self._remote)
