@@ -29,6 +29,7 @@ from outlast.errors import (
 
 # What a call with timeouts but no retry policy runs under: one attempt.
 _ONCE = RetryPolicy(timedelta(0), 1)
+_NO_TIMEOUTS = ActivityTimeouts()
 
 
 def _caller_source() -> str:
@@ -107,11 +108,12 @@ class Commands:
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
             self._awaiting.add(task_id)
-            if timeouts is None:
+            if timeouts is None and details is None:
                 self._pending[task_id] = h.ScheduleActivity(
                     task_id, name, payload, None, execution_id, None, source, number
                 )
                 return task
+            options = _NO_TIMEOUTS if timeouts is None else timeouts
             self._pending[task_id] = h.ScheduleActivity(
                 task_id,
                 name,
@@ -121,10 +123,10 @@ class Commands:
                 None,
                 source,
                 number,
-                timeouts.options(details),
+                options.options(details),  # a retry after heartbeats carries their details
             )
-            if timeouts.start_to_close is not None:
-                self._time_out(task_id, task, timeouts.start_to_close, "start_to_close", number)
+            if options.start_to_close is not None:
+                self._time_out(task_id, task, options.start_to_close, "start_to_close", number)
             return task
 
         if retry is None and (timeouts is None or timeouts.schedule_to_close is None):

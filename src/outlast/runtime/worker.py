@@ -58,6 +58,8 @@ class WorkerOptions:
     # A turn of workflow code running longer than this is abandoned (None: never).
     deadlock_timeout: float | None = 2.0
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
+    # Child processes for activities registered with isolation="process".
+    activity_processes: int = 2
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -89,6 +91,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             options.activity_limits,
             options.max_payload_bytes,
             self.stats,
+            options.activity_processes,
         )
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
@@ -384,6 +387,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
         for p in pending:
+            if p.status == "TERMINATED" and p.instance_id not in rejected:
+                self._activities.cancel_instance(p.instance_id)  # isolated ones are killed
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
