@@ -156,6 +156,28 @@ def test_terminating_the_workflow_kills_its_child_and_spares_the_others(
     assert done.output_as() not in (pid, os.getpid())
 
 
+def test_a_workflow_ended_by_another_worker_has_its_child_killed_here(
+    make_runtime: RuntimeFactory, store_url: str, tmp_path: Path
+) -> None:
+    rt = make_runtime()
+    rt.register_activity(app.hang, isolation="process")
+
+    @rt.workflow
+    def stuck(ctx: outlast.WorkflowContext, side: str) -> Generator[Any, Any, Any]:
+        return (yield ctx.call_activity("hang", input=side))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    side = tmp_path / "side.txt"
+    iid = client.schedule_new_workflow(stuck, input=str(side))
+    _until(lambda: bool(app.notes(side)), "the activity never started")
+    pid = int(app.notes(side)[0][2])
+    # What another worker's commit of the termination leaves in the store, with
+    # no turn on this worker to say so.
+    assert rt.store.set_status_if(iid, "RUNNING", "TERMINATED", time.time())
+    _until(lambda: _gone(pid), f"process {pid} of the ended workflow still runs")
+
+
 def test_errors_come_back_by_type_name_and_non_retryable_ones_are_tried_once(
     make_runtime: RuntimeFactory, store_url: str
 ) -> None:

@@ -188,10 +188,14 @@ class ActivityExecutor:
         self._report(outcome, record.name, inline=True)
 
     def cancel_instance(self, instance_id: str) -> None:
-        """The workflow ``instance_id`` was terminated: kill its isolated attempts
-        running here (threads cannot be stopped)."""
+        """The workflow ``instance_id`` ended (terminated, say): cancel its isolated
+        attempts running here, which kills them (a thread cannot be stopped)."""
         if self._processes is not None:
             self._processes.cancel_instance(instance_id)
+
+    def isolated_instances(self) -> set[str]:
+        """The workflows whose process-isolated attempts run here now."""
+        return set() if self._processes is None else self._processes.instances()
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         if self._async_slots is None:

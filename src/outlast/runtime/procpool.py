@@ -248,6 +248,11 @@ class ProcessPool:
                 if iid == instance_id:
                     ctx._cancel()
 
+    def instances(self) -> set[str]:
+        """The workflows whose attempts run here now."""
+        with self._cond:
+            return {iid for iid, _ in self._running}
+
     def pids(self) -> list[int]:
         """The process IDs of the children alive now."""
         with self._cond:

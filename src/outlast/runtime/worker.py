@@ -128,6 +128,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         # worker last compared them with the activities the store says it owns.
         self._inflight: set[tuple[str, int]] = set()
         self._last_reconcile = time.monotonic()
+        self._last_ended_check = 0.0
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -387,8 +388,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
         for p in pending:
-            if p.status == "TERMINATED" and p.instance_id not in rejected:
-                self._activities.cancel_instance(p.instance_id)  # isolated ones are killed
+            if p.evict and p.instance_id not in rejected:
+                self._activities.cancel_instance(p.instance_id)  # its isolated ones are killed
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
