@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Generator
 from datetime import timedelta
@@ -19,14 +22,16 @@ from tests.conftest import RuntimeFactory
 from tests.runtime import procpool_app as app
 
 TWO = outlast.RetryPolicy(timedelta(milliseconds=10), 2)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _gone(pid: int) -> bool:
+    """No such process, or one that has exited and waits to be reaped."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
         return True
-    return False
+    return "\nState:\tZ" in status
 
 
 def _until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
@@ -176,6 +181,26 @@ def test_a_workflow_ended_by_another_worker_has_its_child_killed_here(
     # no turn on this worker to say so.
     assert rt.store.set_status_if(iid, "RUNNING", "TERMINATED", time.time())
     _until(lambda: _gone(pid), f"process {pid} of the ended workflow still runs")
+
+
+def test_a_killed_worker_takes_its_children_with_it(store_url: str, tmp_path: Path) -> None:
+    side, log = tmp_path / "side.txt", tmp_path / "worker.log"
+    with log.open("w") as out:  # not a pipe: a surviving child would hold it open
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.runtime.procpool_worker", store_url, str(side)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _until(lambda: bool(app.notes(side)) or worker.poll() is not None, "no activity")
+        assert worker.poll() is None, log.read_text()
+        pid = int(app.notes(side)[0][2])
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    # Busy in a loop, the child still sees its pipe to the worker close, and exits.
+    _until(lambda: _gone(pid), f"process {pid} outlived its worker")
 
 
 def test_errors_come_back_by_type_name_and_non_retryable_ones_are_tried_once(
