@@ -49,6 +49,9 @@ log = logging.getLogger("outlast.procpool")
 
 # Seconds a cancelled attempt has to return before its process is killed.
 KILL_GRACE = 1.0
+# Seconds a child may take to import an activity's module before its heartbeat
+# timeout starts counting anyway.
+START_ALLOWANCE = 30.0
 # How often a waiting pool thread looks at the attempt's cancellation.
 _LOOK = 0.1
 ISOLATIONS = ("thread", "process")
@@ -221,7 +224,10 @@ class ProcessPool:
             if self._closing:
                 return None
             return None, _cancelled(record.name, "before a process was free to run it")
-        ctx._last_beat = time.monotonic()  # waiting for a process is no missed heartbeat
+        # The heartbeat timeout counts from the child's first beat, sent as it calls
+        # the function: importing the module is not the activity's doing. A child
+        # that never gets there (its import hangs) still misses its heartbeat.
+        ctx._last_beat = time.monotonic() + START_ALLOWANCE
         key = (record.instance_id, record.task_id)
         with self._cond:
             self._running[key] = (ctx, child)
