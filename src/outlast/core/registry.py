@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable
@@ -34,6 +35,8 @@ class Definition:
     result_hint: Any
     is_async: bool
     version: str | None = None
+    # An activity's: "thread" (the worker's pool) or "process" (runtime/procpool.py).
+    isolation: str = "thread"
 
     @classmethod
     def of(cls, fn: Callable[..., Any], name: str, version: str | None = None) -> Definition:
@@ -149,8 +152,14 @@ class Registry:
             fn.__outlast_name__ = key  # type: ignore[attr-defined]
         return definition
 
-    def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> Definition:
-        return self._add(self.activities, "activity", fn, name)
+    def add_activity(
+        self, fn: Callable[..., Any], name: str | None = None, isolation: str = "thread"
+    ) -> Definition:
+        definition = self._add(self.activities, "activity", fn, name)
+        if isolation != definition.isolation:
+            definition = dataclasses.replace(definition, isolation=isolation)
+            self.activities[definition.name] = definition
+        return definition
 
     def _add(
         self,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
@@ -19,7 +19,7 @@ from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
-from outlast.runtime import hosting
+from outlast.runtime import hosting, procpool
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.scheduler import ScheduleDeclarations, Scheduler
 from outlast.runtime.stats import RuntimeStats
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from outlast.client.aio import WorkflowClient as AsyncWorkflowClient
 
 F = TypeVar("F", bound=Callable[..., Any])
+Isolation = Literal["thread", "process"]
 
 
 def _limits(limits: Mapping[str, int] | None, what: str) -> dict[str, int]:
@@ -89,6 +90,7 @@ class WorkflowRuntime:
         max_payload_bytes: int | None = None,
         deadlock_timeout: float | None = 2.0,
         max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
+        activity_processes: int | None = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -103,6 +105,13 @@ class WorkflowRuntime:
             raise ValueError("deadlock_timeout must be positive (or None to turn it off)")
         if max_child_depth < 1:
             raise ValueError("max_child_depth must be at least 1")
+        processes = (
+            min(activities, max(2, os.cpu_count() or 1))
+            if activity_processes is None
+            else activity_processes
+        )
+        if processes < 1:
+            raise ValueError("activity_processes must be at least 1")
         self._store_arg = store
         self._store: Store | None = None
         self._registry = Registry()
@@ -119,6 +128,7 @@ class WorkflowRuntime:
             max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
             deadlock_timeout=deadlock_timeout,
             max_child_depth=max_child_depth,
+            activity_processes=processes,
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
@@ -153,17 +163,26 @@ class WorkflowRuntime:
         return decorate
 
     @overload
-    def activity(self, fn: F, /, *, name: str | None = None) -> F: ...
+    def activity(
+        self, fn: F, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> F: ...
     @overload
-    def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
-    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``."""
+    def activity(
+        self, fn: None = None, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> Callable[[F], F]: ...
+    def activity(
+        self, fn: F | None = None, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> Any:
+        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``.
+        ``isolation="process"`` runs it in a child process that is killed when an
+        attempt times out or its workflow is terminated (it must then be a
+        module-level function: see docs/activities.md)."""
         if fn is not None:
-            self.register_activity(fn, name=name)
+            self.register_activity(fn, name=name, isolation=isolation)
             return fn
 
         def decorate(f: F) -> F:
-            self.register_activity(f, name=name)
+            self.register_activity(f, name=name, isolation=isolation)
             return f
 
         return decorate
@@ -211,8 +230,14 @@ class WorkflowRuntime:
     ) -> None:
         self._registry.add_workflow(fn, name, version)
 
-    def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
-        self._registry.add_activity(fn, name)
+    def register_activity(
+        self, fn: Callable[..., Any], *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> None:
+        if isolation not in procpool.ISOLATIONS:
+            raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        if isolation == "process":
+            procpool.check_importable(fn, name or name_of(fn))
+        self._registry.add_activity(fn, name, isolation)
 
     def limit(
         self,

@@ -17,7 +17,7 @@ from outlast.core import history as h
 from outlast.core.registry import Registry
 from outlast.core.times import Nanos
 from outlast.core.turn import Turn
-from outlast.runtime.activities import ActivityResult
+from outlast.runtime.activities import ActivityExecutor, ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.flow import FlowControl
 from outlast.runtime.inputs import Cached, InFlight, Inputs, Pending
@@ -62,7 +62,9 @@ class WorkerState:
     _last_reap: float
     _last_purge: float
     _last_reconcile: float
+    _last_ended_check: float
     _inflight: set[tuple[str, int]]
+    _activities: ActivityExecutor
 
     # Methods one part calls on another (each defined once, in the part named).
 

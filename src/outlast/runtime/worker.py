@@ -62,6 +62,8 @@ class WorkerOptions:
     # A turn of workflow code running longer than this is abandoned (None: never).
     deadlock_timeout: float | None = 2.0
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
+    # Child processes for activities registered with isolation="process".
+    activity_processes: int = 2
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -93,6 +95,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             options.activity_limits,
             options.max_payload_bytes,
             self.stats,
+            options.activity_processes,
         )
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
@@ -130,6 +133,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         # worker last compared them with the activities the store says it owns.
         self._inflight: set[tuple[str, int]] = set()
         self._last_reconcile = time.monotonic()
+        self._last_ended_check = 0.0
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -391,6 +395,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
         for p in pending:
+            if p.evict and p.instance_id not in rejected:
+                self._activities.cancel_instance(p.instance_id)  # its isolated ones are killed
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
