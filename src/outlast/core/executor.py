@@ -63,6 +63,7 @@ class WorkflowExecutor(Commands):
         self.parent: h.ParentInfo | None = None
         self.depth = 0
         self.scheduled_time: int | None = None
+        self.trace_context: str | None = None  # who started this run (W3C traceparent)
         self.version: str | None = None
         self.registry = registry
         self.now = 0
@@ -285,6 +286,7 @@ class WorkflowExecutor(Commands):
         self.parent = event.parent
         self.depth = event.depth
         self.scheduled_time = event.scheduled_time
+        self.trace_context = event.trace_context
         self.version = definition.version
         try:
             args: tuple[Any, ...] = (self._ctx,)

@@ -264,6 +264,7 @@ class StartChildWorkflow:
     input: str | None
     version: str | None = None
     source: str | None = None
+    trace_context: str | None = None  # W3C traceparent the child's run continues
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,7 +203,13 @@ def _child(
 ) -> ChildRecord:
     parent = h.ParentInfo(view.instance_id, view.execution_id, action.task_id, view.name)
     started = h.ExecutionStarted(
-        now, action.name, action.input, parent, action.version, depth=view.depth + 1
+        now,
+        action.name,
+        action.input,
+        parent,
+        action.version,
+        trace_context=action.trace_context,
+        depth=view.depth + 1,
     )
     conflict = h.SubOrchestrationFailed(
         now,

@@ -17,12 +17,15 @@ from outlast.core.registry import Definition, Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
+from outlast.runtime.logs import activity_outcome
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
 
 if TYPE_CHECKING:
     import asyncio
+
+    from outlast.runtime.tracing import Tracing
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class ActivityExecutor:
         self._lock = threading.Lock()
         # Started by the first call with a heartbeat or start_to_close timeout.
         self._watch: HeartbeatWatch | None = None
+        self.tracing: Tracing | None = None  # spans of attempts (set by the worker)
 
     def submit(self, record: ActivityRecord) -> None:
         limit = self._limits.get(record.name)
@@ -104,6 +108,7 @@ class ActivityExecutor:
         outcome = _failed(record, error)
         if outcome.failure is not None:
             outcome.failure = dataclasses.replace(outcome.failure, heartbeat_details=ctx._details)
+        self._ended(record, outcome, None)
         self._finished(record.name)
         self._on_result(outcome, False)
 
@@ -151,6 +156,7 @@ class ActivityExecutor:
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         started = time.perf_counter()
+        span = None if self.tracing is None else self.tracing.activity_started(record)
         try:
             args: tuple[Any, ...] = (ctx,)
             if d.takes_input:
@@ -161,6 +167,7 @@ class ActivityExecutor:
             # only; the thread lives on to run the next one.
             outcome = _failed(record, e)
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name, inline=True)
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
@@ -170,6 +177,7 @@ class ActivityExecutor:
             self._async_slots = asyncio.Semaphore(self._max)
         async with self._async_slots:
             started = time.perf_counter()
+            span = None if self.tracing is None else self.tracing.activity_started(record)
             try:
                 args: tuple[Any, ...] = (ctx,)
                 if d.takes_input:
@@ -178,8 +186,21 @@ class ActivityExecutor:
             except (Exception, SystemExit, KeyboardInterrupt) as e:
                 # Cancellation (a shutdown) is not an outcome: the activity runs again.
                 outcome = _failed(record, e)
+            except BaseException:
+                if span is not None and self.tracing is not None:
+                    self.tracing.activity_ended(span, None)
+                raise
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name)
+
+    def _ended(self, record: ActivityRecord, outcome: ActivityResult, span: Any) -> None:
+        """Log the attempt's end and close its span."""
+        activity_outcome(
+            record.instance_id, record.name, record.task_id, record.attempt, outcome.failure
+        )
+        if span is not None and self.tracing is not None:
+            self.tracing.activity_ended(span, outcome.failure)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:
         return encode_payload(value, self._max_payload, "the result of activity {}", record.name)

@@ -59,3 +59,4 @@ class Pending:
     evict: bool
     status: str
     recorded: list[h.Event]
+    name: str = ""

@@ -302,6 +302,9 @@ class Rounds(WorkerState):
         batch: CommitBatch,
     ) -> Pending:
         view = cached.view
+        tracing = self._tracing
+        if tracing is not None and tracing.on:
+            turn = tracing.turn(cached, applied, turn)
         records = build_turn(
             view, applied, turn, now, new_id=_new_id, max_child_depth=self._max_child_depth
         )
@@ -331,6 +334,7 @@ class Rounds(WorkerState):
             records.finished or records.continue_as_new is not None,
             write.update.status,
             records.history,
+            view.name,
         )
 
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:

@@ -70,6 +70,12 @@ class WorkflowRuntime:
     that finished with that status longer ago than that. ``max_payload_bytes``
     (default 4 MiB, or ``$OUTLAST_MAX_PAYLOAD_BYTES``) refuses larger inputs and
     results where they enter, with ``PayloadTooLargeError``.
+
+    The runtime logs starts, completions, failures, retries and stalls (loggers
+    under ``outlast.``, docs/observability.md); ``log_payloads=True`` adds inputs and
+    outputs to those records. With ``opentelemetry-api`` installed
+    (``outlast[otel]``), runs and activity attempts are spans of the global tracer
+    provider, or of ``tracer_provider``.
     """
 
     def __init__(
@@ -88,6 +94,8 @@ class WorkflowRuntime:
         max_payload_bytes: int | None = None,
         deadlock_timeout: float | None = 2.0,
         max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
+        log_payloads: bool = False,
+        tracer_provider: Any = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -118,6 +126,8 @@ class WorkflowRuntime:
             max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
             deadlock_timeout=deadlock_timeout,
             max_child_depth=max_child_depth,
+            log_payloads=log_payloads,
+            tracer_provider=tracer_provider,
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from outlast.clock import Clock
 from outlast.core.history import OrchestratorStarted
@@ -31,10 +32,12 @@ from outlast.runtime.housekeeping import Housekeeping
 from outlast.runtime.inputs import Abandoned, Cached, InFlight, Pending
 from outlast.runtime.isolation import Isolation
 from outlast.runtime.limits import WorkflowLimits
+from outlast.runtime.logs import Lifecycle
 from outlast.runtime.remote import Remote
 from outlast.runtime.rounds import Rounds
 from outlast.runtime.stalls import Stalls
 from outlast.runtime.stats import RuntimeStats
+from outlast.runtime.tracing import runtime_tracing
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, Store
 
@@ -58,6 +61,10 @@ class WorkerOptions:
     # A turn of workflow code running longer than this is abandoned (None: never).
     deadlock_timeout: float | None = 2.0
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
+    # Lifecycle logs carry inputs and outputs (off: payloads may hold personal data).
+    log_payloads: bool = False
+    # An OpenTelemetry TracerProvider (None: the global one, if an SDK set it).
+    tracer_provider: Any = None
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -82,6 +89,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._stopping = False
         self._cache: OrderedDict[str, Cached] = OrderedDict()
         self.stats = stats or RuntimeStats()
+        self._lifecycle = Lifecycle(options.log_payloads)
         self._activities = ActivityExecutor(
             registry,
             options.max_concurrent_activities,
@@ -90,6 +98,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             options.max_payload_bytes,
             self.stats,
         )
+        self._tracing = runtime_tracing(options.tracer_provider)
+        self._activities.tracing = self._tracing
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
         self._in_flight: dict[str, InFlight] = {}
@@ -383,7 +393,12 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             elif self._next_due is None or soonest < self._next_due:
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
+        lifecycle, tracing = self._lifecycle, self._tracing
         for p in pending:
+            if p.instance_id in committed and p.instance_id not in rejected:
+                lifecycle.committed(p.instance_id, p.name, p.recorded)
+                if tracing is not None:
+                    tracing.committed(p)
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
