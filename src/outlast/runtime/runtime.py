@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
 from outlast.clock import SYSTEM_CLOCK, Clock
-from outlast.core.registry import Registry
+from outlast.core.registry import Registry, guard_direct_calls
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
@@ -166,14 +166,16 @@ class WorkflowRuntime:
     @overload
     def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
     def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``."""
+        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``.
+
+        The function handed back behaves as before, except that calling it directly
+        inside a workflow (with the workflow's ``ctx``) raises a TypeError that says
+        to ``yield ctx.call_activity(...)`` instead."""
         if fn is not None:
-            self.register_activity(fn, name=name)
-            return fn
+            return cast(F, guard_direct_calls(fn, self._registry.add_activity(fn, name).name))
 
         def decorate(f: F) -> F:
-            self.register_activity(f, name=name)
-            return f
+            return cast(F, guard_direct_calls(f, self._registry.add_activity(f, name).name))
 
         return decorate
 
