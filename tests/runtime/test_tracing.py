@@ -4,6 +4,7 @@ trace, across a restart too."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -188,3 +189,39 @@ def test_without_a_tracer_provider_nothing_is_traced(make_runtime: RuntimeFactor
     assert state is not None and state.runtime_status is WorkflowStatus.COMPLETED
     events = [decode_event(e) for e in rt.store.get_history("n-1")]
     assert all(getattr(e, "trace_context", None) is None for e in events)
+
+
+def test_continue_as_new_runs_stay_in_the_starters_trace(
+    make_runtime: RuntimeFactory, traced: Traced, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="outlast.runtime")
+    rt = make_runtime(tracer_provider=traced.provider)
+
+    @rt.workflow
+    def counter(ctx: outlast.WorkflowContext, n: int) -> Generator[Any, Any, Any]:
+        yield ctx.create_timer(timedelta(0))
+        if n < 2:
+            ctx.continue_as_new(n + 1)
+            return None
+        return n
+
+    rt.start()
+    client = rt.client()
+    with traced.provider.get_tracer("test").start_as_current_span("batch") as request:
+        client.schedule_new_workflow(counter, input=0, instance_id="c-1")
+    state = client.wait_for_workflow_completion("c-1", timeout_in_seconds=10)
+    assert state is not None and state.output_as() == 2
+    _wait_for(lambda: len(traced.spans("workflow counter")) == 3)
+    runs = traced.spans("workflow counter")
+    starter = request.get_span_context()
+    assert {s.context.trace_id for s in runs} == {starter.trace_id}
+    assert [s.parent.span_id for s in runs if s.parent] == [starter.span_id] * 3
+    statuses = [s.attributes["outlast.status"] for s in runs if s.attributes]
+    assert statuses == ["CONTINUED_AS_NEW", "CONTINUED_AS_NEW", "COMPLETED"]
+    # Each run's end is logged too.
+    ends = [r.getMessage() for r in caplog.records if "counter" in r.getMessage()]
+    assert [m.split(":")[0] for m in ends if "started" not in m] == [
+        "workflow counter continued as new",
+        "workflow counter continued as new",
+        "workflow counter completed",
+    ]

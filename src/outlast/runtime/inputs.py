@@ -60,3 +60,4 @@ class Pending:
     status: str
     recorded: list[h.Event]
     name: str = ""
+    continued_as_new: bool = False  # the run ended; its next run starts afresh

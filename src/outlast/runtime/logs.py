@@ -44,8 +44,18 @@ class Lifecycle:
     def __init__(self, log_payloads: bool = False) -> None:
         self.log_payloads = log_payloads
 
-    def committed(self, instance_id: str, name: str, recorded: Iterable[h.Event]) -> None:
-        """Log what one committed turn recorded."""
+    def committed(
+        self, instance_id: str, name: str, recorded: Iterable[h.Event], continued: bool = False
+    ) -> None:
+        """Log what one committed turn recorded (``continued``: it continued as new,
+        which records no completion in the history it replaces)."""
+        if continued and log.isEnabledFor(logging.INFO):
+            log.info(
+                "workflow %s continued as new: %s",
+                name,
+                instance_id,
+                extra={"instance_id": instance_id, "workflow_name": name},
+            )
         if not log.isEnabledFor(logging.INFO):
             for e in recorded:
                 if type(e) is h.ExecutionCompleted and e.status == "FAILED":

@@ -308,6 +308,8 @@ class Rounds(WorkerState):
         records = build_turn(
             view, applied, turn, now, new_id=_new_id, max_child_depth=self._max_child_depth
         )
+        if tracing is not None and records.continue_as_new is not None:
+            tracing.continued(view.instance_id, records)
         if records.refused:
             for reason in records.refused:
                 log.warning("instance %s: %s", view.instance_id, reason)
@@ -335,6 +337,7 @@ class Rounds(WorkerState):
             write.update.status,
             records.history,
             view.name,
+            records.continue_as_new is not None,
         )
 
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:

@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from outlast.core import history as h
-from outlast.core.turn import InstanceView, Turn
+from outlast.core.turn import InstanceView, Turn, TurnRecords
 from outlast.errors import FailureDetails
 from outlast.runtime.inputs import Cached, Pending
 from outlast.runtime.logs import describe
@@ -41,7 +41,8 @@ _MAX_RUNS = 50_000
 class _Run:
     execution_id: str
     span: Any
-    traceparent: str | None
+    traceparent: str | None  # the run's own span
+    parent: str | None  # whoever started the run
 
 
 @dataclass(slots=True)
@@ -112,6 +113,16 @@ class Tracing:
             turn = dataclasses.replace(turn, actions=actions)
         return turn
 
+    def continued(self, instance_id: str, records: TurnRecords) -> None:
+        """A continue-as-new's next run keeps the trace: the same starter, or, for a
+        run nobody traced, this run as its parent."""
+        run = self._runs.get(instance_id)
+        new = records.continue_as_new
+        if run is None or new is None or new.started.trace_context is not None:
+            return
+        tp = run.parent or run.traceparent
+        new.started = dataclasses.replace(new.started, trace_context=tp)
+
     def _open(self, view: InstanceView, cached: Cached, applied: list[h.Event]) -> _Run:
         started = next((e for e in applied if type(e) is h.ExecutionStarted), None)
         if isinstance(started, h.ExecutionStarted):
@@ -133,7 +144,7 @@ class Tracing:
         span = self._tracer.start_span(
             f"workflow {view.name}", context=self._parent(parent_tp), attributes=attributes
         )
-        run = _Run(view.execution_id, span, traceparent_of(span.get_span_context()))
+        run = _Run(view.execution_id, span, traceparent_of(span.get_span_context()), parent_tp)
         self._runs[view.instance_id] = run
         if len(self._runs) > _MAX_RUNS:
             self._runs.popitem(last=False)
@@ -143,6 +154,11 @@ class Tracing:
         """End the run's span once its completion is committed."""
         run = self._runs.get(p.instance_id)
         if run is None:
+            return
+        if p.continued_as_new:
+            del self._runs[p.instance_id]
+            run.span.set_attribute("outlast.status", "CONTINUED_AS_NEW")
+            run.span.end()
             return
         for e in p.recorded:
             if type(e) is h.ExecutionCompleted:

@@ -396,7 +396,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         lifecycle, tracing = self._lifecycle, self._tracing
         for p in pending:
             if p.instance_id in committed and p.instance_id not in rejected:
-                lifecycle.committed(p.instance_id, p.name, p.recorded)
+                lifecycle.committed(p.instance_id, p.name, p.recorded, p.continued_as_new)
                 if tracing is not None:
                     tracing.committed(p)
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
