@@ -99,6 +99,14 @@ def test_runs_and_attempts_are_spans_under_the_starter(
     assert failed.events[0].attributes is not None
     assert failed.events[0].attributes["exception.type"] == "TimeoutError"
     assert ok.status.status_code is StatusCode.UNSET
+    # The parent's history records the context its child continues.
+    created = next(
+        e
+        for e in map(decode_event, rt.store.get_history("o-1"))
+        if isinstance(e, h.SubOrchestrationCreated)
+    )
+    assert created.trace_context is not None
+    assert created.trace_context.split("-")[2] == f"{parent_run.context.span_id:016x}"
     # The run ends after its activities.
     assert parent_run.end_time is not None and child_run.end_time is not None
     assert all(a.end_time is not None and a.end_time <= child_run.end_time for a in attempts)

@@ -306,6 +306,7 @@ def record_of(action: h.Action, ts: Nanos) -> h.Event:
             action.input,
             action.version,
             action.source,
+            action.trace_context,
         )
     if isinstance(action, h.SendEvent):
         return h.EventSent(
