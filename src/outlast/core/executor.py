@@ -12,7 +12,6 @@ clock, no threads here.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from outlast.core import history as h
 from outlast.core.commands import Commands
 from outlast.core.context import WorkflowContext
-from outlast.core.logs import WORKFLOW_LOGGER
+from outlast.core.logs import warn_forgotten
 from outlast.core.registry import Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.core.status import WorkflowStatus
@@ -34,8 +33,6 @@ from outlast.errors import (
     OutlastError,
     TaskFailedError,
 )
-
-log = logging.getLogger(WORKFLOW_LOGGER)
 
 
 @dataclass(slots=True)
@@ -268,27 +265,11 @@ class WorkflowExecutor(Commands):
             self._fail(e)
             return
         self.completion = Completion(WorkflowStatus.COMPLETED, result=result)
-        if not self.replaying:
-            self._warn_forgotten()
-
-    def _warn_forgotten(self) -> None:
-        """Tasks the code made and never yielded nor combined: a forgotten ``yield``."""
-        forgotten = [
-            task_id
-            for task_id, t in self._open.items()
-            if not t._is_complete and not t._awaited and t._callbacks is None
-        ]
-        if forgotten:
-            log.warning(
-                "workflow %s (%s) returned while %d task(s) it created (task IDs %s) were "
-                "never yielded: their results are lost. Did you forget `yield`? "
-                "(result = yield ctx.call_activity(...))",
-                self.name,
-                self.instance_id,
-                len(forgotten),
-                ", ".join(map(str, forgotten)),
-                extra={"instance_id": self.instance_id, "workflow_name": self.name},
-            )
+        if not self.replaying:  # tasks made, never yielded nor combined: a forgotten yield
+            open_ = self._open.items()
+            lost = [i for i, t in open_ if not (t._is_complete or t._awaited or t._callbacks)]
+            if lost:
+                warn_forgotten(self.name, self.instance_id, lost)
 
     def _carry_over(self, event: h.Event) -> None:
         """Events that arrive in the turn that continued-as-new belong to the next run:

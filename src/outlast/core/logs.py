@@ -47,3 +47,18 @@ class WorkflowLogger(ContextLogger):
 def activity_logger(fields: dict[str, Any]) -> ContextLogger:
     """``ctx.logger`` of an activity attempt."""
     return ContextLogger(logging.getLogger(ACTIVITY_LOGGER), fields)
+
+
+def warn_forgotten(name: str, instance_id: str, task_ids: list[int]) -> None:
+    """A workflow returned while tasks it made were never yielded nor combined (the
+    engine's own timers excepted): a forgotten ``yield``, most likely."""
+    logging.getLogger(WORKFLOW_LOGGER).warning(
+        "workflow %s (%s) returned while %d task(s) it created (task IDs %s) were never "
+        "yielded: their results are lost. Did you forget `yield`? "
+        "(result = yield ctx.call_activity(...))",
+        name,
+        instance_id,
+        len(task_ids),
+        ", ".join(map(str, task_ids)),
+        extra={"instance_id": instance_id, "workflow_name": name},
+    )

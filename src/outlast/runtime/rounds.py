@@ -340,6 +340,12 @@ class Rounds(WorkerState):
             records.continue_as_new is not None,
         )
 
+    def _observe(self, p: Pending) -> None:
+        """Log (and trace) what a committed turn did."""
+        self._lifecycle.committed(p.instance_id, p.name, p.recorded, p.continued_as_new)
+        if self._tracing is not None:
+            self._tracing.committed(p)
+
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:
         """Read instances for a round; one that cannot be read is set aside, the
         others load (a corrupt page should cost one instance, not the round)."""

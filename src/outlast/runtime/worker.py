@@ -19,7 +19,6 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 from outlast.clock import Clock
 from outlast.core.history import OrchestratorStarted
@@ -64,7 +63,7 @@ class WorkerOptions:
     # Lifecycle logs carry inputs and outputs (off: payloads may hold personal data).
     log_payloads: bool = False
     # An OpenTelemetry TracerProvider (None: the global one, if an SDK set it).
-    tracer_provider: Any = None
+    tracer_provider: object = None
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -393,12 +392,9 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             elif self._next_due is None or soonest < self._next_due:
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
-        lifecycle, tracing = self._lifecycle, self._tracing
         for p in pending:
             if p.instance_id in committed and p.instance_id not in rejected:
-                lifecycle.committed(p.instance_id, p.name, p.recorded, p.continued_as_new)
-                if tracing is not None:
-                    tracing.committed(p)
+                self._observe(p)
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
