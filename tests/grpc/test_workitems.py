@@ -73,3 +73,22 @@ def test_tokens_waiting_and_a_dropped_stream() -> None:
         await second.aclose()
 
     asyncio.run(scenario())
+
+
+def test_an_activity_request_carries_the_runs_trace_context() -> None:
+    hub = WorkItemHub(lambda: Sink())
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    async def scenario() -> None:
+        hub.submit(
+            ActivityRecord("a", "e1", 1, "act", None, options=f'{{"traceparent":"{traceparent}"}}')
+        )
+        hub.submit(ActivityRecord("a", "e1", 2, "act", None))
+        stream = hub.stream({svc.WORKER_CAPABILITY_HEALTH_PING})
+        traced = await _next(stream)
+        assert traced.activityRequest.parentTraceContext.traceParent == traceparent
+        plain = await _next(stream)
+        assert not plain.activityRequest.HasField("parentTraceContext")
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(scenario())

@@ -45,6 +45,7 @@ from outlast.store.base import (
     Message,
     pending_record,
 )
+from outlast.tracing import current_traceparent
 
 _UNSET: Any = object()
 # What a start does when an unfinished instance has the ID.
@@ -146,6 +147,7 @@ class WorkflowClient(BulkOperations, ScheduleClient):
             name,
             payload,
             scheduled_start=None if start_at is None else from_datetime(start_at),
+            trace_context=current_traceparent(),
         )
         if if_exists not in _IF_EXISTS:
             raise ValueError(f"if_exists must be one of {sorted(_IF_EXISTS)}, not {if_exists!r}")

@@ -221,6 +221,8 @@ class Commands:
     ) -> CompletableTask[None]:
         task_id = self._next_id()
         task: CompletableTask[None] = self._open_task(task_id)
+        if origin is not None and origin != h.ORIGIN_TIMER:
+            task._awaited = True  # the engine's own timer: no code yields it
         if not self.records_origins:
             origin = origin_name = None  # a run that began before timers had origins
         self._pending[task_id] = h.StartTimer(task_id, when, name, origin, origin_name, source)

@@ -158,6 +158,8 @@ def event_to_proto(
             c.version.value = e.version
         if e.input is not None:
             c.input.value = e.input
+        if e.trace_context:
+            c.parentTraceContext.traceParent = e.trace_context
     elif isinstance(e, h.SubOrchestrationCompleted):
         out.childWorkflowInstanceCompleted.taskScheduledId = e.task_id
         if e.result is not None:

@@ -32,6 +32,7 @@ from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
 from outlast.store.base import ActivityRecord
+from outlast.tracing import traceparent_in
 
 log = logging.getLogger("outlast.grpc")
 
@@ -116,6 +117,9 @@ class WorkItemHub:
             request.input.value = record.input
         request.workflowInstance.instanceId = record.instance_id
         request.workflowInstance.executionId.value = record.execution_id
+        traceparent = traceparent_in(record.options)
+        if traceparent is not None:
+            request.parentTraceContext.traceParent = traceparent
         item = svc.WorkItem(
             activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
         )

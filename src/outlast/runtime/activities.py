@@ -19,12 +19,15 @@ from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
 from outlast.runtime.procpool import ProcessPool
+from outlast.runtime.logs import activity_outcome
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
 
 if TYPE_CHECKING:
     import asyncio
+
+    from outlast.runtime.tracing import Tracing
 
 
 @dataclass(slots=True)
@@ -66,6 +69,7 @@ class ActivityExecutor:
         self._watch: HeartbeatWatch | None = None
         # Child processes for isolation="process" activities; None if there are none.
         self._processes = ProcessPool.for_registry(registry, processes)
+        self.tracing: Tracing | None = None  # spans of attempts (set by the worker)
 
     def submit(self, record: ActivityRecord) -> None:
         limit = self._limits.get(record.name)
@@ -109,6 +113,7 @@ class ActivityExecutor:
         outcome = _failed(record, error)
         if outcome.failure is not None:
             outcome.failure = dataclasses.replace(outcome.failure, heartbeat_details=ctx._details)
+        self._ended(record, outcome, None)
         self._finished(record.name)
         self._on_result(outcome, False)
 
@@ -159,6 +164,7 @@ class ActivityExecutor:
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         started = time.perf_counter()
+        span = None if self.tracing is None else self.tracing.activity_started(record)
         try:
             args: tuple[Any, ...] = (ctx,)
             if d.takes_input:
@@ -169,22 +175,27 @@ class ActivityExecutor:
             # only; the thread lives on to run the next one.
             outcome = _failed(record, e, ctx)
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name, inline=True)
 
     def _run_isolated(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         assert self._processes is not None
         started = time.perf_counter()
+        span = None if self.tracing is None else self.tracing.activity_started(record)
         try:
             done = self._processes.run(d, record, ctx, self._max_payload)
         except BaseException as e:  # the process could not be started, say
             outcome = _failed(record, e, ctx)
         else:
-            if done is None:
-                return  # the pool shut down under it: it runs again on the next start
+            if done is None:  # the pool shut down under it: it runs again on the next start
+                if span is not None and self.tracing is not None:
+                    self.tracing.activity_ended(span, None)
+                return
             outcome = (
                 _succeeded(record, done[0]) if done[1] is None else _failed(record, done[1], ctx)
             )
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name, inline=True)
 
     def cancel_instance(self, instance_id: str) -> None:
@@ -204,6 +215,7 @@ class ActivityExecutor:
             self._async_slots = asyncio.Semaphore(self._max)
         async with self._async_slots:
             started = time.perf_counter()
+            span = None if self.tracing is None else self.tracing.activity_started(record)
             try:
                 args: tuple[Any, ...] = (ctx,)
                 if d.takes_input:
@@ -212,8 +224,21 @@ class ActivityExecutor:
             except (Exception, SystemExit, KeyboardInterrupt) as e:
                 # Cancellation (a shutdown) is not an outcome: the activity runs again.
                 outcome = _failed(record, e, ctx)
+            except BaseException:
+                if span is not None and self.tracing is not None:
+                    self.tracing.activity_ended(span, None)
+                raise
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name)
+
+    def _ended(self, record: ActivityRecord, outcome: ActivityResult, span: Any) -> None:
+        """Log the attempt's end and close its span."""
+        activity_outcome(
+            record.instance_id, record.name, record.task_id, record.attempt, outcome.failure
+        )
+        if span is not None and self.tracing is not None:
+            self.tracing.activity_ended(span, outcome.failure)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:
         return encode_payload(value, self._max_payload, "the result of activity {}", record.name)

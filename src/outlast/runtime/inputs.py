@@ -59,3 +59,5 @@ class Pending:
     evict: bool
     status: str
     recorded: list[h.Event]
+    name: str = ""
+    continued_as_new: bool = False  # the run ended; its next run starts afresh

@@ -95,7 +95,8 @@ def check_resolves(d: Definition) -> None:
             f"activity {d.name!r} has isolation='process' but {where} cannot be imported "
             f"({type(e).__name__}: {e})"
         ) from e
-    if found is not fn:
+    # @runtime.activity hands back a guard around the function (core.registry).
+    if getattr(found, "__outlast_activity__", found) is not fn:
         raise RegistrationError(
             f"activity {d.name!r} has isolation='process' but {where} is not the "
             "registered function (is a decorator applied on top of @runtime.activity? "

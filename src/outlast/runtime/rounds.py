@@ -326,9 +326,14 @@ class Rounds(WorkerState):
         batch: CommitBatch,
     ) -> Pending:
         view = cached.view
+        tracing = self._tracing
+        if tracing is not None and tracing.on:
+            turn = tracing.turn(cached, applied, turn)
         records = build_turn(
             view, applied, turn, now, new_id=_new_id, max_child_depth=self._max_child_depth
         )
+        if tracing is not None and records.continue_as_new is not None:
+            tracing.continued(view.instance_id, records)
         if records.refused:
             for reason in records.refused:
                 log.warning("instance %s: %s", view.instance_id, reason)
@@ -355,7 +360,15 @@ class Rounds(WorkerState):
             records.finished or records.continue_as_new is not None,
             write.update.status,
             records.history,
+            view.name,
+            records.continue_as_new is not None,
         )
+
+    def _observe(self, p: Pending) -> None:
+        """Log (and trace) what a committed turn did."""
+        self._lifecycle.committed(p.instance_id, p.name, p.recorded, p.continued_as_new)
+        if self._tracing is not None:
+            self._tracing.committed(p)
 
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:
         """Read instances for a round; one that cannot be read is set aside, the

@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
 from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core.flow import Limit, Rate
-from outlast.core.registry import Registry, name_of
+from outlast.core.registry import Registry, guard_direct_calls, name_of
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
@@ -72,6 +72,12 @@ class WorkflowRuntime:
     that finished with that status longer ago than that. ``max_payload_bytes``
     (default 4 MiB, or ``$OUTLAST_MAX_PAYLOAD_BYTES``) refuses larger inputs and
     results where they enter, with ``PayloadTooLargeError``.
+
+    The runtime logs starts, completions, failures, retries and stalls (loggers
+    under ``outlast.``, docs/observability.md); ``log_payloads=True`` adds inputs and
+    outputs to those records. With ``opentelemetry-api`` installed
+    (``outlast[otel]``), runs and activity attempts are spans of the global tracer
+    provider, or of ``tracer_provider``.
     """
 
     def __init__(
@@ -91,6 +97,8 @@ class WorkflowRuntime:
         deadlock_timeout: float | None = 2.0,
         max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
         activity_processes: int | None = None,
+        log_payloads: bool = False,
+        tracer_provider: Any = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -129,6 +137,8 @@ class WorkflowRuntime:
             deadlock_timeout=deadlock_timeout,
             max_child_depth=max_child_depth,
             activity_processes=processes,
+            log_payloads=log_payloads,
+            tracer_provider=tracer_provider,
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
@@ -176,14 +186,16 @@ class WorkflowRuntime:
         """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``.
         ``isolation="process"`` runs it in a child process that is killed when an
         attempt times out or its workflow is terminated (it must then be a
-        module-level function: see docs/activities.md)."""
+        module-level function: see docs/activities.md).
+
+        The function handed back behaves as before, except that calling it directly
+        inside a workflow (with the workflow's ``ctx``) raises a TypeError that says
+        to ``yield ctx.call_activity(...)`` instead."""
         if fn is not None:
-            self.register_activity(fn, name=name, isolation=isolation)
-            return fn
+            return cast(F, self._register_guarded(fn, name, isolation))
 
         def decorate(f: F) -> F:
-            self.register_activity(f, name=name, isolation=isolation)
-            return f
+            return cast(F, self._register_guarded(f, name, isolation))
 
         return decorate
 
@@ -233,11 +245,21 @@ class WorkflowRuntime:
     def register_activity(
         self, fn: Callable[..., Any], *, name: str | None = None, isolation: Isolation = "thread"
     ) -> None:
+        """Register ``fn`` as an activity (what ``@runtime.activity`` does, without
+        the guard against direct calls in the function handed back)."""
+        self._add_activity(fn, name, isolation)
+
+    def _add_activity(self, fn: Callable[..., Any], name: str | None, isolation: Isolation) -> str:
         if isolation not in procpool.ISOLATIONS:
             raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
         if isolation == "process":
             procpool.check_importable(fn, name or name_of(fn))
-        self._registry.add_activity(fn, name, isolation)
+        return self._registry.add_activity(fn, name, isolation).name
+
+    def _register_guarded(
+        self, fn: Callable[..., Any], name: str | None, isolation: Isolation
+    ) -> Callable[..., Any]:
+        return guard_direct_calls(fn, self._add_activity(fn, name, isolation))
 
     def limit(
         self,

@@ -26,6 +26,8 @@ from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord, Store
 
 if TYPE_CHECKING:
+    from outlast.runtime.logs import Lifecycle
+    from outlast.runtime.tracing import Tracing
     from outlast.runtime.worker import WorkerOptions
 
 
@@ -52,6 +54,8 @@ class WorkerState:
     _watchdog: Watchdog | None
     _quarantined: dict[str, str]
     _max_child_depth: int
+    _tracing: Tracing | None
+    _lifecycle: Lifecycle
     _round_thread: int  # the thread running the current round
     _marker: h.OrchestratorStarted  # the current round's turn marker
     _marker_text: str

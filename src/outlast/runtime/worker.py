@@ -33,10 +33,12 @@ from outlast.runtime.housekeeping import Housekeeping
 from outlast.runtime.inputs import Abandoned, Cached, InFlight, Pending
 from outlast.runtime.isolation import Isolation
 from outlast.runtime.limits import WorkflowLimits
+from outlast.runtime.logs import Lifecycle
 from outlast.runtime.remote import Remote
 from outlast.runtime.rounds import Rounds
 from outlast.runtime.stalls import Stalls
 from outlast.runtime.stats import RuntimeStats
+from outlast.runtime.tracing import runtime_tracing
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, Store
 
@@ -64,6 +66,10 @@ class WorkerOptions:
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
     # Child processes for activities registered with isolation="process".
     activity_processes: int = 2
+    # Lifecycle logs carry inputs and outputs (off: payloads may hold personal data).
+    log_payloads: bool = False
+    # An OpenTelemetry TracerProvider (None: the global one, if an SDK set it).
+    tracer_provider: object = None
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -88,6 +94,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._stopping = False
         self._cache: OrderedDict[str, Cached] = OrderedDict()
         self.stats = stats or RuntimeStats()
+        self._lifecycle = Lifecycle(options.log_payloads)
         self._activities = ActivityExecutor(
             registry,
             options.max_concurrent_activities,
@@ -97,6 +104,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             self.stats,
             options.activity_processes,
         )
+        self._tracing = runtime_tracing(options.tracer_provider)
+        self._activities.tracing = self._tracing
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
         self._in_flight: dict[str, InFlight] = {}
@@ -397,6 +406,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         for p in pending:
             if p.evict and p.instance_id not in rejected:
                 self._activities.cancel_instance(p.instance_id)  # its isolated ones are killed
+            if p.instance_id in committed and p.instance_id not in rejected:
+                self._observe(p)
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue
