@@ -18,8 +18,8 @@ from outlast.core.registry import Definition, Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
-from outlast.runtime.procpool import ProcessPool
 from outlast.runtime.logs import activity_outcome
+from outlast.runtime.procpool import ProcessPool
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
