@@ -9,6 +9,15 @@ while no SDK worker is connected. The answers (``CompleteWorkflowTask``,
 round's other turns. When a stream drops, what was handed to it goes back in
 line: its turns are abandoned (their events stay in the inbox for the next
 dispatch) and its activities are handed to another stream.
+
+Each instance's committed history is encoded once, as it grows, and kept here
+(:class:`_History`). An instance's turns go to the stream that ran its last one
+while it stays open; if that worker advertised ``STATEFUL_HISTORY`` (it keeps
+the committed history of the instances it ran) it is sent only what was
+committed since (``cachedHistory.eventCount`` says how many events it already
+holds; a worker that no longer holds exactly that many asks
+``GetInstanceHistory``). Any other stream, a new one after a worker restarts
+say, gets the full history.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from outlast.core.turn import Turn
 from outlast.errors import FailureDetails
 from outlast.grpc.actions import UnsupportedAction, turn_from_proto
 from outlast.grpc.convert import events_to_proto, failure_from_proto
+from outlast.grpc.gen.dapr import history_events_pb2 as ev
 from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
@@ -51,18 +61,64 @@ class Sink(Protocol):
 
 @dataclass(eq=False)
 class _Stream:
+    """One ``GetWorkItems`` call: items pushed from any thread, sent by its loop."""
+
     loop: asyncio.AbstractEventLoop
     pings: bool
-    queue: asyncio.Queue[svc.WorkItem | None] = field(default_factory=asyncio.Queue)
+    stateful: bool  # the worker keeps the histories it was sent (STATEFUL_HISTORY)
+    items: deque[svc.WorkItem | None] = field(default_factory=deque)
+    # Set while a wake-up is on its way to the loop: pushes in between need none
+    # (one loop wake-up, a write to its self-pipe, for a burst of items).
+    signalled: bool = False
+    waiter: asyncio.Future[None] | None = None
 
     def push(self, item: svc.WorkItem | None) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        self.items.append(item)
+        if not self.signalled:
+            self.signalled = True
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, timeout: float) -> svc.WorkItem | bool | None:
+        """The next item; False if none came within ``timeout`` seconds."""
+        while True:
+            if self.items:
+                return self.items.popleft()
+            # Before sleeping: a push after this line signals again.
+            self.signalled = False
+            if self.items:
+                continue
+            waiter = self.waiter = self.loop.create_future()
+            timer = self.loop.call_later(timeout, self._wake)
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+                timer.cancel()
+            if not self.items:
+                return False
+
+
+@dataclass(slots=True, eq=False)
+class _History:
+    """An instance's committed history in wire form, and which stream holds it."""
+
+    execution_id: str
+    count: int = 0  # how many of outlast's events are encoded (a prefix of the past)
+    events: list[ev.HistoryEvent] = field(default_factory=list)
+    stream: _Stream | None = None  # the stream its last turn went to
+    held: int = 0  # how many of ``events`` that stream's worker holds
 
 
 @dataclass(slots=True)
 class _Turn:
     work: TurnWork
-    item: svc.WorkItem
+    history: _History
+    new: list[ev.HistoryEvent]
     stream: _Stream | None = None
 
 
@@ -83,6 +139,7 @@ class WorkItemHub:
         self._next = itertools.count()
         self._turns: dict[str, _Turn] = {}  # instance -> its turn in flight
         self._activities: dict[tuple[str, int], _Activity] = {}
+        self._histories: dict[str, _History] = {}
         self._waiting: deque[_Turn | _Activity] = deque()  # no stream connected
         self._closed = False
 
@@ -94,21 +151,25 @@ class WorkItemHub:
 
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
-        request = svc.WorkflowRequest(
-            instanceId=view.instance_id,
-            pastEvents=events_to_proto(work.past, view.instance_id, view.execution_id),
-            newEvents=events_to_proto(work.new, view.instance_id, view.execution_id),
-        )
-        request.executionId.value = view.execution_id
-        item = svc.WorkItem(workflowRequest=request, completionToken=str(work.token))
+        iid, execution_id = view.instance_id, view.execution_id
+        # Only this instance's one turn in flight touches its history: no lock
+        # needed to bring it up to date.
+        history = self._histories.get(iid)
+        past = work.past
+        if history is None or history.execution_id != execution_id or history.count > len(past):
+            history = self._histories[iid] = _History(execution_id)
+        if history.count < len(past):
+            history.events.extend(events_to_proto(past[history.count :], iid, execution_id))
+            history.count = len(past)
+        entry = _Turn(work, history, events_to_proto(work.new, iid, execution_id))
         with self._lock:
-            entry = _Turn(work, item)
-            self._turns[view.instance_id] = entry
+            self._turns[iid] = entry
             self._place(entry)
 
     def forget(self, instance_id: str) -> None:
         with self._lock:
             self._turns.pop(instance_id, None)
+            self._histories.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
         request = svc.ActivityRequest(name=record.name, taskId=record.task_id, taskExecutionId="")
@@ -137,9 +198,37 @@ class WorkItemHub:
             entry.stream = None
             self._waiting.append(entry)
             return
-        stream = self._streams[next(self._next) % len(self._streams)]
+        if isinstance(entry, _Activity):
+            stream = self._streams[next(self._next) % len(self._streams)]
+            entry.stream = stream
+            stream.push(entry.item)
+            return
+        # Its last turn's stream while that stays open: its worker may hold the
+        # history (and runs the instance's turns in order).
+        warm = entry.history.stream
+        if warm is not None and warm in self._streams:
+            stream = warm
+        else:
+            stream = self._streams[next(self._next) % len(self._streams)]
         entry.stream = stream
-        stream.push(entry.item)
+        stream.push(self._turn_item(entry, stream))
+
+    def _turn_item(self, entry: _Turn, stream: _Stream) -> svc.WorkItem:
+        """The work item of ``entry`` for ``stream``: the delta since the history
+        ``stream`` holds, or the full history (lock held)."""
+        work, history = entry.work, entry.history
+        request = svc.WorkflowRequest(instanceId=work.view.instance_id, newEvents=entry.new)
+        request.executionId.value = history.execution_id
+        if stream.stateful and history.stream is stream:
+            request.cachedHistory.eventCount = history.held
+            request.pastEvents.extend(history.events[history.held :])
+        else:
+            request.pastEvents.extend(history.events)
+        # What the worker holds after this turn: the past it was sent (never the
+        # new events: it caches only committed history).
+        history.stream = stream if stream.stateful else None
+        history.held = len(history.events)
+        return svc.WorkItem(workflowRequest=request, completionToken=str(work.token))
 
     @property
     def connected(self) -> int:
@@ -153,6 +242,7 @@ class WorkItemHub:
         stream = _Stream(
             asyncio.get_running_loop(),
             pings=svc.WORKER_CAPABILITY_HEALTH_PING in capabilities,
+            stateful=svc.WORKER_CAPABILITY_STATEFUL_HISTORY in capabilities,
         )
         with self._lock:
             if self._closed:
@@ -164,14 +254,14 @@ class WorkItemHub:
                     self._place(entry)
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(stream.queue.get(), HEALTH_PING_SECONDS)
-                except TimeoutError:
+                item = await stream.next(HEALTH_PING_SECONDS)
+                if item is False:
                     if stream.pings:
                         yield svc.WorkItem(healthPing=svc.HealthPing())
                     continue
                 if item is None:
                     return
+                assert isinstance(item, svc.WorkItem)
                 yield item
         finally:
             self._dropped(stream)
@@ -193,6 +283,10 @@ class WorkItemHub:
             for activity in self._activities.values():
                 if activity.stream is stream:
                     self._place(activity)
+            # Whatever its worker held is gone with it (a new stream starts cold).
+            for history in self._histories.values():
+                if history.stream is stream:
+                    history.stream = None
         sink = self._sink()
         if sink is not None:
             for iid, token in abandoned:
@@ -246,9 +340,10 @@ class WorkItemHub:
 def _suspended(work: TurnWork) -> bool:
     """Whether the instance is suspended after this turn: the SDK's answer does not
     say, its history does (the last suspend or resume wins)."""
-    for e in reversed([*work.past, *work.new]):
-        if isinstance(e, h.ExecutionSuspended):
-            return True
-        if isinstance(e, h.ExecutionResumed):
-            return False
+    for events in (work.new, work.past):
+        for e in reversed(events):
+            if isinstance(e, h.ExecutionSuspended):
+                return True
+            if isinstance(e, h.ExecutionResumed):
+                return False
     return False
