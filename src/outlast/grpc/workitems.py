@@ -21,14 +21,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from outlast.core import history as h
 from outlast.core.turn import Turn
 from outlast.errors import FailureDetails
 from outlast.grpc.actions import UnsupportedAction, turn_from_proto
 from outlast.grpc.convert import events_to_proto, failure_from_proto
-from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.flavor import DAPR, Flavor
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
 from outlast.store.base import ActivityRecord
@@ -53,24 +53,57 @@ class Sink(Protocol):
 class _Stream:
     loop: asyncio.AbstractEventLoop
     pings: bool
-    queue: asyncio.Queue[svc.WorkItem | None] = field(default_factory=asyncio.Queue)
+    flavor: Flavor = DAPR
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
 
-    def push(self, item: svc.WorkItem | None) -> None:
+    def push(self, item: Any) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
 @dataclass(slots=True)
 class _Turn:
     work: TurnWork
-    item: svc.WorkItem
+    item: Any  # a WorkItem of ``flavor``
+    flavor: Flavor = DAPR
     stream: _Stream | None = None
+
+    def encode(self, flavor: Flavor) -> None:
+        self.item, self.flavor = _turn_item(self.work, flavor), flavor
 
 
 @dataclass(slots=True)
 class _Activity:
     record: ActivityRecord
-    item: svc.WorkItem
+    item: Any
+    flavor: Flavor = DAPR
     stream: _Stream | None = None
+
+    def encode(self, flavor: Flavor) -> None:
+        self.item, self.flavor = _activity_item(self.record, flavor), flavor
+
+
+def _turn_item(work: TurnWork, flavor: Flavor) -> Any:
+    view = work.view
+    iid, xid = view.instance_id, view.execution_id
+    request = flavor.TurnRequest(
+        instanceId=iid,
+        pastEvents=events_to_proto(work.past, iid, xid, flavor=flavor),
+        newEvents=events_to_proto(work.new, iid, xid, flavor=flavor),
+    )
+    request.executionId.value = xid
+    return flavor.svc.WorkItem(completionToken=str(work.token), **{flavor.turn_request: request})
+
+
+def _activity_item(record: ActivityRecord, flavor: Flavor) -> Any:
+    request = flavor.svc.ActivityRequest(name=record.name, taskId=record.task_id)
+    if record.input is not None:
+        request.input.value = record.input
+    instance = getattr(request, flavor.instance)
+    instance.instanceId = record.instance_id
+    instance.executionId.value = record.execution_id
+    return flavor.svc.WorkItem(
+        activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
+    )
 
 
 class WorkItemHub:
@@ -85,6 +118,7 @@ class WorkItemHub:
         self._activities: dict[tuple[str, int], _Activity] = {}
         self._waiting: deque[_Turn | _Activity] = deque()  # no stream connected
         self._closed = False
+        self._last_flavor: Flavor = DAPR
 
     # --- the worker's side (its threads) ---------------------------------------------
 
@@ -92,18 +126,18 @@ class WorkItemHub:
         # Whatever no in-process registry knows: the worker asks its registry first.
         return True
 
+    def _flavor(self) -> Flavor:
+        # Encoded outside the lock for the likeliest stream; _place re-encodes
+        # in the rare case (both flavors connected) that another is picked.
+        streams = self._streams
+        return streams[-1].flavor if streams else self._last_flavor
+
     def dispatch(self, work: TurnWork) -> None:
-        view = work.view
-        request = svc.WorkflowRequest(
-            instanceId=view.instance_id,
-            pastEvents=events_to_proto(work.past, view.instance_id, view.execution_id),
-            newEvents=events_to_proto(work.new, view.instance_id, view.execution_id),
-        )
-        request.executionId.value = view.execution_id
-        item = svc.WorkItem(workflowRequest=request, completionToken=str(work.token))
+        flavor = self._flavor()
+        item = _turn_item(work, flavor)
         with self._lock:
-            entry = _Turn(work, item)
-            self._turns[view.instance_id] = entry
+            entry = _Turn(work, item, flavor)
+            self._turns[work.view.instance_id] = entry
             self._place(entry)
 
     def forget(self, instance_id: str) -> None:
@@ -111,16 +145,10 @@ class WorkItemHub:
             self._turns.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
-        request = svc.ActivityRequest(name=record.name, taskId=record.task_id, taskExecutionId="")
-        if record.input is not None:
-            request.input.value = record.input
-        request.workflowInstance.instanceId = record.instance_id
-        request.workflowInstance.executionId.value = record.execution_id
-        item = svc.WorkItem(
-            activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
-        )
+        flavor = self._flavor()
+        item = _activity_item(record, flavor)
         with self._lock:
-            entry = _Activity(record, item)
+            entry = _Activity(record, item, flavor)
             self._activities[(record.instance_id, record.task_id)] = entry
             self._place(entry)
 
@@ -139,6 +167,8 @@ class WorkItemHub:
             return
         stream = self._streams[next(self._next) % len(self._streams)]
         entry.stream = stream
+        if entry.flavor is not stream.flavor:
+            entry.encode(stream.flavor)
         stream.push(entry.item)
 
     @property
@@ -148,16 +178,15 @@ class WorkItemHub:
 
     # --- the streams' side (the event loop) ------------------------------------------
 
-    async def stream(self, capabilities: set[int]) -> AsyncIterator[svc.WorkItem]:
-        """Work items for one ``GetWorkItems`` call, until it is cancelled."""
-        stream = _Stream(
-            asyncio.get_running_loop(),
-            pings=svc.WORKER_CAPABILITY_HEALTH_PING in capabilities,
-        )
+    async def stream(self, capabilities: set[int], flavor: Flavor = DAPR) -> AsyncIterator[Any]:
+        """Work items (``flavor``'s) for one ``GetWorkItems`` call, until it is cancelled."""
+        stream = _Stream(asyncio.get_running_loop(), flavor.pings(capabilities), flavor)
+        ping = flavor.svc.WorkItem(healthPing=flavor.svc.HealthPing())
         with self._lock:
             if self._closed:
                 return
             self._streams.append(stream)
+            self._last_flavor = flavor
             waiting, self._waiting = self._waiting, deque()
             for entry in waiting:
                 if self._live(entry):
@@ -168,7 +197,7 @@ class WorkItemHub:
                     item = await asyncio.wait_for(stream.queue.get(), HEALTH_PING_SECONDS)
                 except TimeoutError:
                     if stream.pings:
-                        yield svc.WorkItem(healthPing=svc.HealthPing())
+                        yield ping
                     continue
                 if item is None:
                     return
@@ -200,8 +229,8 @@ class WorkItemHub:
         if abandoned:
             log.info("an SDK worker stream closed; %d turns go back in line", len(abandoned))
 
-    def complete_turn(self, resp: svc.WorkflowResponse) -> bool:
-        """An SDK's answer to a turn; False if it answers no turn in flight."""
+    def complete_turn(self, resp: Any, flavor: Flavor = DAPR) -> bool:
+        """An SDK's answer to a turn (``flavor``'s); False if it answers no turn in flight."""
         with self._lock:
             entry = self._turns.get(resp.instanceId)
             if entry is None:
@@ -211,7 +240,7 @@ class WorkItemHub:
                 return False  # stale: a later dispatch of the instance is in flight
             del self._turns[resp.instanceId]
         try:
-            turn = turn_from_proto(resp, time.time_ns())
+            turn = turn_from_proto(resp, time.time_ns(), flavor)
         except UnsupportedAction as e:
             failure = FailureDetails("UnsupportedAction", str(e), non_retriable=True)
             turn = Turn([h.CompleteWorkflow("FAILED", failure=failure)])
@@ -219,7 +248,7 @@ class WorkItemHub:
         sink = self._sink()
         return sink is not None and sink.turn_done(resp.instanceId, token, turn)
 
-    def complete_activity(self, resp: svc.ActivityResponse) -> bool:
+    def complete_activity(self, resp: Any) -> bool:
         """An SDK's activity result; False if no such activity is in flight."""
         with self._lock:
             entry = self._activities.pop((resp.instanceId, resp.taskId), None)
@@ -241,6 +270,29 @@ class WorkItemHub:
             return False
         sink.activity_done(result)
         return True
+
+    # --- Abandon*WorkItem (the Microsoft flavor): by completion token ----------------
+
+    def abandon_turn(self, token: str) -> bool:
+        """The SDK gives a turn back: its events go back in line for a new dispatch."""
+        with self._lock:
+            found = next((e for e in self._turns.values() if str(e.work.token) == token), None)
+            if found is None:
+                return False
+            del self._turns[found.work.view.instance_id]
+        sink = self._sink()
+        if sink is not None:
+            sink.turn_abandoned(found.work.view.instance_id, found.work.token)
+        return True
+
+    def abandon_activity(self, token: str) -> bool:
+        """The SDK gives an activity back: it is handed out again."""
+        with self._lock:
+            for entry in self._activities.values():
+                if entry.item.completionToken == token:
+                    self._place(entry)
+                    return True
+        return False
 
 
 def _suspended(work: TurnWork) -> bool:
