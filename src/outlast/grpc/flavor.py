@@ -43,6 +43,7 @@ class Flavor:
     State: Any  # its message
     turn_request: str  # WorkItem's field for a turn
     TurnRequest: Any
+    TurnResponse: Any  # the SDK's answer to a turn
     actions: str  # the action's oneof
     create_child: str
     terminate: str
@@ -88,6 +89,7 @@ DAPR = Flavor(
     State=dapr_orch.WorkflowState,
     turn_request="workflowRequest",
     TurnRequest=dapr_svc.WorkflowRequest,
+    TurnResponse=dapr_svc.WorkflowResponse,
     actions="workflowActionType",
     create_child="createChildWorkflow",
     terminate="terminateWorkflow",
@@ -115,6 +117,7 @@ DURABLETASK = Flavor(
     State=dt_svc.OrchestrationState,
     turn_request="orchestratorRequest",
     TurnRequest=dt_svc.OrchestratorRequest,
+    TurnResponse=dt_svc.OrchestratorResponse,
     actions="orchestratorActionType",
     create_child="createSubOrchestration",
     terminate="terminateOrchestration",
