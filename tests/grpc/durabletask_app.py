@@ -112,15 +112,20 @@ def retrying(ctx: task.OrchestrationContext, key: str) -> Any:
 
 
 def waiter(ctx: task.OrchestrationContext, _: Any) -> Any:
-    # Waits for as many "tick" events as it is sent, until "done".
+    # Counts "tick" events until "done".
+    done = ctx.wait_for_external_event("done")
     ticks = 0
     while True:
-        name = yield task.when_any(
-            [ctx.wait_for_external_event("tick"), ctx.wait_for_external_event("done")]
-        )
-        if name.get_result() == "done":
+        tick = ctx.wait_for_external_event("tick")
+        winner = yield task.when_any([tick, done])
+        if winner == done:
             return ticks
         ticks += 1
+
+
+def holder(ctx: task.OrchestrationContext, _: Any) -> Any:
+    # A parent waiting on a child that waits for ever.
+    return (yield ctx.call_sub_orchestrator(waiter, instance_id=f"{ctx.instance_id}-child"))
 
 
 def rewindable(ctx: task.OrchestrationContext, key: str) -> Any:
@@ -129,7 +134,7 @@ def rewindable(ctx: task.OrchestrationContext, key: str) -> Any:
     return [a, b]
 
 
-ORCHESTRATORS = [chain, fan, approval, counter, child, parent, retrying, waiter, rewindable]
+ORCHESTRATORS = [chain, fan, approval, counter, child, parent, retrying, waiter, holder, rewindable]
 ACTIVITIES = [hello, square, cube, flaky, broken]
 
 # --- the client, over stdin ---------------------------------------------------------

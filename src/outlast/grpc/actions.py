@@ -7,6 +7,8 @@ the same rules as for in-process code.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from outlast.core import history as h
@@ -93,3 +95,24 @@ def turn_from_proto(resp: Any, now: Nanos, flavor: Flavor = DAPR) -> Turn:
         patches = tuple(resp.version.patches)
     # The SDKs send the whole custom status with every answer: it replaces.
     return Turn(actions, custom, True, version, patches)
+
+
+def terminate_children(turn: Turn, events: Iterable[h.Event]) -> None:
+    """A recursive terminate's children: the SDKs answer it with a TERMINATED
+    completion and leave the children to the backend, as in-process code's
+    executor does not. ``events``: the turn's history, past and new."""
+    recursive = False
+    open_children: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, h.SubOrchestrationCreated):
+            open_children[e.task_id] = e.instance_id
+        elif isinstance(e, h.SubOrchestrationCompleted | h.SubOrchestrationFailed):
+            open_children.pop(e.task_id, None)
+        elif isinstance(e, h.ExecutionTerminated):
+            recursive = e.recursive
+    if not recursive or not open_children:
+        return
+    for n, a in enumerate(turn.actions):
+        if isinstance(a, h.CompleteWorkflow) and a.status == "TERMINATED":
+            children = tuple(open_children.values())
+            turn.actions[n] = dataclasses.replace(a, terminate_children=children)

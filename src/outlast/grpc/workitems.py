@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from outlast.core import history as h
 from outlast.core.turn import Turn
 from outlast.errors import FailureDetails
-from outlast.grpc.actions import UnsupportedAction, turn_from_proto
+from outlast.grpc.actions import UnsupportedAction, terminate_children, turn_from_proto
 from outlast.grpc.convert import events_to_proto, failure_from_proto
 from outlast.grpc.flavor import DAPR, Flavor
 from outlast.runtime.activities import ActivityResult
@@ -245,6 +245,7 @@ class WorkItemHub:
             failure = FailureDetails("UnsupportedAction", str(e), non_retriable=True)
             turn = Turn([h.CompleteWorkflow("FAILED", failure=failure)])
         turn.suspended = _suspended(entry.work)
+        terminate_children(turn, itertools.chain(entry.work.past, entry.work.new))
         sink = self._sink()
         return sink is not None and sink.turn_done(resp.instanceId, token, turn)
 
