@@ -30,15 +30,15 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from outlast.core import history as h
 from outlast.core.turn import Turn
 from outlast.errors import FailureDetails
-from outlast.grpc.actions import UnsupportedAction, turn_from_proto
+from outlast.grpc.actions import UnsupportedAction, terminate_children, turn_from_proto
 from outlast.grpc.convert import events_to_proto, failure_from_proto
-from outlast.grpc.gen.dapr import history_events_pb2 as ev
-from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.flavor import DAPR, Flavor
+from outlast.grpc.gen.dapr import orchestrator_service_pb2 as dapr_svc
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
 from outlast.store.base import ActivityRecord
@@ -65,14 +65,15 @@ class _Stream:
 
     loop: asyncio.AbstractEventLoop
     pings: bool
-    stateful: bool  # the worker keeps the histories it was sent (STATEFUL_HISTORY)
-    items: deque[svc.WorkItem | None] = field(default_factory=deque)
+    flavor: Flavor = DAPR
+    stateful: bool = False  # the worker keeps the histories it was sent (STATEFUL_HISTORY)
+    items: deque[Any] = field(default_factory=deque)
     # Set while a wake-up is on its way to the loop: pushes in between need none
     # (one loop wake-up, a write to its self-pipe, for a burst of items).
     signalled: bool = False
     waiter: asyncio.Future[None] | None = None
 
-    def push(self, item: svc.WorkItem | None) -> None:
+    def push(self, item: Any) -> None:
         self.items.append(item)
         if not self.signalled:
             self.signalled = True
@@ -83,8 +84,8 @@ class _Stream:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, timeout: float) -> svc.WorkItem | bool | None:
-        """The next item; False if none came within ``timeout`` seconds."""
+    async def next(self, timeout: float) -> Any:
+        """The next item (None: the stream ends); False if none came within ``timeout``."""
         while True:
             if self.items:
                 return self.items.popleft()
@@ -105,28 +106,57 @@ class _Stream:
 
 @dataclass(slots=True, eq=False)
 class _History:
-    """An instance's committed history in wire form, and which stream holds it."""
+    """An instance's committed history in one flavor's wire form, and which stream
+    holds it."""
 
     execution_id: str
+    flavor: Flavor
     count: int = 0  # how many of outlast's events are encoded (a prefix of the past)
-    events: list[ev.HistoryEvent] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
     stream: _Stream | None = None  # the stream its last turn went to
     held: int = 0  # how many of ``events`` that stream's worker holds
+
+    def update(self, work: TurnWork) -> None:
+        """Encode what was committed since the last turn."""
+        past = work.past
+        if self.count < len(past):
+            view = work.view
+            new = events_to_proto(
+                past[self.count :], view.instance_id, self.execution_id, flavor=self.flavor
+            )
+            self.events.extend(new)
+            self.count = len(past)
 
 
 @dataclass(slots=True)
 class _Turn:
     work: TurnWork
     history: _History
-    new: list[ev.HistoryEvent]
+    new: list[Any]  # the new events, in ``history.flavor``
     stream: _Stream | None = None
 
 
 @dataclass(slots=True)
 class _Activity:
     record: ActivityRecord
-    item: svc.WorkItem
+    item: Any
+    flavor: Flavor = DAPR
     stream: _Stream | None = None
+
+    def encode(self, flavor: Flavor) -> None:
+        self.item, self.flavor = _activity_item(self.record, flavor), flavor
+
+
+def _activity_item(record: ActivityRecord, flavor: Flavor) -> Any:
+    request = flavor.svc.ActivityRequest(name=record.name, taskId=record.task_id)
+    if record.input is not None:
+        request.input.value = record.input
+    instance = getattr(request, flavor.instance)
+    instance.instanceId = record.instance_id
+    instance.executionId.value = record.execution_id
+    return flavor.svc.WorkItem(
+        activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
+    )
 
 
 class WorkItemHub:
@@ -142,6 +172,7 @@ class WorkItemHub:
         self._histories: dict[str, _History] = {}
         self._waiting: deque[_Turn | _Activity] = deque()  # no stream connected
         self._closed = False
+        self._last_flavor: Flavor = DAPR
 
     # --- the worker's side (its threads) ---------------------------------------------
 
@@ -149,22 +180,36 @@ class WorkItemHub:
         # Whatever no in-process registry knows: the worker asks its registry first.
         return True
 
+    def _flavor(self) -> Flavor:
+        # Encoded outside the lock for the likeliest stream; _place re-encodes
+        # in the rare case (both flavors connected) that another is picked.
+        streams = self._streams
+        return streams[-1].flavor if streams else self._last_flavor
+
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
-        iid, execution_id = view.instance_id, view.execution_id
+        iid = view.instance_id
         # Only this instance's one turn in flight touches its history: no lock
         # needed to bring it up to date.
         history = self._histories.get(iid)
-        past = work.past
-        if history is None or history.execution_id != execution_id or history.count > len(past):
-            history = self._histories[iid] = _History(execution_id)
-        if history.count < len(past):
-            history.events.extend(events_to_proto(past[history.count :], iid, execution_id))
-            history.count = len(past)
-        entry = _Turn(work, history, events_to_proto(work.new, iid, execution_id))
+        if history is None or history.execution_id != view.execution_id:
+            history = self._new_history(work, self._flavor())
+        elif history.count > len(work.past):
+            history = self._new_history(work, history.flavor)
+        history.update(work)
+        entry = _Turn(work, history, self._new_events(work, history.flavor))
         with self._lock:
             self._turns[iid] = entry
             self._place(entry)
+
+    def _new_history(self, work: TurnWork, flavor: Flavor) -> _History:
+        history = self._histories[work.view.instance_id] = _History(work.view.execution_id, flavor)
+        return history
+
+    @staticmethod
+    def _new_events(work: TurnWork, flavor: Flavor) -> list[Any]:
+        view = work.view
+        return events_to_proto(work.new, view.instance_id, view.execution_id, flavor=flavor)
 
     def forget(self, instance_id: str) -> None:
         with self._lock:
@@ -172,16 +217,10 @@ class WorkItemHub:
             self._histories.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
-        request = svc.ActivityRequest(name=record.name, taskId=record.task_id, taskExecutionId="")
-        if record.input is not None:
-            request.input.value = record.input
-        request.workflowInstance.instanceId = record.instance_id
-        request.workflowInstance.executionId.value = record.execution_id
-        item = svc.WorkItem(
-            activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
-        )
+        flavor = self._flavor()
+        item = _activity_item(record, flavor)
         with self._lock:
-            entry = _Activity(record, item)
+            entry = _Activity(record, item, flavor)
             self._activities[(record.instance_id, record.task_id)] = entry
             self._place(entry)
 
@@ -201,6 +240,8 @@ class WorkItemHub:
         if isinstance(entry, _Activity):
             stream = self._streams[next(self._next) % len(self._streams)]
             entry.stream = stream
+            if entry.flavor is not stream.flavor:
+                entry.encode(stream.flavor)
             stream.push(entry.item)
             return
         # Its last turn's stream while that stays open: its worker may hold the
@@ -211,13 +252,18 @@ class WorkItemHub:
         else:
             stream = self._streams[next(self._next) % len(self._streams)]
         entry.stream = stream
+        if entry.history.flavor is not stream.flavor:
+            # Both flavors connected and the other picked (rare): encode afresh.
+            entry.history = self._new_history(entry.work, stream.flavor)
+            entry.history.update(entry.work)
+            entry.new = self._new_events(entry.work, stream.flavor)
         stream.push(self._turn_item(entry, stream))
 
-    def _turn_item(self, entry: _Turn, stream: _Stream) -> svc.WorkItem:
+    def _turn_item(self, entry: _Turn, stream: _Stream) -> Any:
         """The work item of ``entry`` for ``stream``: the delta since the history
         ``stream`` holds, or the full history (lock held)."""
-        work, history = entry.work, entry.history
-        request = svc.WorkflowRequest(instanceId=work.view.instance_id, newEvents=entry.new)
+        work, history, flavor = entry.work, entry.history, stream.flavor
+        request = flavor.TurnRequest(instanceId=work.view.instance_id, newEvents=entry.new)
         request.executionId.value = history.execution_id
         if stream.stateful and history.stream is stream:
             request.cachedHistory.eventCount = history.held
@@ -228,7 +274,9 @@ class WorkItemHub:
         # new events: it caches only committed history).
         history.stream = stream if stream.stateful else None
         history.held = len(history.events)
-        return svc.WorkItem(workflowRequest=request, completionToken=str(work.token))
+        return flavor.svc.WorkItem(
+            completionToken=str(work.token), **{flavor.turn_request: request}
+        )
 
     @property
     def connected(self) -> int:
@@ -237,17 +285,16 @@ class WorkItemHub:
 
     # --- the streams' side (the event loop) ------------------------------------------
 
-    async def stream(self, capabilities: set[int]) -> AsyncIterator[svc.WorkItem]:
-        """Work items for one ``GetWorkItems`` call, until it is cancelled."""
-        stream = _Stream(
-            asyncio.get_running_loop(),
-            pings=svc.WORKER_CAPABILITY_HEALTH_PING in capabilities,
-            stateful=svc.WORKER_CAPABILITY_STATEFUL_HISTORY in capabilities,
-        )
+    async def stream(self, capabilities: set[int], flavor: Flavor = DAPR) -> AsyncIterator[Any]:
+        """Work items (``flavor``'s) for one ``GetWorkItems`` call, until it is cancelled."""
+        stateful = flavor is DAPR and dapr_svc.WORKER_CAPABILITY_STATEFUL_HISTORY in capabilities
+        stream = _Stream(asyncio.get_running_loop(), flavor.pings(capabilities), flavor, stateful)
+        ping = flavor.svc.WorkItem(healthPing=flavor.svc.HealthPing())
         with self._lock:
             if self._closed:
                 return
             self._streams.append(stream)
+            self._last_flavor = flavor
             waiting, self._waiting = self._waiting, deque()
             for entry in waiting:
                 if self._live(entry):
@@ -257,11 +304,10 @@ class WorkItemHub:
                 item = await stream.next(HEALTH_PING_SECONDS)
                 if item is False:
                     if stream.pings:
-                        yield svc.WorkItem(healthPing=svc.HealthPing())
+                        yield ping
                     continue
                 if item is None:
                     return
-                assert isinstance(item, svc.WorkItem)
                 yield item
         finally:
             self._dropped(stream)
@@ -294,8 +340,8 @@ class WorkItemHub:
         if abandoned:
             log.info("an SDK worker stream closed; %d turns go back in line", len(abandoned))
 
-    def complete_turn(self, resp: svc.WorkflowResponse) -> bool:
-        """An SDK's answer to a turn; False if it answers no turn in flight."""
+    def complete_turn(self, resp: Any, flavor: Flavor = DAPR) -> bool:
+        """An SDK's answer to a turn (``flavor``'s); False if it answers no turn in flight."""
         with self._lock:
             entry = self._turns.get(resp.instanceId)
             if entry is None:
@@ -305,15 +351,16 @@ class WorkItemHub:
                 return False  # stale: a later dispatch of the instance is in flight
             del self._turns[resp.instanceId]
         try:
-            turn = turn_from_proto(resp, time.time_ns())
+            turn = turn_from_proto(resp, time.time_ns(), flavor)
         except UnsupportedAction as e:
             failure = FailureDetails("UnsupportedAction", str(e), non_retriable=True)
             turn = Turn([h.CompleteWorkflow("FAILED", failure=failure)])
         turn.suspended = _suspended(entry.work)
+        terminate_children(turn, itertools.chain(entry.work.past, entry.work.new))
         sink = self._sink()
         return sink is not None and sink.turn_done(resp.instanceId, token, turn)
 
-    def complete_activity(self, resp: svc.ActivityResponse) -> bool:
+    def complete_activity(self, resp: Any) -> bool:
         """An SDK's activity result; False if no such activity is in flight."""
         with self._lock:
             entry = self._activities.pop((resp.instanceId, resp.taskId), None)
@@ -335,6 +382,29 @@ class WorkItemHub:
             return False
         sink.activity_done(result)
         return True
+
+    # --- Abandon*WorkItem (the Microsoft flavor): by completion token ----------------
+
+    def abandon_turn(self, token: str) -> bool:
+        """The SDK gives a turn back: its events go back in line for a new dispatch."""
+        with self._lock:
+            found = next((e for e in self._turns.values() if str(e.work.token) == token), None)
+            if found is None:
+                return False
+            del self._turns[found.work.view.instance_id]
+        sink = self._sink()
+        if sink is not None:
+            sink.turn_abandoned(found.work.view.instance_id, found.work.token)
+        return True
+
+    def abandon_activity(self, token: str) -> bool:
+        """The SDK gives an activity back: it is handed out again."""
+        with self._lock:
+            for entry in self._activities.values():
+                if entry.item.completionToken == token:
+                    self._place(entry)
+                    return True
+        return False
 
 
 def _suspended(work: TurnWork) -> bool:
