@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -110,3 +111,61 @@ def test_a_workflow_run_by_a_remote_executor_completes_with_local_activities(
     assert kinds[:3] == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
     assert kinds.count("TaskCompleted") == 1 and kinds[-1] == "ExecutionCompleted"
     assert state.serialized_custom_status == '"doubling"'
+
+
+class HoldingRemote(ThreadedRemote):
+    """Answers an instance's first turn (schedule "double"), then never answers:
+    the turn carrying the activity's result stays in flight."""
+
+    def __init__(self) -> None:
+        self.held: list[TurnWork] = []
+        super().__init__()
+
+    def _serve(self) -> None:
+        while (work := self.work.get()) is not None:
+            assert self.worker is not None
+            if any(isinstance(e, h.TaskScheduled) for e in work.past):
+                self.held.append(work)
+                continue
+            self.worker.turn_done(work.view.instance_id, work.token, self._decide(work.new))
+
+
+def test_a_result_held_by_an_unanswered_remote_turn_survives_shutdown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    runs: list[int] = []
+
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        runs.append(x)
+        return 2 * x
+
+    rt = make_runtime()
+    rt.activity(double)
+    holding = HoldingRemote()
+    rt.attach(executor=holding)
+    rt.start()
+    holding.worker = rt.worker
+    client = rt.client()
+    iid = client.schedule_new_workflow("remote_sum", input=20)
+    deadline = time.monotonic() + 20
+    while not any(isinstance(e, h.TaskCompleted) for w in holding.held for e in w.new):
+        assert time.monotonic() < deadline, "the result's turn was never dispatched"
+        time.sleep(0.01)
+    rt.shutdown()  # the turn carrying the result is still in flight
+    holding.close()
+
+    again = make_runtime()
+    again.activity(double)
+    answering = ThreadedRemote()
+    answering.abandoned = True  # no abandon this time
+    again.attach(executor=answering)
+    again.start()
+    answering.worker = again.worker
+    try:
+        client = again.client()
+        client.raise_workflow_event(iid, "add", data=2)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+        assert state is not None and state.output_as() == 42
+    finally:
+        answering.close()
+    assert runs == [20]  # its result was kept: the activity did not run again

@@ -67,18 +67,21 @@ class Rounds(WorkerState):
         flow = self._flow.active
         freed = False
         for r in results:
-            batch.finished_activities.append((r.instance_id, r.task_id))
             if flow and self._flow.finished(r.instance_id, r.task_id):
                 freed = True
             cached = self._cache.get(r.instance_id)
             if (
                 cached is not None
-                and cached.executor is not None
                 and cached.view.execution_id == r.execution_id
                 and r.instance_id not in self._in_flight
             ):
+                # Applied in this round's turn, no inbox row: a remote turn's
+                # results are marked finished when its answer commits.
                 inputs[r.instance_id].local.append(r)
+                if cached.remote is None:
+                    batch.finished_activities.append((r.instance_id, r.task_id))
             else:
+                batch.finished_activities.append((r.instance_id, r.task_id))
                 batch.messages.append(result_message(r, now))
         answered: set[str] = set()
         for instance_id, token, turn in answers:
@@ -226,7 +229,7 @@ class Rounds(WorkerState):
             local.append((r, event))
             events.append(event)
         if cached.remote is not None:
-            self._send_remote(cached, events, item.message_ids, now)
+            self._send_remote(cached, events, item.message_ids, local, now)
             return None
         executor = cached.executor
         assert executor is not None

@@ -29,6 +29,11 @@ class Stalls(WorkerState):
         history_len: int,
     ) -> None:
         batch.messages.extend(result_message(r, now) for r in item.local)
+        # A remote instance's results were left for its answer to mark finished.
+        finished = set(batch.finished_activities)
+        batch.finished_activities.extend(
+            k for k in ((r.instance_id, r.task_id) for r in item.local) if k not in finished
+        )
         terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
         if terminate is None:
             log.warning(

@@ -41,6 +41,7 @@ class WorkerState:
     _cv: threading.Condition
     _results: list[ActivityResult]
     _answers: list[tuple[str, int, Turn]]
+    _round_results: list[ActivityResult]
     _fetch: bool
     _cache: OrderedDict[str, Cached]
     _remote: TurnExecutor | None
@@ -121,7 +122,12 @@ class WorkerState:
         raise NotImplementedError
 
     def _send_remote(  # remote.py
-        self, cached: Cached, events: list[h.Event], message_ids: list[int], now: Nanos
+        self,
+        cached: Cached,
+        events: list[h.Event],
+        message_ids: list[int],
+        local: list[tuple[ActivityResult, h.Event]],
+        now: Nanos,
     ) -> None:
         raise NotImplementedError
 

@@ -205,6 +205,12 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         if self._watchdog is not None:
             self._watchdog.stop()
         self._activities.shutdown(self.options.shutdown_grace)
+        with self._cv:
+            # Results held by unanswered remote turns go to the inbox (the turns
+            # are in flight, so the final round writes them as messages).
+            for flight in self._in_flight.values():
+                self._results.extend(r for r, _ in flight.local)
+                flight.local = []
         # Results of activities that finished during shutdown still count.
         with self._round_lock:
             try:
@@ -258,6 +264,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             if flight is not None and flight.token == token:
                 del self._in_flight[instance_id]
                 self._fetch = True  # its messages are still in the inbox
+                # The results it carried go back in line, for the next dispatch.
+                self._results.extend(r for r, _ in flight.local)
                 self._cv.notify_all()
 
     def activity_done(self, result: ActivityResult) -> None:
@@ -379,7 +387,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             # so they go back in line for the next round.
             with self._cv:
                 if generation == self._generation:
-                    self._results[:0] = results
+                    # Less those a remote turn in flight now holds.
+                    self._results[:0] = self._round_results
                     self._round_results = []
             raise
         with self._cv:
