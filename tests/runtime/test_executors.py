@@ -47,6 +47,10 @@ class ThreadedRemote:
 
     def _serve(self) -> None:
         while (work := self.work.get()) is not None:
+            # The test sets `worker` right after start(), which may already dispatch.
+            deadline = time.monotonic() + 10
+            while self.worker is None and time.monotonic() < deadline:
+                time.sleep(0.001)
             assert self.worker is not None
             events = [*work.past, *work.new]
             self.seen.append(
@@ -123,6 +127,10 @@ class HoldingRemote(ThreadedRemote):
 
     def _serve(self) -> None:
         while (work := self.work.get()) is not None:
+            # The test sets `worker` right after start(), which may already dispatch.
+            deadline = time.monotonic() + 10
+            while self.worker is None and time.monotonic() < deadline:
+                time.sleep(0.001)
             assert self.worker is not None
             if any(isinstance(e, h.TaskScheduled) for e in work.past):
                 self.held.append(work)
