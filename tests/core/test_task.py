@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from outlast.core.serialization import to_json
 from outlast.core.task import CompletableTask, when_all
 from outlast.errors import SerializationError
 
-HINT = "did you forget `yield`?"
+HINT = re.escape("did you forget `yield`?")
 
 
 def test_a_task_read_as_a_value_hints_at_yield() -> None:
