@@ -144,12 +144,12 @@ def test_a_turn_that_blocks_warns_before_it_stalls(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="outlast.worker")
-    rt = make_runtime(deadlock_timeout=1.0)
+    rt = make_runtime(deadlock_timeout=1.5)
 
     @rt.workflow
     def sleepy(ctx: outlast.WorkflowContext, _: Any) -> Generator[Any, Any, Any]:
         if not ctx.is_replaying:
-            time.sleep(0.6)  # the mistake: blocks every workflow of the runtime
+            time.sleep(0.9)  # the mistake: blocks every workflow of the runtime
         yield ctx.create_timer(timedelta(0))
         return "awake"
 

@@ -4,6 +4,7 @@ trace, across a restart too."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Generator, Iterator
 from datetime import timedelta
@@ -233,3 +234,24 @@ def test_continue_as_new_runs_stay_in_the_starters_trace(
         "workflow counter continued as new",
         "workflow counter completed",
     ]
+
+
+def test_the_asyncio_client_records_the_callers_span(
+    make_runtime: RuntimeFactory, traced: Traced
+) -> None:
+    rt = make_runtime(tracer_provider=traced.provider)
+    _register_waiting(rt)
+    rt.start()
+
+    async def start() -> Any:
+        with traced.provider.get_tracer("test").start_as_current_span("handler") as span:
+            await rt.async_client().schedule_new_workflow("parcel", instance_id="a-1")
+        return span.get_span_context()
+
+    caller = asyncio.run(start())
+    rt.client().wait_for_workflow_start("a-1", timeout_in_seconds=10)
+    _wait_for(lambda: bool(rt.store.get_history("a-1")))
+    events = [decode_event(e) for e in rt.store.get_history("a-1")]
+    started = next(e for e in events if isinstance(e, h.ExecutionStarted))
+    ids = f"{caller.trace_id:032x}-{caller.span_id:016x}"
+    assert started.trace_context == f"00-{ids}-{caller.trace_flags:02x}"

@@ -26,6 +26,11 @@ class Task(Generic[T]):
         self._callbacks: list[Callable[[Task[Any]], None]] | None = None
         self._awaited = False  # the workflow yielded it
 
+    def __repr__(self) -> str:
+        # What an f-string shows of a task used as its result: say how to get that.
+        state = "completed" if self._is_complete else "pending"
+        return f"<{type(self).__name__} {state}: `yield` it to get its result>"
+
     if not TYPE_CHECKING:  # type checkers keep flagging these uses as errors
         # A task stands for a result that is not there yet; code that uses it as
         # the result forgot to ``yield`` it. Say so, where Python lets us.
