@@ -211,6 +211,37 @@ def test_a_killed_worker_takes_its_children_with_it(store_url: str, tmp_path: Pa
     _until(lambda: _gone(pid), f"process {pid} outlived its worker")
 
 
+def test_shutdown_kills_what_still_runs_and_the_attempt_runs_again_on_restart(
+    make_runtime: RuntimeFactory, store_url: str, tmp_path: Path
+) -> None:
+    side = tmp_path / "side.txt"
+
+    def runtime() -> outlast.WorkflowRuntime:
+        rt = make_runtime()
+        rt._options.shutdown_grace = 0.2  # not a public knob; 10 s by default
+        rt.register_activity(app.hang, isolation="process")
+
+        @rt.workflow
+        def stuck(ctx: outlast.WorkflowContext, side: str) -> Generator[Any, Any, Any]:
+            return (yield ctx.call_activity("hang", input=side))
+
+        return rt
+
+    first = runtime()
+    first.start()
+    outlast.WorkflowClient(store_url).schedule_new_workflow("stuck", input=str(side))
+    _until(lambda: len(app.notes(side)) == 1, "the activity never started")
+    first.shutdown()
+    pid = int(app.notes(side)[0][2])
+    _until(lambda: _gone(pid), f"process {pid} outlived the shutdown")
+
+    second = runtime()
+    second.start()
+    _until(lambda: len(app.notes(side)) == 2, "the activity did not run again")
+    assert app.notes(side)[1][1] == "2"  # the stopped worker's attempt counted
+    second.shutdown()
+
+
 def test_errors_come_back_by_type_name_and_non_retryable_ones_are_tried_once(
     make_runtime: RuntimeFactory, store_url: str
 ) -> None:

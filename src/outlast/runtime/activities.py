@@ -209,25 +209,39 @@ class ActivityExecutor:
         return set() if self._processes is None else self._processes.instances()
 
     async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
-        if self._async_slots is None:
-            import asyncio
+        import asyncio  # loaded already: this runs on its loop
 
+        if self._async_slots is None:
             self._async_slots = asyncio.Semaphore(self._max)
-        async with self._async_slots:
-            started = time.perf_counter()
-            span = None if self.tracing is None else self.tracing.activity_started(record)
-            try:
-                args: tuple[Any, ...] = (ctx,)
-                if d.takes_input:
-                    args += (from_json(record.input, d.input_hint),)
-                outcome = _succeeded(record, self._encode(await d.fn(*args), record))
-            except (Exception, SystemExit, KeyboardInterrupt) as e:
-                # Cancellation (a shutdown) is not an outcome: the activity runs again.
-                outcome = _failed(record, e, ctx)
-            except BaseException:
+        started = time.perf_counter()
+        span: Any = None
+        try:
+            async with self._async_slots:
+                started = time.perf_counter()
+                span = None if self.tracing is None else self.tracing.activity_started(record)
+                try:
+                    args: tuple[Any, ...] = (ctx,)
+                    if d.takes_input:
+                        args += (from_json(record.input, d.input_hint),)
+                    outcome = _succeeded(record, self._encode(await d.fn(*args), record))
+                except (Exception, SystemExit, KeyboardInterrupt) as e:
+                    outcome = _failed(record, e, ctx)
+        except asyncio.CancelledError:
+            if not ctx.is_cancelled:
+                # Not by the heartbeat watch (a shutdown): not an outcome, the
+                # activity runs again.
                 if span is not None and self.tracing is not None:
                     self.tracing.activity_ended(span, None)
                 raise
+            # Cancelled at its timeout: it still ends, or its row would stay in the
+            # store and its place under a per-name cap would stay taken.
+            message = f"activity {record.name!r} was cancelled at its timeout"
+            error = ActivityTimeoutError(message, FailureDetails("ActivityTimeoutError", message))
+            outcome = _failed(record, error, ctx)
+        except BaseException:
+            if span is not None and self.tracing is not None:
+                self.tracing.activity_ended(span, None)
+            raise
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
         self._ended(record, outcome, span)
         self._report(outcome, record.name)

@@ -231,7 +231,12 @@ class ProcessPool:
         ctx._last_beat = time.monotonic() + START_ALLOWANCE
         key = (record.instance_id, record.task_id)
         with self._cond:
-            self._running[key] = (ctx, child)
+            closing = self._closing
+            if not closing:
+                self._running[key] = (ctx, child)  # from here on, shutdown kills it
+        if closing:
+            self._release(key, child)
+            return None
         job = Job(
             d.fn.__module__,
             d.fn.__qualname__,
@@ -249,7 +254,7 @@ class ProcessPool:
             self._release(key, child)
 
     def cancel_instance(self, instance_id: str) -> None:
-        """Cancel the attempts of ``instance_id`` running here (it was terminated)."""
+        """Cancel the attempts of ``instance_id`` running here (its workflow ended)."""
         with self._cond:
             for (iid, _), (ctx, _) in self._running.items():
                 if iid == instance_id:
