@@ -159,7 +159,7 @@ class WorkflowApi(ScheduleHandlers):
         if state is None:
             raise not_found(iid)
         waiting: list[PendingActivity] = []
-        if state.runtime_status is WorkflowStatus.RUNNING:
+        if state.runtime_status in (WorkflowStatus.RUNNING, WorkflowStatus.PENDING):
             # What waits behind a limit (docs/flow-control.md) shows as such.
             waiting = await self._call(ERR_GET_WORKFLOW, self.client.get_pending_activities, iid)
         return json_response(status_json(state, waiting=waiting))

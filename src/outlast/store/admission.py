@@ -21,6 +21,20 @@ from dataclasses import dataclass
 
 from outlast.core.flow import Limit
 
+# A workflow under a limit holds a slot while it runs: a row in the activities
+# table with this task ID, named ``slot_name(workflow)``, queued and admitted like
+# an activity. An admitted slot is owned by SLOT_OWNER, no worker: a worker that
+# goes away does not release it (the instance runs on elsewhere); the turn that
+# finishes the instance deletes it. Admitting one makes the instance's parked
+# start visible again.
+SLOT_TASK = -1
+SLOT_OWNER = "(admitted)"
+
+
+def slot_name(workflow: str) -> str:
+    return f"workflow:{workflow}"
+
+
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
 # the rows of a key at its cap are passed over (they keep their place).
 _LOOKAHEAD = 1000

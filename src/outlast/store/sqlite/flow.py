@@ -16,10 +16,25 @@ _QUEUE = adm.queue_sql("activities", "?")
 _PRUNE = adm.prune_sql("limit_starts", "?")
 _STARTED = adm.started_sql("limit_starts", "?")
 _TAKE = (
-    "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
+    "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
+    "WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
     "RETURNING instance_id, execution_id, task_id, name, input, owner, attempt, options, "
     "limit_key, priority, queued_at"
 )
+_UNPARK = "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at > ?"
+
+
+def queue_slots(conn: sqlite3.Connection, slots: Sequence[ActivityRecord]) -> None:
+    """Queue workflow slots not queued (or admitted) yet."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO activities (instance_id, task_id, execution_id, name, input, "
+        "owner, attempt, options, limit_key, priority, queued_at) "
+        "VALUES (?, ?, ?, ?, NULL, NULL, 1, NULL, ?, ?, ?)",
+        [
+            (s.instance_id, s.task_id, s.execution_id, s.name, s.key, s.priority, s.queued_at)
+            for s in slots
+        ],
+    )
 
 
 def admit(
@@ -47,8 +62,11 @@ def admit(
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
         budget.spend(len(chosen))
         for q in chosen:
-            for r in conn.execute(_TAKE, (worker_id, q.instance_id, q.task_id)).fetchall():
+            params = (adm.SLOT_OWNER, worker_id, q.instance_id, q.task_id)
+            for r in conn.execute(_TAKE, params).fetchall():
                 admitted.append(activity_of(r))
+            if q.task_id == adm.SLOT_TASK:  # its parked start goes on now
+                conn.execute(_UNPARK, (now, q.instance_id, now))
         if limit.rate is not None and chosen:
             conn.executemany(
                 "INSERT INTO limit_starts (name, started_at) VALUES (?, ?)",
