@@ -4,6 +4,7 @@ priority, and bad declarations or calls get clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 import outlast
+from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.errors import InvalidStateError
 from outlast.store import Store, open_store
 
@@ -224,7 +227,7 @@ def build_jobs(store: Store, meter: Meter, **limit: Any) -> outlast.WorkflowRunt
 
     @rt.activity
     def leave(ctx: outlast.ActivityContext, item: dict[str, Any]) -> str:
-        time.sleep(0.02)
+        time.sleep(item.get("seconds", 0.02))
         meter.leave(item.get("key"))
         return str(item["label"])
 
@@ -262,7 +265,7 @@ def test_a_workflow_limit_caps_running_instances_on_every_runtime(store: Store) 
     first.start()
     second.start()
     try:
-        items = [{"label": n, "key": f"k{n % 3}"} for n in range(12)]
+        items = [{"label": n, "key": f"k{n % 3}", "seconds": 0.1} for n in range(12)]
         finish(first, start_jobs(first, items))
     finally:
         first.shutdown()
@@ -327,3 +330,24 @@ def test_a_waiting_start_shows_and_a_terminate_does_not_wait_in_line(store: Stor
     finally:
         gate.set()
         rt.shutdown()
+
+
+def test_both_clients_put_the_key_and_priority_on_the_start(store: Store) -> None:
+    rt = build_jobs(store, Meter(), concurrency=1)
+    sync_id = rt.client().schedule_new_workflow("job", input={"label": 1}, key="a", priority=2)
+
+    async def start() -> str:
+        return await rt.async_client().schedule_new_workflow(
+            "job", input={"label": 2}, key="b", priority=7
+        )
+
+    async_id = asyncio.run(start())
+    starts = {m.instance_id: decode_event(m.event) for m in store.fetch_messages("w", 1e12, 10)}
+    for iid, key, priority in [(sync_id, "a", 2), (async_id, "b", 7)]:
+        event = starts[iid]
+        assert isinstance(event, h.ExecutionStarted)
+        assert (event.key, event.priority) == (key, priority)
+    with pytest.raises(ValueError, match=r"priority must be 0\.\.9"):
+        rt.client().schedule_new_workflow("job", input={}, priority=-1)
+    with pytest.raises(TypeError, match="key must be a string"):
+        rt.client().schedule_new_workflow("job", input={}, key=42)  # type: ignore[arg-type]

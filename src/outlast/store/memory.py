@@ -312,7 +312,14 @@ class MemoryStore(MemorySchedules, Store):
             try:
                 self._commit(batch, rejected)
                 for slot in batch.queued:
-                    self._activities.setdefault((slot.instance_id, slot.task_id), replace(slot))
+                    held = self._activities.setdefault(
+                        (slot.instance_id, slot.task_id), replace(slot)
+                    )
+                    if held.owner is not None and slot.queued_at is not None:
+                        # Admitted since the worker looked: its start goes on.
+                        for m in self._inbox.values():
+                            if m.instance_id == slot.instance_id:
+                                m.visible_at = min(m.visible_at, slot.queued_at)
                 a = batch.admission
                 if a is not None:
                     batch.admitted = self._admit(

@@ -81,6 +81,8 @@ class WorkflowClient(AsyncSchedules):
         input: InT,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     async def schedule_new_workflow(
@@ -90,6 +92,8 @@ class WorkflowClient(AsyncSchedules):
         input: None = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     async def schedule_new_workflow(
@@ -99,6 +103,8 @@ class WorkflowClient(AsyncSchedules):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]: ...
     async def schedule_new_workflow(
         self,
@@ -107,12 +113,20 @@ class WorkflowClient(AsyncSchedules):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]:
         """Start a workflow instance; return its ID (see the synchronous client)."""
         # The overloads above checked the types; the sync client's would again.
         start: Callable[..., InstanceID[Any]] = self._sync.schedule_new_workflow
         return await asyncio.to_thread(
-            start, workflow, input=input, instance_id=instance_id, start_at=start_at
+            start,
+            workflow,
+            input=input,
+            instance_id=instance_id,
+            start_at=start_at,
+            key=key,
+            priority=priority,
         )
 
     # --- reading -------------------------------------------------------------------

@@ -45,6 +45,12 @@ _QUEUE_SLOTS = (
     "(s->>6)::float8 FROM jsonb_array_elements(%s::jsonb) s "
     "ON CONFLICT (instance_id, task_id) DO NOTHING"
 )
+_UNPARK_ADMITTED = """
+UPDATE outlast_inbox m SET visible_at = (s->>6)::float8
+FROM jsonb_array_elements(%s::jsonb) s, outlast_activities a
+WHERE m.instance_id = s->>0 AND m.visible_at > (s->>6)::float8
+    AND a.instance_id = s->>0 AND a.task_id < 0 AND a.owner IS NOT NULL
+"""
 _LOG = (
     "INSERT INTO outlast_limit_starts (name, started_at) SELECT %s, %s FROM generate_series(1, %s)"
 )
@@ -105,9 +111,13 @@ def any_queued_sql(count: int) -> str:
 
 
 def queue_slots(conn: Conn, slots: Sequence[ActivityRecord]) -> None:
-    """Queue workflow slots not queued (or admitted) yet."""
+    """Queue workflow slots not queued (or admitted) yet. A slot admitted already
+    (another worker queued it, and it was admitted since this one looked) gets
+    its start back, which this batch parked again."""
     rows = [
         [s.instance_id, s.task_id, s.execution_id, s.name, s.key, s.priority, s.queued_at]
         for s in slots
     ]
-    conn.execute(_QUEUE_SLOTS, (json.dumps(rows),))
+    doc = json.dumps(rows)
+    conn.execute(_UNPARK_ADMITTED, (doc,))
+    conn.execute(_QUEUE_SLOTS, (doc,))

@@ -22,10 +22,18 @@ _TAKE = (
     "limit_key, priority, queued_at"
 )
 _UNPARK = "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at > ?"
+_UNPARK_ADMITTED = (
+    "UPDATE inbox SET visible_at = ? WHERE visible_at > ? AND instance_id IN "
+    "(SELECT instance_id FROM activities WHERE instance_id = ? AND task_id < 0 "
+    "AND owner IS NOT NULL)"
+)
 
 
 def queue_slots(conn: sqlite3.Connection, slots: Sequence[ActivityRecord]) -> None:
-    """Queue workflow slots not queued (or admitted) yet."""
+    """Queue workflow slots not queued (or admitted) yet. A slot admitted already
+    (another worker queued it, and it was admitted since this one looked) gets
+    its start back, which this batch parked again."""
+    conn.executemany(_UNPARK_ADMITTED, [(s.queued_at, s.queued_at, s.instance_id) for s in slots])
     conn.executemany(
         "INSERT OR IGNORE INTO activities (instance_id, task_id, execution_id, name, input, "
         "owner, attempt, options, limit_key, priority, queued_at) "
