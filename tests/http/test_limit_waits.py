@@ -114,3 +114,17 @@ def test_a_start_waiting_on_a_workflow_limit_shows_everywhere(queued: Queued) ->
         f"{queued.server.url}/instances/pay-2", headers={"Accept": "text/html"}, timeout=10
     )
     assert "its start: waiting on its limit (key customer-7, priority 4)" in page.text
+
+
+def test_a_start_over_http_takes_a_key_and_a_priority(queued: Queued) -> None:
+    base = f"{queued.server.url}/v1.0/workflows/dapr/pay/start"
+    bad = httpx.post(f"{base}?instanceID=pay-x&priority=12", timeout=10)
+    assert bad.status_code == 400 and "priority" in bad.json()["message"]
+    ok = httpx.post(f"{base}?instanceID=pay-3&key=customer-9&priority=6", timeout=10)
+    assert ok.status_code == 202
+    deadline = time.monotonic() + 10
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline and "waitingOnLimit" not in body:
+        body = httpx.get(f"{queued.server.url}/v1.0/workflows/dapr/pay-3", timeout=10).json()
+        time.sleep(0.02)
+    assert body["waitingOnLimit"] == [{"workflow": "pay", "key": "customer-9", "priority": 6}]

@@ -23,6 +23,7 @@ from outlast import __version__
 from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
 from outlast.client.state import PendingActivity, WorkflowState
+from outlast.core.flow import check_key, check_priority
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import TimeoutError
 from outlast.http import requests as rq
@@ -139,6 +140,7 @@ class WorkflowApi(ScheduleHandlers):
         self, request: Request, name: str, iid: str | None, trailing_segments: int
     ) -> Response:
         body = await rq.json_body(request)
+        key, priority = _flow(request)
         new_id = await self._call(
             ERR_START_WORKFLOW,
             self.client.schedule_new_workflow,
@@ -146,6 +148,8 @@ class WorkflowApi(ScheduleHandlers):
             input=None if body is rq.NO_BODY else body,
             instance_id=iid,
             if_exists=_if_exists(request),
+            key=key,
+            priority=priority,
         )
         location = _location(request, trailing_segments, new_id)
         return json_response({"instanceID": new_id}, 202, {"Location": location})
@@ -385,6 +389,17 @@ class WorkflowApi(ScheduleHandlers):
                 "health": "/healthz",
             }
         )
+
+
+def _flow(request: Request) -> tuple[str | None, int]:
+    """The ``key`` and ``priority`` (0..9) query parameters of a start, for a
+    workflow under a limit (docs/flow-control.md)."""
+    key = request.query_params.get("key")
+    raw = request.query_params.get("priority", "0")
+    try:
+        return check_key(key), check_priority(int(raw))
+    except (TypeError, ValueError) as e:
+        raise ApiError(400, ERR_START_WORKFLOW, f"bad key or priority: {e}") from e
 
 
 def _if_exists(request: Request) -> IfExists:
