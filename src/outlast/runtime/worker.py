@@ -54,7 +54,8 @@ class WorkerOptions:
     shutdown_grace: float = 10.0
     activity_limits: dict[str, int] = field(default_factory=dict)
     workflow_limits: dict[str, int] = field(default_factory=dict)
-    # Cluster-wide limits by activity name, enforced by the store (runtime.limit).
+    # Cluster-wide limits by activity or workflow name, enforced by the store
+    # (runtime.limit, docs/flow-control.md).
     flow_limits: dict[str, Limit] = field(default_factory=dict)
     # Finished instances are purged once this long past their last update, per status.
     retention: dict[str, float] = field(default_factory=dict)

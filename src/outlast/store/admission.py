@@ -31,8 +31,11 @@ SLOT_TASK = -1
 SLOT_OWNER = "(admitted)"
 
 
+_SLOT_PREFIX = "workflow:"
+
+
 def slot_name(workflow: str) -> str:
-    return f"workflow:{workflow}"
+    return f"{_SLOT_PREFIX}{workflow}"
 
 
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
@@ -82,8 +85,10 @@ class Budget:
         if limit.rate is not None:
             left = limit.rate.count - started
             headroom = left if headroom is None else min(headroom, left)
-        if headroom is None or headroom > self.backlog:
-            return max(0, self.backlog)
+        # A workflow's slot takes no thread of the admitting worker (any worker
+        # runs the instance): only the backlog bounds it.
+        if headroom is None or headroom > self.backlog or limit.name.startswith(_SLOT_PREFIX):
+            return max(0, self.backlog if headroom is None else min(headroom, self.backlog))
         return max(0, min(headroom, self.room))
 
     def spend(self, n: int) -> None:
