@@ -102,3 +102,12 @@ def test_an_activity_queued_behind_a_limit_says_so() -> None:
     queued, running = waiting_on("RUNNING", line, workers={0: None, 1: "host:1:ab"}, capped=capped)
     assert queued.kind == "cap" and "charge (task 0): waiting on its limit" in queued.text
     assert running.kind == "activity" and "running on worker host:1:ab" in running.text
+
+
+def test_a_start_waiting_on_a_workflow_limit_says_so() -> None:
+    pending = [PendingActivity(-1, "job", None, waiting_on_limit=True, priority=3)]
+    capped = concurrency_cap_waits(pending)
+    [wait] = waiting_on("PENDING", tl.build([]), capped=capped)
+    assert (wait.kind, wait.text) == ("cap", "its start: waiting on its limit (priority 3)")
+    [plain] = waiting_on("PENDING", tl.build([]), capped={})
+    assert plain.kind == "start"

@@ -46,20 +46,25 @@ def queued(tmp_path: Path) -> Iterator[Queued]:
         return (yield outlast.when_all(calls))
 
     rt.limit(charge, concurrency=1)
+    rt.limit(pay, concurrency=1)
     rt.start()
     client = rt.client()
     try:
         iid = client.schedule_new_workflow(pay, instance_id="pay-1")
+        # A second payment waits for the workflow's own limit, PENDING.
+        client.schedule_new_workflow(pay, instance_id="pay-2", key="customer-7", priority=4)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if any(a.waiting_on_limit for a in client.get_pending_activities(iid)):
+            waiting = [*client.get_pending_activities(iid), *client.get_pending_activities("pay-2")]
+            if sum(a.waiting_on_limit for a in waiting) == 2:
                 break
             time.sleep(0.02)
         with BackgroundServer(create_app(client, runtime=rt)) as server:
             yield Queued(url, server, iid)
         gate.set()
-        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=10)
-        assert state is not None and state.serialized_output == "[1,2]"
+        for done in (iid, "pay-2"):
+            state = client.wait_for_workflow_completion(done, timeout_in_seconds=10)
+            assert state is not None and state.serialized_output == "[1,2]"
     finally:
         gate.set()
         rt.shutdown()
@@ -94,3 +99,32 @@ def test_the_dashboard_page_says_waiting_on_its_limit(queued: Queued) -> None:
     assert page.status_code == 200
     assert "charge (task 0): waiting on its limit (key customer-42, priority 1)" in page.text
     assert 'class="wait w-cap"' in page.text
+
+
+def test_a_start_waiting_on_a_workflow_limit_shows_everywhere(queued: Queued) -> None:
+    body = httpx.get(f"{queued.server.url}/v1.0/workflows/dapr/pay-2", timeout=10).json()
+    assert body["runtimeStatus"] == "PENDING"
+    assert body["waitingOnLimit"] == [{"workflow": "pay", "key": "customer-7", "priority": 4}]
+    for target in (["--store", queued.store_url], ["--url", queued.server.url]):
+        text = CliRunner().invoke(cli, ["status", "pay-2", *target], catch_exceptions=False)
+        assert "the start of workflow pay: waiting on its limit (key customer-7, priority 4)" in (
+            " ".join(text.stdout.split())
+        )
+    page = httpx.get(
+        f"{queued.server.url}/instances/pay-2", headers={"Accept": "text/html"}, timeout=10
+    )
+    assert "its start: waiting on its limit (key customer-7, priority 4)" in page.text
+
+
+def test_a_start_over_http_takes_a_key_and_a_priority(queued: Queued) -> None:
+    base = f"{queued.server.url}/v1.0/workflows/dapr/pay/start"
+    bad = httpx.post(f"{base}?instanceID=pay-x&priority=12", timeout=10)
+    assert bad.status_code == 400 and "priority" in bad.json()["message"]
+    ok = httpx.post(f"{base}?instanceID=pay-3&key=customer-9&priority=6", timeout=10)
+    assert ok.status_code == 202
+    deadline = time.monotonic() + 10
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline and "waitingOnLimit" not in body:
+        body = httpx.get(f"{queued.server.url}/v1.0/workflows/dapr/pay-3", timeout=10).json()
+        time.sleep(0.02)
+    assert body["waitingOnLimit"] == [{"workflow": "pay", "key": "customer-9", "priority": 6}]

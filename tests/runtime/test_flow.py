@@ -4,6 +4,7 @@ priority, and bad declarations or calls get clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 import outlast
+from outlast.core import history as h
+from outlast.core.codec import decode_event
 from outlast.errors import InvalidStateError
 from outlast.store import Store, open_store
 
@@ -200,10 +203,6 @@ def test_bad_limits_and_calls_get_clear_errors(store: Store) -> None:
         outlast.Rate(0, per=timedelta(seconds=1))
     with pytest.raises(ValueError, match="Rate per"):
         outlast.Rate(1, per=timedelta(0))
-    rt.limit("fan", concurrency=1)
-    with pytest.raises(ValueError, match="'fan' is a workflow; cluster-wide limits apply"):
-        rt.start()
-    rt = build(store, Meter())
     rt.start()
     try:
         with pytest.raises(InvalidStateError, match="before the runtime starts"):
@@ -216,3 +215,139 @@ def test_bad_limits_and_calls_get_clear_errors(store: Store) -> None:
         assert "priority must be 0..9" in state.failure_details.message
     finally:
         rt.shutdown()
+
+
+def build_jobs(store: Store, meter: Meter, **limit: Any) -> outlast.WorkflowRuntime:
+    """A workflow ``job`` of two steps under ``limit``; ``meter`` counts jobs."""
+    rt = outlast.WorkflowRuntime(store, poll_interval=0.05)
+
+    @rt.activity
+    def enter(ctx: outlast.ActivityContext, item: dict[str, Any]) -> None:
+        meter.enter(item.get("key"), str(item["label"]))
+
+    @rt.activity
+    def leave(ctx: outlast.ActivityContext, item: dict[str, Any]) -> str:
+        time.sleep(item.get("seconds", 0.02))
+        meter.leave(item.get("key"))
+        return str(item["label"])
+
+    @rt.workflow
+    def job(ctx: outlast.WorkflowContext, item: dict[str, Any]) -> Generator[Any, Any, Any]:
+        yield ctx.call_activity(enter, input=item)
+        return (yield ctx.call_activity(leave, input=item))
+
+    rt.limit(job, **limit)
+    return rt
+
+
+def start_jobs(
+    rt: outlast.WorkflowRuntime, items: list[dict[str, Any]]
+) -> list[outlast.InstanceID[Any]]:
+    client = rt.client()
+    return [
+        client.schedule_new_workflow(
+            "job", input=i, key=i.get("key"), priority=i.get("priority", 0)
+        )
+        for i in items
+    ]
+
+
+def finish(rt: outlast.WorkflowRuntime, ids: list[outlast.InstanceID[Any]]) -> None:
+    for iid in ids:
+        state = rt.client().wait_for_workflow_completion(iid, timeout_in_seconds=30)
+        assert state is not None and state.runtime_status is outlast.WorkflowStatus.COMPLETED
+
+
+def test_a_workflow_limit_caps_running_instances_on_every_runtime(store: Store) -> None:
+    meter = Meter()
+    first = build_jobs(store, meter, concurrency=2, per_key=1)
+    second = build_jobs(store, meter, concurrency=2, per_key=1)
+    first.start()
+    second.start()
+    try:
+        items = [{"label": n, "key": f"k{n % 3}", "seconds": 0.1} for n in range(12)]
+        finish(first, start_jobs(first, items))
+    finally:
+        first.shutdown()
+        second.shutdown()
+    assert meter.most["*"] == 2
+    assert all(meter.most[f"k{n}"] == 1 for n in range(3))
+    assert sorted(meter.order, key=int) == [str(n) for n in range(12)]
+
+
+def test_waiting_starts_go_by_priority_then_in_order(store: Store) -> None:
+    meter = Meter()
+    rt = build_jobs(store, meter, concurrency=1)
+    priorities = [0, 4, 9, 4, 0, 9]
+    # Scheduled before the runtime starts: every start waits in line together.
+    ids = start_jobs(rt, [{"label": n, "priority": p} for n, p in enumerate(priorities)])
+    rt.start()
+    try:
+        finish(rt, ids)
+    finally:
+        rt.shutdown()
+    assert meter.order == ["2", "5", "1", "3", "0", "4"]
+
+
+def test_a_waiting_start_shows_and_a_terminate_does_not_wait_in_line(store: Store) -> None:
+    gate = threading.Event()
+    rt = outlast.WorkflowRuntime(store, poll_interval=0.05)
+
+    @rt.activity
+    def hold(ctx: outlast.ActivityContext) -> None:
+        gate.wait(10)
+
+    @rt.workflow
+    def job(ctx: outlast.WorkflowContext) -> Generator[Any, Any, Any]:
+        yield ctx.call_activity(hold)
+
+    rt.limit(job, concurrency=1)
+    rt.start()
+    try:
+        client = rt.client()
+        holder = client.schedule_new_workflow(job)
+        client.wait_for_workflow_start(holder, timeout_in_seconds=10)
+        waiting = client.schedule_new_workflow(job, key="c-1", priority=3)
+        deadline = time.monotonic() + 10
+        while not client.get_pending_activities(waiting) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [line] = client.get_pending_activities(waiting)
+        assert (line.name, line.waiting_on_limit, line.key, line.priority) == (
+            "job",
+            True,
+            "c-1",
+            3,
+        )
+        state = client.get_workflow_state(waiting)
+        assert state is not None and state.runtime_status is outlast.WorkflowStatus.PENDING
+        client.terminate_workflow(waiting)
+        ended = client.wait_for_workflow_completion(waiting, timeout_in_seconds=10)
+        assert ended is not None and ended.runtime_status is outlast.WorkflowStatus.TERMINATED
+        third = client.schedule_new_workflow(job)
+        gate.set()
+        finish(rt, [holder, third])  # the terminated one left no slot taken
+        assert store.pending_activities(third) == []  # its slot went with it
+    finally:
+        gate.set()
+        rt.shutdown()
+
+
+def test_both_clients_put_the_key_and_priority_on_the_start(store: Store) -> None:
+    rt = build_jobs(store, Meter(), concurrency=1)
+    sync_id = rt.client().schedule_new_workflow("job", input={"label": 1}, key="a", priority=2)
+
+    async def start() -> str:
+        return await rt.async_client().schedule_new_workflow(
+            "job", input={"label": 2}, key="b", priority=7
+        )
+
+    async_id = asyncio.run(start())
+    starts = {m.instance_id: decode_event(m.event) for m in store.fetch_messages("w", 1e12, 10)}
+    for iid, key, priority in [(sync_id, "a", 2), (async_id, "b", 7)]:
+        event = starts[iid]
+        assert isinstance(event, h.ExecutionStarted)
+        assert (event.key, event.priority) == (key, priority)
+    with pytest.raises(ValueError, match=r"priority must be 0\.\.9"):
+        rt.client().schedule_new_workflow("job", input={}, priority=-1)
+    with pytest.raises(TypeError, match="key must be a string"):
+        rt.client().schedule_new_workflow("job", input={}, key=42)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ GATE_TABLE = "CREATE TABLE IF NOT EXISTS limit_gate (open boolean NOT NULL)"
 
 CONCURRENCY = 5
 PER_WORKER = 3
+WORKFLOWS_AT_ONCE = 4
 PER_KEY = 2
 RATE = outlast.Rate(20, per=timedelta(seconds=1))
 
@@ -80,6 +81,15 @@ def ordered(ctx: outlast.ActivityContext, value: str) -> str:
     return _run(ctx, value, 0.0)
 
 
+def in_job(ctx: outlast.ActivityContext, value: str) -> str:
+    return _run(ctx, value, 0.1)
+
+
+def job(ctx: outlast.WorkflowContext, value: str) -> Generator[Any, Any, str]:
+    """A workflow under a limit: its activity runs while the instance holds a slot."""
+    return str((yield ctx.call_activity(in_job, input=value)))
+
+
 def fan(ctx: outlast.WorkflowContext, spec: dict[str, Any]) -> Generator[Any, Any, int]:
     """``spec``: the activity, how many calls, and the keys to cycle through."""
     keys = spec.get("keys") or [None]
@@ -102,10 +112,11 @@ def build(store: str) -> outlast.WorkflowRuntime:
     runtime = outlast.WorkflowRuntime(
         store, lease_seconds=5.0, poll_interval=0.1, max_concurrent_activities=PER_WORKER
     )
-    for wf in (fan, one):
+    for wf in (fan, one, job):
         runtime.register_workflow(wf)
-    for act in (capped, keyed, paced, ordered):
+    for act in (capped, keyed, paced, ordered, in_job):
         runtime.register_activity(act)
+    runtime.limit(job, concurrency=WORKFLOWS_AT_ONCE)
     runtime.limit(capped, concurrency=CONCURRENCY)
     runtime.limit(keyed, per_key=PER_KEY)
     runtime.limit(paced, rate=RATE)

@@ -181,3 +181,16 @@ def test_priorities_order_waiting_work(cluster: Cluster) -> None:
     started = [i for i, _, _, _ in cluster.runs("ordered")]
     expected = [f"{n}" for n, _ in sorted(line, key=lambda item: (-item[1], item[0]))]
     assert started == ["gate", *expected]
+
+
+def test_a_workflow_limit_caps_running_instances_across_workers(cluster: Cluster) -> None:
+    client = cluster.client
+    ids = [client.schedule_new_workflow(app.job, input=f"{n}") for n in range(24)]
+    for iid in ids:
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=DEADLINE)
+        assert state is not None and state.runtime_status == outlast.WorkflowStatus.COMPLETED
+    runs = cluster.runs("in_job")
+    assert sorted(i for i, _, _, _ in runs) == sorted(f"{n}" for n in range(24))
+    # Each run lies within its instance's time holding a slot.
+    assert most_at_once([(s, e) for _, _, s, e in runs]) == app.WORKFLOWS_AT_ONCE
+    assert len({w for _, w, _, _ in runs}) >= 2

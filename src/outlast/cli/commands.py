@@ -103,7 +103,7 @@ def status(session: Session, instance_id: str) -> None:
     if state is None:
         raise not_found(instance_id)
     waiting = []
-    if state.runtime_status is WorkflowStatus.RUNNING:
+    if state.runtime_status in (WorkflowStatus.RUNNING, WorkflowStatus.PENDING):
         waiting = session.backend.limit_waits(instance_id)
     _show(session, state, waiting)
 

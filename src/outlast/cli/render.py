@@ -146,6 +146,8 @@ def limit_wait_text(w: PendingActivity) -> str:
     if w.priority:
         extra.append(f"priority {w.priority}")
     detail = f" ({', '.join(extra)})" if extra else ""
+    if w.task_id < 0:
+        return f"the start of workflow {w.name}: waiting on its limit{detail}"
     return f"activity {w.name} (task {w.task_id}): waiting on its limit{detail}"
 
 

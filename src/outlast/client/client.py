@@ -23,6 +23,7 @@ from outlast.clock import SYSTEM_CLOCK, Clock, now_ns
 from outlast.core import history as h
 from outlast.core import rerun
 from outlast.core.codec import decode_event, describe, encode_event
+from outlast.core.flow import check_key, check_priority
 from outlast.core.ids import validate_instance_id
 from outlast.core.registry import name_of
 from outlast.core.serialization import (
@@ -87,6 +88,8 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     def schedule_new_workflow(
@@ -97,6 +100,8 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     def schedule_new_workflow(
@@ -107,6 +112,8 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]: ...
     def schedule_new_workflow(
         self,
@@ -116,12 +123,18 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]:
         """Start a workflow instance; return its ID. A finished instance with the
         ID is replaced; an unfinished one, by ``if_exists``: ``"error"`` (the
         default) raises InstanceAlreadyExistsError, ``"return_existing"`` returns
         the ID and starts nothing, ``"terminate_and_restart"`` terminates it, waits
         for that (up to 30 s) and starts afresh.
+
+        ``key`` and ``priority`` (0..9) matter to a workflow under a
+        ``runtime.limit``: its ``per_key`` cap counts starts by key, and among
+        starts waiting for the limit, higher priorities go first.
 
         Type checkers see the input checked against the workflow's input
         parameter, and the returned :class:`InstanceID` carries its output type
@@ -148,6 +161,8 @@ class WorkflowClient(BulkOperations, ScheduleClient):
             payload,
             scheduled_start=None if start_at is None else from_datetime(start_at),
             trace_context=current_traceparent(),
+            key=check_key(key),
+            priority=check_priority(priority),
         )
         if if_exists not in _IF_EXISTS:
             raise ValueError(f"if_exists must be one of {sorted(_IF_EXISTS)}, not {if_exists!r}")
@@ -364,9 +379,18 @@ class WorkflowClient(BulkOperations, ScheduleClient):
         """The instance's activities that were scheduled and have not finished, with
         the worker running each."""
         self._require(instance_id)
-        return [
-            PendingActivity(
-                a.task_id, a.name, a.owner, a.input, a.waiting_on_limit, a.key, a.priority
+        pending = []
+        for a in self._store.pending_activities(instance_id):
+            name = a.name
+            if a.task_id < 0:
+                # A limited workflow's slot (docs/flow-control.md): shown while its
+                # start waits in line, as the workflow's own name.
+                if not a.waiting_on_limit:
+                    continue
+                name = name.removeprefix("workflow:")
+            pending.append(
+                PendingActivity(
+                    a.task_id, name, a.owner, a.input, a.waiting_on_limit, a.key, a.priority
+                )
             )
-            for a in self._store.pending_activities(instance_id)
-        ]
+        return pending

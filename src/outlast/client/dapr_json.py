@@ -70,7 +70,9 @@ def status_json(
     limited = [w for w in waiting if w.waiting_on_limit]
     if limited:
         doc[WAITING_ON_LIMIT] = [
-            {"activity": w.name, "taskID": w.task_id, "key": w.key, "priority": w.priority}
+            {"workflow": w.name, "key": w.key, "priority": w.priority}
+            if w.task_id < 0
+            else {"activity": w.name, "taskID": w.task_id, "key": w.key, "priority": w.priority}
             for w in limited
         ]
     return doc
@@ -80,8 +82,8 @@ def limit_waits_from_json(data: dict[str, Any]) -> list[PendingActivity]:
     """The ``waitingOnLimit`` entries of a status object (the CLI against a server)."""
     return [
         PendingActivity(
-            int(w["taskID"]),
-            str(w["activity"]),
+            int(w["taskID"]) if "activity" in w else -1,
+            str(w["activity"] if "activity" in w else w["workflow"]),
             None,
             waiting_on_limit=True,
             key=w.get("key"),

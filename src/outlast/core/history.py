@@ -57,6 +57,10 @@ class ExecutionStarted(Event):
     tags: dict[str, str] | None = None
     depth: int = 0  # how many parents above it (a child's is its parent's plus one)
     scheduled_time: Nanos | None = None  # the tick of the schedule that started it
+    # Flow control (docs/flow-control.md): the start's key and priority, for a
+    # workflow under a runtime.limit.
+    key: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,8 @@ def waiting_on(
     elif status == "SUSPENDED":
         why = f" ({suspended_reason})" if suspended_reason else ""
         waits.append(Wait("suspended", f"suspended{why}: resume it to go on"))
+    elif status == "PENDING" and capped and -1 in capped:
+        waits.append(Wait("cap", f"its start: {capped[-1]}"))
     elif status == "PENDING":
         waits.append(Wait("start", "a worker to start it (or its start time)"))
     waits.extend(

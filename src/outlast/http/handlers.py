@@ -23,6 +23,7 @@ from outlast import __version__
 from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
 from outlast.client.state import PendingActivity, WorkflowState
+from outlast.core.flow import check_key, check_priority
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import TimeoutError
 from outlast.http import requests as rq
@@ -140,6 +141,7 @@ class WorkflowApi(ScheduleHandlers):
         self, request: Request, name: str, iid: str | None, trailing_segments: int
     ) -> Response:
         body = await rq.json_body(request)
+        key, priority = _flow(request)
         # The caller's trace (W3C header) becomes the run's parent, stored with it.
         with traceparent_scope(request.headers.get("traceparent")):
             new_id = await self._call(
@@ -149,6 +151,8 @@ class WorkflowApi(ScheduleHandlers):
                 input=None if body is rq.NO_BODY else body,
                 instance_id=iid,
                 if_exists=_if_exists(request),
+                key=key,
+                priority=priority,
             )
         location = _location(request, trailing_segments, new_id)
         return json_response({"instanceID": new_id}, 202, {"Location": location})
@@ -162,7 +166,7 @@ class WorkflowApi(ScheduleHandlers):
         if state is None:
             raise not_found(iid)
         waiting: list[PendingActivity] = []
-        if state.runtime_status is WorkflowStatus.RUNNING:
+        if state.runtime_status in (WorkflowStatus.RUNNING, WorkflowStatus.PENDING):
             # What waits behind a limit (docs/flow-control.md) shows as such.
             waiting = await self._call(ERR_GET_WORKFLOW, self.client.get_pending_activities, iid)
         return json_response(status_json(state, waiting=waiting))
@@ -388,6 +392,17 @@ class WorkflowApi(ScheduleHandlers):
                 "health": "/healthz",
             }
         )
+
+
+def _flow(request: Request) -> tuple[str | None, int]:
+    """The ``key`` and ``priority`` (0..9) query parameters of a start, for a
+    workflow under a limit (docs/flow-control.md)."""
+    key = request.query_params.get("key")
+    raw = request.query_params.get("priority", "0")
+    try:
+        return check_key(key), check_priority(int(raw))
+    except (TypeError, ValueError) as e:
+        raise ApiError(400, ERR_START_WORKFLOW, f"bad key or priority: {e}") from e
 
 
 def _if_exists(request: Request) -> IfExists:

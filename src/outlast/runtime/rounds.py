@@ -120,6 +120,7 @@ class Rounds(WorkerState):
         self._run_turns(inputs, batch, pending, now, now_s, generation)
         if flow:
             queued = [self._flow.queue(t, now_s) for t in batch.turns if t.activities]
+            freed = self._flow.free_slots(batch) or freed or bool(batch.queued)
             if freed or any(queued):
                 room, backlog = self._room(len(batch.finished_activities))
                 self._flow.ask(batch, self.clock.now(), room, backlog)
@@ -169,6 +170,13 @@ class Rounds(WorkerState):
             )
             if start is not None and self._limits.put_off(
                 instance_id, start, item.message_ids, batch, now_s
+            ):
+                continue
+            if (
+                start is not None
+                and self._flow.workflows
+                and not any(isinstance(e, h.ExecutionTerminated) for e, _ in item.events)
+                and self._flow.gate(self.store, instance_id, start, batch, item.message_ids, now_s)
             ):
                 continue
             try:

@@ -377,11 +377,10 @@ class WorkflowRuntime:
         if self._worker is not None:
             raise InvalidStateError("the runtime is already running")
         for name in self._options.flow_limits:
-            if name in self._registry.workflows:
+            if name in self._registry.workflows and name in self._registry.activities:
                 raise ValueError(
-                    f"runtime.limit({name!r}): {name!r} is a workflow; cluster-wide limits "
-                    "apply to activities (a workflow's running instances are capped per "
-                    "process by workflow_limits=)"
+                    f"runtime.limit({name!r}): {name!r} names both a workflow and an "
+                    "activity; register one of them under another name"
                 )
         store = self.store
         worker = Worker(store, self._registry, self._clock, self._options, self.stats)

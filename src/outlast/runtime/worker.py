@@ -40,6 +40,7 @@ from outlast.runtime.stalls import Stalls
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.tracing import runtime_tracing
 from outlast.runtime.watchdog import Watchdog
+from outlast.store.admission import SLOT_TASK
 from outlast.store.base import ActivityRecord, CommitBatch, Store
 
 log = logging.getLogger("outlast.worker")
@@ -55,7 +56,8 @@ class WorkerOptions:
     shutdown_grace: float = 10.0
     activity_limits: dict[str, int] = field(default_factory=dict)
     workflow_limits: dict[str, int] = field(default_factory=dict)
-    # Cluster-wide limits by activity name, enforced by the store (runtime.limit).
+    # Cluster-wide limits by activity or workflow name, enforced by the store
+    # (runtime.limit, docs/flow-control.md).
     flow_limits: dict[str, Limit] = field(default_factory=dict)
     # Finished instances are purged once this long past their last update, per status.
     retention: dict[str, float] = field(default_factory=dict)
@@ -111,7 +113,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._in_flight: dict[str, InFlight] = {}
         self._tokens = itertools.count(1)
         self._limits = WorkflowLimits(options.workflow_limits)
-        self._flow = FlowControl(options.flow_limits)
+        self._flow = FlowControl(options.flow_limits, registry.workflows)
         self._thread: threading.Thread | None = None
         # One round at a time, run by the worker thread or, to save two thread
         # hand-offs a step, by the activity thread whose result it carries.
@@ -349,6 +351,11 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         return max(0.0, min(wait, self.options.lease_seconds / 3))
 
     def _dispatch(self, record: ActivityRecord) -> None:
+        if record.task_id == SLOT_TASK:
+            # A workflow's slot, admitted: its start is visible again; go get it.
+            with self._cv:
+                self._fetch = True
+            return
         self._inflight.add((record.instance_id, record.task_id))
         if self._flow.active:
             self._flow.started(record)

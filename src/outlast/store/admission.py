@@ -21,6 +21,23 @@ from dataclasses import dataclass
 
 from outlast.core.flow import Limit
 
+# A workflow under a limit holds a slot while it runs: a row in the activities
+# table with this task ID, named ``slot_name(workflow)``, queued and admitted like
+# an activity. An admitted slot is owned by SLOT_OWNER, no worker: a worker that
+# goes away does not release it (the instance runs on elsewhere); the turn that
+# finishes the instance deletes it. Admitting one makes the instance's parked
+# start visible again.
+SLOT_TASK = -1
+SLOT_OWNER = "(admitted)"
+
+
+_SLOT_PREFIX = "workflow:"
+
+
+def slot_name(workflow: str) -> str:
+    return f"{_SLOT_PREFIX}{workflow}"
+
+
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
 # the rows of a key at its cap are passed over (they keep their place).
 _LOOKAHEAD = 1000
@@ -68,8 +85,10 @@ class Budget:
         if limit.rate is not None:
             left = limit.rate.count - started
             headroom = left if headroom is None else min(headroom, left)
-        if headroom is None or headroom > self.backlog:
-            return max(0, self.backlog)
+        # A workflow's slot takes no thread of the admitting worker (any worker
+        # runs the instance): only the backlog bounds it.
+        if headroom is None or headroom > self.backlog or limit.name.startswith(_SLOT_PREFIX):
+            return max(0, self.backlog if headroom is None else min(headroom, self.backlog))
         return max(0, min(headroom, self.room))
 
     def spend(self, n: int) -> None:

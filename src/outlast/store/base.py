@@ -173,6 +173,8 @@ class CommitBatch:
     # store puts the admitted ones (now owned by it) in ``admitted``.
     admission: Admission | None = None
     admitted: list[ActivityRecord] = field(default_factory=list)
+    # Rows queued outside any turn (a limited workflow's slot), if not there yet.
+    queued: list[ActivityRecord] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
@@ -181,6 +183,7 @@ class CommitBatch:
             or self.messages
             or self.dropped_messages
             or self.rescheduled
+            or self.queued
         )
 
 

@@ -289,8 +289,12 @@ class MemoryStore(MemorySchedules, Store):
             budget.spend(len(chosen))
             for q in chosen:
                 a = self._activities[(q.instance_id, q.task_id)]
-                a.owner = worker_id
+                a.owner = adm.SLOT_OWNER if q.task_id == adm.SLOT_TASK else worker_id
                 admitted.append(replace(a))
+                if q.task_id == adm.SLOT_TASK:  # its parked start goes on now
+                    for m in self._inbox.values():
+                        if m.instance_id == q.instance_id and m.visible_at > now:
+                            m.visible_at = now
                 if limit.rate is not None:
                     starts.append(now)
         return admitted
@@ -307,6 +311,15 @@ class MemoryStore(MemorySchedules, Store):
             )
             try:
                 self._commit(batch, rejected)
+                for slot in batch.queued:
+                    held = self._activities.setdefault(
+                        (slot.instance_id, slot.task_id), replace(slot)
+                    )
+                    if held.owner is not None and slot.queued_at is not None:
+                        # Admitted since the worker looked: its start goes on.
+                        for m in self._inbox.values():
+                            if m.instance_id == slot.instance_id:
+                                m.visible_at = min(m.visible_at, slot.queued_at)
                 a = batch.admission
                 if a is not None:
                     batch.admitted = self._admit(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from outlast.core.flow import Limit, Rate
+from outlast.store.admission import SLOT_OWNER, SLOT_TASK, slot_name
 from outlast.store.base import ActivityRecord, Admission, CommitBatch, Store
 from outlast.testing.store_records import W1, W2, create, turn
 
@@ -143,3 +144,31 @@ class FlowContract:
         assert store.claim_activities(W2, 10) == []
         [again] = store.admit_activities(W2, limit, 104.0, 10)
         assert (again.task_id, again.attempt) == (0, 2)
+
+    def test_a_workflow_slot_queues_once_and_its_admission_wakes_the_start(
+        self, store: Store
+    ) -> None:
+        store.register_worker(W1, "host", 1, expires_at=50.0)
+        limit = [Limit(slot_name("job"), concurrency=1)]
+        slots = []
+        for iid in ("a", "b"):
+            create(store, iid)
+            slot = ActivityRecord(iid, "", SLOT_TASK, slot_name("job"), None, queued_at=100.0)
+            slots.append(slot)
+            # The start is parked until its slot is admitted.
+            [start] = [m for m in store.fetch_messages(W1, 100.0, 10) if m.instance_id == iid]
+            store.commit(CommitBatch(W1, rescheduled=[(start.id, 500.0)], queued=[slot]))
+        assert store.fetch_messages(W1, 101.0, 10) == []
+        [admitted] = store.admit_activities(W1, limit, 101.0, 10)
+        assert (admitted.instance_id, admitted.owner) == ("a", SLOT_OWNER)
+        assert [m.instance_id for m in store.fetch_messages(W1, 101.0, 10)] == ["a"]
+        # Queued again (another worker saw the start too): the admitted slot stays.
+        store.commit(CommitBatch(W2, queued=[slots[0]]))
+        assert store.pending_activities("a")[0].owner == SLOT_OWNER
+        # Its worker going away does not release a slot: the instance runs on.
+        assert store.reap_workers(200.0, lambda host, pid: False) == 1
+        assert store.admit_activities(W2, limit, 201.0, 10) == []
+        store.commit(CommitBatch(W2, finished_activities=[("a", SLOT_TASK)]))
+        [second] = store.admit_activities(W2, limit, 202.0, 10)
+        assert second.instance_id == "b"
+        assert "b" in {m.instance_id for m in store.fetch_messages(W2, 202.0, 10)}

@@ -83,6 +83,8 @@ class WorkflowClient(AsyncSchedules):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     async def schedule_new_workflow(
@@ -93,6 +95,8 @@ class WorkflowClient(AsyncSchedules):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[R]: ...
     @overload
     async def schedule_new_workflow(
@@ -103,6 +107,8 @@ class WorkflowClient(AsyncSchedules):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]: ...
     async def schedule_new_workflow(
         self,
@@ -112,6 +118,8 @@ class WorkflowClient(AsyncSchedules):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         if_exists: IfExists = "error",
+        key: str | None = None,
+        priority: int = 0,
     ) -> InstanceID[Any]:
         """Start a workflow instance; return its ID (see the synchronous client).
         ``if_exists`` says what a start with the ID of an unfinished instance does:
@@ -126,6 +134,8 @@ class WorkflowClient(AsyncSchedules):
             instance_id=instance_id,
             start_at=start_at,
             if_exists=if_exists,
+            key=key,
+            priority=priority,
         )
 
     # --- reading -------------------------------------------------------------------

@@ -10,6 +10,7 @@ terminated) is passed over, not waited for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from outlast.core.flow import Limit
@@ -27,11 +28,28 @@ _QUEUE = adm.queue_sql("outlast_activities", "%s", " FOR UPDATE SKIP LOCKED")
 _PRUNE = adm.prune_sql("outlast_limit_starts", "%s")
 _STARTED = adm.started_sql("outlast_limit_starts", "%s")
 _TAKE = f"""
-UPDATE outlast_activities a SET owner = %s
+UPDATE outlast_activities a SET owner = CASE WHEN a.task_id < 0 THEN %s ELSE %s END
 FROM unnest(%s::text[], %s::integer[]) AS t(instance_id, task_id)
 WHERE a.instance_id = t.instance_id AND a.task_id = t.task_id AND a.owner IS NULL
 RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.owner, a.attempt,
     a.options, a.limit_key, a.priority, a.queued_at, {XID}
+"""
+_UNPARK = (
+    "UPDATE outlast_inbox SET visible_at = %s "
+    "WHERE instance_id = ANY(%s::text[]) AND visible_at > %s"
+)
+_QUEUE_SLOTS = (
+    "INSERT INTO outlast_activities (instance_id, task_id, execution_id, name, owner, "
+    "limit_key, priority, queued_at) "
+    "SELECT s->>0, (s->>1)::integer, s->>2, s->>3, NULL, s->>4, (s->>5)::integer, "
+    "(s->>6)::float8 FROM jsonb_array_elements(%s::jsonb) s "
+    "ON CONFLICT (instance_id, task_id) DO NOTHING"
+)
+_UNPARK_ADMITTED = """
+UPDATE outlast_inbox m SET visible_at = (s->>6)::float8
+FROM jsonb_array_elements(%s::jsonb) s, outlast_activities a
+WHERE m.instance_id = s->>0 AND m.visible_at > (s->>6)::float8
+    AND a.instance_id = s->>0 AND a.task_id < 0 AND a.owner IS NOT NULL
 """
 _LOG = (
     "INSERT INTO outlast_limit_starts (name, started_at) SELECT %s, %s FROM generate_series(1, %s)"
@@ -72,9 +90,12 @@ def admit(
         budget.spend(len(chosen))
         ids = [q.instance_id for q in chosen]
         tasks = [q.task_id for q in chosen]
-        for r in conn.execute(_TAKE, (worker_id, ids, tasks)).fetchall():
+        for r in conn.execute(_TAKE, (adm.SLOT_OWNER, worker_id, ids, tasks)).fetchall():
             admitted.append(ActivityRecord(*r[:11]))
             txn.xid = r[11]
+        slots = [q.instance_id for q in chosen if q.task_id == adm.SLOT_TASK]
+        if slots:  # their parked starts go on now
+            conn.execute(_UNPARK, (now, slots, now))
         if limit.rate is not None:
             conn.execute(_LOG, (limit.name, now, len(chosen)))
     return admitted
@@ -87,3 +108,16 @@ def any_queued_sql(count: int) -> str:
         f"SELECT 1 FROM outlast_activities WHERE name IN ({marks}) "
         "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
     )
+
+
+def queue_slots(conn: Conn, slots: Sequence[ActivityRecord]) -> None:
+    """Queue workflow slots not queued (or admitted) yet. A slot admitted already
+    (another worker queued it, and it was admitted since this one looked) gets
+    its start back, which this batch parked again."""
+    rows = [
+        [s.instance_id, s.task_id, s.execution_id, s.name, s.key, s.priority, s.queued_at]
+        for s in slots
+    ]
+    doc = json.dumps(rows)
+    conn.execute(_UNPARK_ADMITTED, (doc,))
+    conn.execute(_QUEUE_SLOTS, (doc,))

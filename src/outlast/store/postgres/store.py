@@ -34,7 +34,7 @@ from outlast.store.postgres.commit import (
 )
 from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn
-from outlast.store.postgres.flow import admit, any_queued_sql
+from outlast.store.postgres.flow import admit, any_queued_sql, queue_slots
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
     activity_rows,
@@ -478,6 +478,8 @@ class PostgresStore(PostgresSchedules, Store):
 
 def _admit_after(conn: Conn, txn: Txn, batch: CommitBatch) -> None:
     """The batch's admission, in its transaction, after its writes."""
+    if batch.queued:
+        queue_slots(conn, batch.queued)
     a = batch.admission
     if a is not None:
         xid = txn.xid

@@ -16,10 +16,33 @@ _QUEUE = adm.queue_sql("activities", "?")
 _PRUNE = adm.prune_sql("limit_starts", "?")
 _STARTED = adm.started_sql("limit_starts", "?")
 _TAKE = (
-    "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
+    "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
+    "WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
     "RETURNING instance_id, execution_id, task_id, name, input, owner, attempt, options, "
     "limit_key, priority, queued_at"
 )
+_UNPARK = "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at > ?"
+_UNPARK_ADMITTED = (
+    "UPDATE inbox SET visible_at = ? WHERE visible_at > ? AND instance_id IN "
+    "(SELECT instance_id FROM activities WHERE instance_id = ? AND task_id < 0 "
+    "AND owner IS NOT NULL)"
+)
+
+
+def queue_slots(conn: sqlite3.Connection, slots: Sequence[ActivityRecord]) -> None:
+    """Queue workflow slots not queued (or admitted) yet. A slot admitted already
+    (another worker queued it, and it was admitted since this one looked) gets
+    its start back, which this batch parked again."""
+    conn.executemany(_UNPARK_ADMITTED, [(s.queued_at, s.queued_at, s.instance_id) for s in slots])
+    conn.executemany(
+        "INSERT OR IGNORE INTO activities (instance_id, task_id, execution_id, name, input, "
+        "owner, attempt, options, limit_key, priority, queued_at) "
+        "VALUES (?, ?, ?, ?, NULL, NULL, 1, NULL, ?, ?, ?)",
+        [
+            (s.instance_id, s.task_id, s.execution_id, s.name, s.key, s.priority, s.queued_at)
+            for s in slots
+        ],
+    )
 
 
 def admit(
@@ -47,8 +70,11 @@ def admit(
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
         budget.spend(len(chosen))
         for q in chosen:
-            for r in conn.execute(_TAKE, (worker_id, q.instance_id, q.task_id)).fetchall():
+            params = (adm.SLOT_OWNER, worker_id, q.instance_id, q.task_id)
+            for r in conn.execute(_TAKE, params).fetchall():
                 admitted.append(activity_of(r))
+            if q.task_id == adm.SLOT_TASK:  # its parked start goes on now
+                conn.execute(_UNPARK, (now, q.instance_id, now))
         if limit.rate is not None and chosen:
             conn.executemany(
                 "INSERT INTO limit_starts (name, started_at) VALUES (?, ?)",

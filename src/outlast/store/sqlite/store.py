@@ -30,7 +30,7 @@ from outlast.store.base import (
 )
 from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import commit_batch, delete_instances
-from outlast.store.sqlite.flow import admit
+from outlast.store.sqlite.flow import admit, queue_slots
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
     activity_of,
@@ -363,6 +363,8 @@ class SqliteStore(SqliteSchedules, Store):
     def commit(self, batch: CommitBatch) -> set[str]:
         def body(conn: sqlite3.Connection) -> set[str]:
             rejected = commit_batch(conn, batch)
+            if batch.queued:
+                queue_slots(conn, batch.queued)
             a = batch.admission
             if a is not None:
                 batch.admitted = admit(
