@@ -35,6 +35,9 @@ class ThreadedRemote:
     def runs(self, name: str) -> bool:
         return name == "remote_sum"
 
+    def ready(self) -> bool:
+        return True
+
     def dispatch(self, work: TurnWork) -> None:
         self.work.put(work)
 
