@@ -123,6 +123,7 @@ class DurableTaskApp:
     def close(self) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
+        self.proc.terminate()  # the SDK worker's own stop takes a second
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:

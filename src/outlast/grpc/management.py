@@ -322,7 +322,8 @@ def _replaceable(req: Any, flavor: Flavor) -> frozenset[str] | None:
     """The statuses a start may replace by its orchestrationIdReusePolicy; None without
     one (outlast's rule: a finished instance is replaced, an unfinished one is not)."""
     if "orchestrationIdReusePolicy" not in req.DESCRIPTOR.fields_by_name:
-        return None  # the Dapr flavor has no such field
+        # The Dapr flavor has none; its enforceUniqueInstanceId replaces nothing.
+        return frozenset() if req.enforceUniqueInstanceId else None
     if not req.HasField("orchestrationIdReusePolicy"):
         return None
     numbers = req.orchestrationIdReusePolicy.replaceableStatus

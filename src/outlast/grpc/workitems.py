@@ -188,10 +188,10 @@ class WorkItemHub:
         return bool(self._streams)
 
     def _flavor(self) -> Flavor:
-        # Encoded outside the lock for the likeliest stream; _place re-encodes
-        # in the rare case (both flavors connected) that another is picked.
-        streams = self._streams
-        return streams[-1].flavor if streams else self._last_flavor
+        # Encoded outside the lock for the likeliest stream (the newest one's
+        # flavor); _place re-encodes in the rare case, both flavors connected,
+        # that a stream of the other is picked.
+        return self._last_flavor
 
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
@@ -333,6 +333,8 @@ class WorkItemHub:
         abandoned: list[tuple[str, int]] = []
         with self._lock:
             self._streams.remove(stream)
+            if self._streams:
+                self._last_flavor = self._streams[-1].flavor
             for iid, turn in list(self._turns.items()):
                 if turn.stream is stream:
                     del self._turns[iid]
