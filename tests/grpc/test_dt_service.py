@@ -1,6 +1,6 @@
 """The Microsoft flavor's work-item stream over a raw gRPC channel (outlast's own
-generated messages): health pings without asking, and Abandon*WorkItem putting a
-turn and an activity back in line."""
+generated messages): health pings without asking, Abandon*WorkItem putting a
+turn and an activity back in line, and the API token."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from google.protobuf import empty_pb2
 
 import grpc
 from outlast.grpc import workitems
+from outlast.grpc.flavor import DURABLETASK
 from outlast.grpc.gen.durabletask import orchestrator_service_pb2 as pb
+from outlast.grpc.server import SidecarServer
+from tests.conftest import RuntimeFactory
 from tests.grpc.conftest import Sidecar
 
 PATH = "/TaskHubSidecarService/"
@@ -119,3 +123,24 @@ def test_abandoned_turns_and_activities_come_back(raw: Raw, dt_sidecar: Sidecar)
     state = dt_sidecar.runtime.client().wait_for_workflow_completion("ab-1", timeout_in_seconds=30)
     assert state is not None and state.serialized_output == '"done"'
     items.cancel()  # type: ignore[attr-defined]
+
+
+def test_the_api_token_guards_this_port_too(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    server = SidecarServer(rt, port=0, flavor=DURABLETASK, api_token="s3cret")
+    rt.start()
+    server.start()
+    try:
+        raw = Raw(server.port)
+        with pytest.raises(grpc.RpcError) as e:
+            raw.unary("Hello", empty_pb2.Empty(), empty_pb2.Empty)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        hello = raw.channel.unary_unary(
+            PATH + "Hello",
+            request_serializer=empty_pb2.Empty.SerializeToString,
+            response_deserializer=empty_pb2.Empty.FromString,
+        )
+        hello(empty_pb2.Empty(), metadata=(("dapr-api-token", "s3cret"),), timeout=30)
+        raw.channel.close()
+    finally:
+        server.stop()

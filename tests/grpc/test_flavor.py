@@ -12,10 +12,64 @@ from collections.abc import Iterator
 import dapr.ext.workflow as dapr_wf
 import pytest
 
+from outlast.core import history as h
+from outlast.errors import FailureDetails
+from outlast.grpc.actions import turn_from_proto
+from outlast.grpc.convert import event_to_proto, nanos
 from outlast.grpc.flavor import DAPR, DURABLETASK
+from outlast.grpc.gen.durabletask import orchestrator_service_pb2 as pb
 from outlast.grpc.server import SidecarServer
 from tests.conftest import RuntimeFactory
 from tests.grpc.conftest import ROOT, DurableTaskApp, Sidecar, start_worker, wait_connected
+
+TS = 1_700_000_000_123_456_789
+
+
+def test_microsoft_messages_carry_what_their_protos_have() -> None:
+    timer = event_to_proto(
+        h.TimerCreated(TS, 7, TS + 1, "approve", h.ORIGIN_EVENT, "approve"),
+        "i",
+        "e",
+        flavor=DURABLETASK,
+    )
+    assert isinstance(timer, pb.HistoryEvent) and timer.eventId == 7
+    assert nanos(timer.timerCreated.fireAt) == TS + 1  # bit-exact; no name or origin here
+    started = event_to_proto(h.ExecutionStarted(TS, "wf", '"x"'), "i", "e", flavor=DURABLETASK)
+    assert started.executionStarted.orchestrationInstance.executionId.value == "e"
+    turn = event_to_proto(h.OrchestratorStarted(TS), "i", "e", flavor=DURABLETASK)
+    assert turn.WhichOneof("eventType") == "orchestratorStarted"
+    child = event_to_proto(
+        h.SubOrchestrationFailed(TS, 3, FailureDetails("E", "m")), "i", "e", flavor=DURABLETASK
+    )
+    assert child.subOrchestrationInstanceFailed.failureDetails.errorType == "E"
+
+
+def test_a_stalled_instance_reads_as_running_in_the_microsoft_flavor() -> None:
+    # Microsoft's status enum stops at SUSPENDED (7); Dapr's has STALLED (8).
+    assert DURABLETASK.status_to_proto["STALLED"] == pb.ORCHESTRATION_STATUS_RUNNING
+    assert DURABLETASK.status_from_proto[pb.ORCHESTRATION_STATUS_RUNNING] == "RUNNING"
+    assert DAPR.status_from_proto[8] == "STALLED"
+
+
+def test_microsoft_answers_become_turns() -> None:
+    resp = pb.OrchestratorResponse(instanceId="i")
+    resp.actions.add(id=0).createTimer.fireAt.CopyFrom(pb.CreateTimerAction().fireAt)
+    sub = resp.actions.add(id=1).createSubOrchestration
+    sub.name, sub.instanceId = "child", "i-c"
+    done = resp.actions.add(id=2).completeOrchestration
+    done.orchestrationStatus = pb.ORCHESTRATION_STATUS_COMPLETED
+    done.result.value = '"ok"'
+    resp.actions.add(id=3).sendEntityMessage.entityOperationSignaled.requestId = "r"
+    resp.customStatus.value = '"s"'
+    with pytest.raises(ValueError, match="sendEntityMessage"):
+        turn_from_proto(resp, TS, DURABLETASK)
+    del resp.actions[3]
+    turn = turn_from_proto(resp, TS, DURABLETASK)
+    timer, child, complete = turn.actions
+    assert isinstance(timer, h.StartTimer) and timer.origin is None
+    assert isinstance(child, h.StartChildWorkflow) and child.instance_id == "i-c"
+    assert isinstance(complete, h.CompleteWorkflow) and complete.status == "COMPLETED"
+    assert turn.custom_status == '"s"'
 
 
 @pytest.fixture

@@ -30,6 +30,9 @@ class Sink:
     def activity_done(self, result: ActivityResult) -> None:
         self.results.append(result)
 
+    def executor_ready(self) -> None:
+        pass
+
 
 def _work(iid: str, token: int) -> TurnWork:
     new = [h.OrchestratorStarted(1), h.ExecutionStarted(1, "wf")]

@@ -35,6 +35,9 @@ class ThreadedRemote:
     def runs(self, name: str) -> bool:
         return name == "remote_sum"
 
+    def ready(self) -> bool:
+        return True
+
     def dispatch(self, work: TurnWork) -> None:
         self.work.put(work)
 
@@ -177,3 +180,42 @@ def test_a_result_held_by_an_unanswered_remote_turn_survives_shutdown(
     finally:
         answering.close()
     assert runs == [20]  # its result was kept: the activity did not run again
+
+
+def test_a_failed_commit_of_a_remote_answer_loses_no_activity_result() -> None:
+    from outlast.store import MemoryStore
+    from outlast.store.base import CommitBatch
+
+    class FlakyStore(MemoryStore):
+        failures = 1
+
+        def commit(self, batch: CommitBatch) -> set[str]:
+            # The answer that carries the activity's result fails to commit once.
+            if batch.finished_activities and batch.turns and self.failures:
+                self.failures -= 1
+                raise outlast.StoreError("disk full (simulated)")
+            return super().commit(batch)
+
+    store = FlakyStore()
+    rt = outlast.WorkflowRuntime(store, poll_interval=0.02)
+    runs: list[int] = []
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        runs.append(x)
+        return 2 * x
+
+    remote = ThreadedRemote()
+    remote.abandoned = True  # answer every dispatch
+    rt.attach(executor=remote)
+    try:
+        with rt:
+            remote.worker = rt.worker
+            client = outlast.WorkflowClient(store)
+            iid = client.schedule_new_workflow("remote_sum", input=20)
+            client.raise_workflow_event(iid, "add", data=2)
+            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+    finally:
+        remote.close()
+    assert state is not None and state.output_as() == 42
+    assert store.failures == 0 and runs == [20]  # retried from memory, not re-run

@@ -59,6 +59,8 @@ class Sink(Protocol):
 
     def activity_done(self, result: ActivityResult) -> None: ...
 
+    def executor_ready(self) -> None: ...
+
 
 @dataclass(eq=False)
 class _Stream:
@@ -184,6 +186,11 @@ class WorkItemHub:
         # Whatever no in-process registry knows: the worker asks its registry first.
         return True
 
+    def ready(self) -> bool:
+        # With no SDK worker connected, other servers' SDK workers should get the
+        # work (the worker then claims only what its own registry runs).
+        return bool(self._streams)
+
     def _flavor(self) -> Flavor:
         # Encoded outside the lock for the likeliest stream (the newest one's
         # flavor); _place re-encodes in the rare case, both flavors connected,
@@ -297,12 +304,16 @@ class WorkItemHub:
         with self._lock:
             if self._closed:
                 return
+            first = not self._streams
             self._streams.append(stream)
             self._last_flavor = flavor
             waiting, self._waiting = self._waiting, deque()
             for entry in waiting:
                 if self._live(entry):
                     self._place(entry)
+        sink = self._sink()
+        if first and sink is not None:
+            sink.executor_ready()  # it may claim remote work now
         try:
             while True:
                 item = await stream.next(HEALTH_PING_SECONDS)

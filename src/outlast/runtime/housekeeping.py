@@ -92,5 +92,6 @@ class Housekeeping(WorkerState):
     def _reap(self, now: float) -> None:
         self._last_reap = time.monotonic()
         self.store.reap_workers(now, lambda host, pid: host == self.host and not pid_alive(pid))
-        for record in self.store.claim_activities(self.worker_id, 10_000):
+        _, activities = self._claimable_names()
+        for record in self.store.claim_activities(self.worker_id, 10_000, activities):
             self._dispatch(record)

@@ -56,6 +56,9 @@ class Remote(WorkerState):
             del self._in_flight[instance_id]
             # Events that came while it was in flight were left in the inbox.
             self._fetch = True
+            # Its results are this round's now: should the commit fail, they go
+            # back in line with the round's others.
+            self._round_results.extend(r for r, _ in flight.local)
         cached = flight.cached
         if self._cache.get(instance_id) is not cached:
             self._cache[instance_id] = cached

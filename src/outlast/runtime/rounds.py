@@ -92,7 +92,8 @@ class Rounds(WorkerState):
         if fetch:
             self._last_poll = time.monotonic()
             limit = self.options.max_concurrent_workflows
-            for m in self.store.fetch_messages(self.worker_id, now_s, limit):
+            workflows, activities = self._claimable_names()
+            for m in self.store.fetch_messages(self.worker_id, now_s, limit, workflows):
                 iid = m.instance_id
                 if iid in self._in_flight or iid in answered or iid in self._quarantined:
                     # One turn at a time: these wait for the next (an answered
@@ -109,7 +110,7 @@ class Rounds(WorkerState):
                     item.broken = f"inbox message {m.id} cannot be read: {e}"
             self._next_due = self.store.next_visible_at(self.worker_id, now_s)
             # Unowned activities: a rerun's, or ones released by a stopped worker.
-            for record in self.store.claim_activities(self.worker_id, limit):
+            for record in self.store.claim_activities(self.worker_id, limit, activities):
                 self._dispatch(record)
             if flow:
                 room, backlog = self._room(0)
@@ -136,6 +137,16 @@ class Rounds(WorkerState):
             self.options.max_concurrent_activities - busy,
             self.options.max_concurrent_workflows - busy,
         )
+
+    def _claimable_names(self) -> tuple[set[str] | None, set[str] | None]:
+        """What this worker may claim: everything, or while its remote executor
+        cannot take work, only what the in-process registry runs (another server's
+        SDK workers run the rest; on one server, it waits unclaimed until one
+        connects)."""
+        remote = self._remote
+        if remote is None or remote.ready():
+            return None, None
+        return set(self.registry.workflows), set(self.registry.activities)
 
     def _run_turns(
         self,

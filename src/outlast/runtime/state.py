@@ -116,6 +116,9 @@ class WorkerState:
     def _take_stuck(self) -> list[tuple[str, str]]:  # stalls.py
         raise NotImplementedError
 
+    def _claimable_names(self) -> tuple[set[str] | None, set[str] | None]:  # rounds.py
+        raise NotImplementedError
+
     def _stall_stuck(  # stalls.py
         self, instance_id: str, where: str, item: Inputs | None, batch: CommitBatch, now: Nanos
     ) -> None:

@@ -270,6 +270,10 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._results.extend(r for r, _ in flight.local)
                 self._cv.notify_all()
 
+    def executor_ready(self) -> None:
+        """A remote executor that was not ready is: look for work it can take now."""
+        self._wake()
+
     def activity_done(self, result: ActivityResult) -> None:
         """The result of an activity handed to a remote dispatcher."""
         self._on_activity_result(result, False)
