@@ -12,7 +12,9 @@ collide in protobuf's process-wide descriptor pool. ``--tls``: a secure channel
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 import traceback
 from dataclasses import fields, is_dataclass
 from datetime import timedelta
@@ -53,6 +55,14 @@ def broken(ctx: task.ActivityContext, key: str) -> str:
     if _attempts[key] == 1:
         raise ValueError(f"{key} breaks once")
     return f"{key} mended"
+
+
+def slow_item(ctx: task.ActivityContext, n: int) -> int:
+    """Notes each run in $OUTLAST_TEST_RUNS (for the fault test), then takes a while."""
+    with open(os.environ["OUTLAST_TEST_RUNS"], "a") as runs:
+        runs.write(f"{n}\n")
+    time.sleep(0.3)
+    return n
 
 
 # --- orchestrators ------------------------------------------------------------------
@@ -128,6 +138,11 @@ def holder(ctx: task.OrchestrationContext, _: Any) -> Any:
     return (yield ctx.call_sub_orchestrator(waiter, instance_id=f"{ctx.instance_id}-child"))
 
 
+def slow_fan(ctx: task.OrchestrationContext, count: int) -> Any:
+    results = yield task.when_all([ctx.call_activity(slow_item, input=i) for i in range(count)])
+    return sum(results)
+
+
 def rewindable(ctx: task.OrchestrationContext, key: str) -> Any:
     a = yield ctx.call_activity(hello, input=key)
     b = yield ctx.call_activity(broken, input=key)
@@ -135,7 +150,8 @@ def rewindable(ctx: task.OrchestrationContext, key: str) -> Any:
 
 
 ORCHESTRATORS = [chain, fan, approval, counter, child, parent, retrying, waiter, holder, rewindable]
-ACTIVITIES = [hello, square, cube, flaky, broken]
+ORCHESTRATORS.append(slow_fan)
+ACTIVITIES = [hello, square, cube, flaky, broken, slow_item]
 
 # --- the client, over stdin ---------------------------------------------------------
 
