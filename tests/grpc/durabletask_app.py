@@ -208,9 +208,9 @@ def serve(client: dt_client.TaskHubGrpcClient) -> None:
 def main() -> None:
     address = f"localhost:{sys.argv[1]}"
     secure = "--tls" in sys.argv
-    # Two activities at a time: the fault test kills the worker in the middle of a
-    # fan-out, which the SDK's default (100 per core) would finish at once.
-    limits = worker.ConcurrencyOptions(maximum_concurrent_activity_work_items=2)
+    # A few activities at a time (the SDK's default runs a whole fan-out at once):
+    # the fault test kills the worker in the middle of one.
+    limits = worker.ConcurrencyOptions(maximum_concurrent_activity_work_items=4)
     w = worker.TaskHubGrpcWorker(
         host_address=address, secure_channel=secure, concurrency_options=limits
     )
