@@ -29,6 +29,8 @@ class ThreadedRemote:
         self.work: queue.Queue[TurnWork | None] = queue.Queue()
         self.seen: list[tuple[str, list[str], list[str]]] = []
         self.abandoned = False
+        self.forgotten: list[tuple[str, bool]] = []
+        self.completed: set[str] = set()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -42,7 +44,8 @@ class ThreadedRemote:
         self.work.put(work)
 
     def forget(self, instance_id: str) -> None:
-        pass
+        # Whether it was still running then (finished instances are forgotten too).
+        self.forgotten.append((instance_id, instance_id in self.completed))
 
     def close(self) -> None:
         self.work.put(None)
@@ -68,7 +71,10 @@ class ThreadedRemote:
                 self.worker.turn_abandoned(work.view.instance_id, work.token)
                 continue
             assert not self.worker.turn_done(work.view.instance_id, work.token + 1000, Turn([]))
-            self.worker.turn_done(work.view.instance_id, work.token, self._decide(events))
+            turn = self._decide(events)
+            if any(isinstance(a, h.CompleteWorkflow) for a in turn.actions):
+                self.completed.add(work.view.instance_id)
+            self.worker.turn_done(work.view.instance_id, work.token, turn)
 
     @staticmethod
     def _decide(events: list[h.Event]) -> Turn:
@@ -219,3 +225,34 @@ def test_a_failed_commit_of_a_remote_answer_loses_no_activity_result() -> None:
         remote.close()
     assert state is not None and state.output_as() == 42
     assert store.failures == 0 and runs == [20]  # retried from memory, not re-run
+
+
+def test_an_instance_the_cache_lets_go_is_forgotten_by_its_remote_executor(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime(cache_size=1)
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        return 2 * x
+
+    remote = ThreadedRemote()
+    remote.abandoned = True  # answer every dispatch
+    rt.attach(executor=remote)
+    rt.start()
+    remote.worker = rt.worker
+    try:
+        client = rt.client()
+        first = client.schedule_new_workflow("remote_sum", input=1)
+        second = client.schedule_new_workflow("remote_sum", input=2)
+        for iid in (first, second):
+            client.raise_workflow_event(iid, "add", data=10)
+        outputs = [
+            client.wait_for_workflow_completion(i, timeout_in_seconds=20) for i in (first, second)
+        ]
+    finally:
+        remote.close()
+    assert [o.output_as() for o in outputs if o is not None] == [12, 14]
+    # One cached instance at a time: the other was let go (and its history with it)
+    # while no turn of it was in flight, and read back when its next turn came.
+    assert any(not done for _, done in remote.forgotten), remote.forgotten

@@ -443,4 +443,6 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         for record in batch.admitted:
             self._dispatch(record)
         while len(self._cache) > self.options.cache_size:
-            self._cache.popitem(last=False)
+            iid, old = self._cache.popitem(last=False)
+            if old.remote is not None and iid not in self._in_flight:
+                old.remote.forget(iid)  # what it keeps for the instance (its history)
