@@ -101,6 +101,11 @@ def terminate_children(turn: Turn, events: Iterable[h.Event]) -> None:
     """A recursive terminate's children: the SDKs answer it with a TERMINATED
     completion and leave the children to the backend, as in-process code's
     executor does not. ``events``: the turn's history, past and new."""
+    # The history is read only for a turn that terminates (most turns do not).
+    if not any(
+        isinstance(a, h.CompleteWorkflow) and a.status == "TERMINATED" for a in turn.actions
+    ):
+        return
     recursive = False
     open_children: dict[int, str] = {}
     for e in events:
