@@ -16,8 +16,9 @@ backend reads those three things its own way and calls :func:`choose`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from outlast.core.flow import Limit
 
@@ -37,6 +38,8 @@ _SLOT_PREFIX = "workflow:"
 def slot_name(workflow: str) -> str:
     return f"{_SLOT_PREFIX}{workflow}"
 
+
+T = TypeVar("T")
 
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
 # the rows of a key at its cap are passed over (they keep their place).
@@ -91,6 +94,15 @@ class Budget:
             return max(0, self.backlog if headroom is None else min(headroom, self.backlog))
         return max(0, min(headroom, self.room))
 
+    def most(self, limit: Limit) -> int:
+        """The most an admission of ``limit`` could take, before counting."""
+        most = self.backlog
+        if limit.concurrency is not None:
+            most = min(most, limit.concurrency)
+        if limit.rate is not None:
+            most = min(most, limit.rate.count)
+        return max(0, most)
+
     def spend(self, n: int) -> None:
         self.room -= n
         self.backlog -= n
@@ -99,6 +111,14 @@ class Budget:
 def queue_depth(limit: Limit, take: int) -> int:
     """How many queued rows to read for an admission of up to ``take``."""
     return take if limit.per_key is None else max(take, _LOOKAHEAD)
+
+
+def in_order(
+    admitted: list[T], chosen: Sequence[Queued], key: Callable[[T], tuple[str, int]]
+) -> list[T]:
+    """``admitted`` (as a statement returned them) in the order they were chosen."""
+    place = {(q.instance_id, q.task_id): n for n, q in enumerate(chosen)}
+    return sorted(admitted, key=lambda a: place.get(key(a), len(place)))
 
 
 def choose(

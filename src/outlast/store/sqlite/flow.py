@@ -15,12 +15,15 @@ _RUNNING = adm.running_sql("activities", "?")
 _QUEUE = adm.queue_sql("activities", "?")
 _PRUNE = adm.prune_sql("limit_starts", "?")
 _STARTED = adm.started_sql("limit_starts", "?")
+# The chosen rows, in one statement (``{rows}``: a ``(?, ?)`` per row).
 _TAKE = (
     "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
-    "WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
+    "WHERE (instance_id, task_id) IN (VALUES {rows}) AND owner IS NULL "
     "RETURNING instance_id, execution_id, task_id, name, input, owner, attempt, options, "
     "limit_key, priority, queued_at"
 )
+# SQLite's default limit on a statement's parameters is 32766; stay well below.
+_TAKE_CHUNK = 5000
 _UNPARK = "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at > ?"
 _UNPARK_ADMITTED = (
     "UPDATE inbox SET visible_at = ? WHERE visible_at > ? AND instance_id IN "
@@ -69,10 +72,16 @@ def admit(
         rows = conn.execute(_QUEUE, (limit.name, adm.queue_depth(limit, take))).fetchall()
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
         budget.spend(len(chosen))
+        taken: list[ActivityRecord] = []
+        for start in range(0, len(chosen), _TAKE_CHUNK):
+            chunk = chosen[start : start + _TAKE_CHUNK]
+            params: list[object] = [adm.SLOT_OWNER, worker_id]
+            for q in chunk:
+                params += (q.instance_id, q.task_id)
+            sql = _TAKE.format(rows=", ".join(["(?, ?)"] * len(chunk)))
+            taken.extend(activity_of(r) for r in conn.execute(sql, params).fetchall())
+        admitted += adm.in_order(taken, chosen, lambda a: (a.instance_id, a.task_id))
         for q in chosen:
-            params = (adm.SLOT_OWNER, worker_id, q.instance_id, q.task_id)
-            for r in conn.execute(_TAKE, params).fetchall():
-                admitted.append(activity_of(r))
             if q.task_id == adm.SLOT_TASK:  # its parked start goes on now
                 conn.execute(_UNPARK, (now, q.instance_id, now))
         if limit.rate is not None and chosen:
