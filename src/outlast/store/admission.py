@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from outlast.core.flow import Limit
+from outlast.store.base import ActivityRecord, CommitBatch
 
 # A workflow under a limit holds a slot while it runs: a row in the activities
 # table with this task ID, named ``slot_name(workflow)``, queued and admitted like
@@ -111,6 +112,59 @@ class Budget:
 def queue_depth(limit: Limit, take: int) -> int:
     """How many queued rows to read for an admission of up to ``take``."""
     return take if limit.per_key is None else max(take, _LOOKAHEAD)
+
+
+Known = Mapping[tuple[str, int], ActivityRecord]
+
+
+def queued_in(batch: CommitBatch) -> dict[tuple[str, int], ActivityRecord]:
+    """The rows a batch queues, by (instance, task): an admission in its commit
+    builds what it admits of them from these rather than reading them back."""
+    return {
+        (a.instance_id, a.task_id): a
+        for t in batch.turns
+        for a in t.activities
+        if a.queued_at is not None
+    }
+
+
+def admitted_from(
+    chosen: Sequence[Queued],
+    taken: Iterable[tuple[str, int]],
+    known: Known,
+    worker_id: str,
+) -> tuple[list[ActivityRecord], list[Queued]]:
+    """What an admission took, in the order chosen: built from ``known`` rows
+    where it can, and the rest (rows queued before this batch) to read back."""
+    got = set(taken)
+    admitted: list[ActivityRecord] = []
+    unknown: list[Queued] = []
+    for q in chosen:
+        place = (q.instance_id, q.task_id)
+        if place not in got:
+            continue
+        row = known.get(place)
+        if row is None:
+            unknown.append(q)
+        else:
+            owner = SLOT_OWNER if q.task_id == SLOT_TASK else worker_id
+            # (the constructor: dataclasses.replace costs several times as much)
+            admitted.append(
+                ActivityRecord(
+                    row.instance_id,
+                    row.execution_id,
+                    row.task_id,
+                    row.name,
+                    row.input,
+                    owner,
+                    row.attempt,
+                    row.options,
+                    row.key,
+                    row.priority,
+                    row.queued_at,
+                )
+            )
+    return admitted, unknown
 
 
 def in_order(
