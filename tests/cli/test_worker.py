@@ -46,6 +46,9 @@ def test_a_worker_runs_the_apps_workflows_until_a_signal(tmp_path: Path) -> None
             proc.kill()
     assert proc.returncode == 0, err
     assert "worker stopped" in err
+    # The runtime's log lines (INFO by default), with no payloads.
+    assert f"INFO: workflow job started: {iid}" in err
+    assert f"INFO: workflow job completed: {iid}" in err
 
 
 def test_a_worker_needs_an_app_that_loads() -> None:

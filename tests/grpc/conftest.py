@@ -4,6 +4,7 @@ Python SDK pointed at it over loopback: its worker in a process of its own
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import outlast
+from outlast.grpc.flavor import DURABLETASK
 from outlast.grpc.server import SidecarServer
 from tests.conftest import RuntimeFactory
 
@@ -73,3 +76,85 @@ def dapr_worker(sidecar: Sidecar) -> Iterator[subprocess.Popen[bytes]]:
 @pytest.fixture
 def dapr_client(sidecar: Sidecar) -> object:
     return dapr_wf.DaprWorkflowClient(host="127.0.0.1", port=sidecar.port)
+
+
+# --- the Microsoft flavor (tests/grpc/test_durabletask_*.py) -------------------------
+
+
+class SdkError(Exception):
+    """A TaskHubGrpcClient call failed in the SDK app (``code``: the gRPC status)."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(f"{answer['error']} ({answer.get('code')}): {answer['message']}")
+        self.code = answer.get("code")
+        self.message = answer["message"]
+
+
+class DurableTaskApp:
+    """``durabletask_app.py`` in its process: its worker runs the workflows, and
+    :meth:`call` runs a ``TaskHubGrpcClient`` method there."""
+
+    def __init__(self, port: int, *, tls_roots: Path | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        args = [sys.executable, "-m", "tests.grpc.durabletask_app", str(port)]
+        if tls_roots is not None:
+            env["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(tls_roots)
+            args.append("--tls")
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert json.loads(self._line()) == {"ready": True}
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, f"the durabletask SDK app exited ({self.proc.poll()})"
+        return line
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"call": method, "args": args, "kwargs": kwargs}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self._line())
+        if "error" in answer:
+            raise SdkError(answer)
+        return answer["result"]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.terminate()  # the SDK worker's own stop takes a second
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+
+
+def wait_connected(server: SidecarServer, before: int) -> None:
+    deadline = time.monotonic() + 30
+    while server.hub.connected <= before:
+        assert time.monotonic() < deadline, "the SDK worker did not connect"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def dt_sidecar(make_runtime: RuntimeFactory) -> Iterator[Sidecar]:
+    """The Microsoft flavor's port (its own hub)."""
+    rt = make_runtime()
+    server = SidecarServer(rt, port=0, flavor=DURABLETASK)
+    rt.start()
+    server.start()
+    yield Sidecar(rt, server)
+    server.stop()
+
+
+@pytest.fixture
+def dt_app(dt_sidecar: Sidecar) -> Iterator[DurableTaskApp]:
+    app = DurableTaskApp(dt_sidecar.server.port)
+    wait_connected(dt_sidecar.server, 0)
+    yield app
+    app.close()

@@ -117,7 +117,13 @@ ACTIVITIES = [hello, square, cube, flaky, slow_item]
 
 
 def main(port: str) -> None:
-    runtime = wf.WorkflowRuntime(host="127.0.0.1", port=port)
+    # A small history cache makes the SDK miss and ask GetInstanceHistory.
+    cache = os.environ.get("OUTLAST_TEST_HISTORY_CACHE")
+    runtime = wf.WorkflowRuntime(
+        host="127.0.0.1",
+        port=port,
+        history_cache_max_instances=int(cache) if cache else None,
+    )
     for w in WORKFLOWS:
         runtime.register_workflow(w)
     for a in ACTIVITIES:

@@ -75,3 +75,18 @@ def test_an_unsupported_action_is_refused_by_name() -> None:
         assert "createDetachedWorkflow" in str(e)
     else:
         raise AssertionError("accepted")
+
+
+def test_trace_contexts_go_out_where_the_dapr_protos_carry_them() -> None:
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    started = event_to_proto(h.ExecutionStarted(TS, "wf", trace_context=tp), "i", "e")
+    scheduled = event_to_proto(h.TaskScheduled(TS, 1, "act", trace_context=tp), "i", "e")
+    child = event_to_proto(
+        h.SubOrchestrationCreated(TS, 2, "kid", "i-kid", trace_context=tp), "i", "e"
+    )
+    plain = event_to_proto(h.TaskScheduled(TS, 3, "act"), "i", "e")
+    assert started is not None and scheduled is not None and child is not None
+    assert started.executionStarted.parentTraceContext.traceParent == tp
+    assert scheduled.taskScheduled.parentTraceContext.traceParent == tp
+    assert child.childWorkflowInstanceCreated.parentTraceContext.traceParent == tp
+    assert plain is not None and not plain.taskScheduled.HasField("parentTraceContext")

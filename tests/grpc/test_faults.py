@@ -1,6 +1,6 @@
-"""Faults: the SDK worker process SIGKILLed in the middle of a fan-out and started
-again; the workflow completes and activity results committed before the kill are
-not run again."""
+"""Faults: the SDK worker process (Dapr's, then durabletask's) SIGKILLed in the middle
+of a fan-out and started again; the workflow completes and activity results
+committed before the kill are not run again."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.grpc.conftest import Sidecar, start_worker
+from tests.grpc.conftest import DurableTaskApp, Sidecar, start_worker, wait_connected
 
 COUNT = 24
 
@@ -96,3 +96,37 @@ def test_a_killed_server_loses_nothing(
         worker.terminate()
         worker.wait(15)
     assert set(int(n) for n in runs.read_text().split()) == set(range(COUNT))
+
+
+def test_a_killed_durabletask_worker_loses_nothing(
+    dt_sidecar: Sidecar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same through the Microsoft flavor's port and its SDK."""
+    runs = tmp_path / "runs.txt"
+    runs.touch()
+    monkeypatch.setenv("OUTLAST_TEST_RUNS", str(runs))
+    server = dt_sidecar.server
+    app = DurableTaskApp(server.port)
+    wait_connected(server, 0)
+    iid = app.call("schedule_new_orchestration", "slow_fan", input=COUNT)
+    deadline = time.monotonic() + 60
+    while len(_completed_tasks(dt_sidecar, iid)) < 4:
+        assert time.monotonic() < deadline, "no activity finished"
+        time.sleep(0.05)
+    app.proc.send_signal(signal.SIGKILL)
+    app.close()
+    while server.hub.connected:
+        assert time.monotonic() < deadline + 30, "the dropped stream stays open"
+        time.sleep(0.05)
+    done_before = _completed_tasks(dt_sidecar, iid)
+    assert len(done_before) < COUNT
+    again = DurableTaskApp(server.port)
+    try:
+        state = again.call("wait_for_orchestration_completion", iid, timeout=120)
+        assert state["serialized_output"] == str(sum(range(COUNT))), state["failure_details"]
+    finally:
+        again.close()
+    ran = [int(line) for line in runs.read_text().split()]
+    assert set(ran) == set(range(COUNT))
+    for n in done_before:
+        assert ran.count(n) == 1, (n, ran)

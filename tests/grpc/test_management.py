@@ -98,3 +98,28 @@ def test_the_api_token_is_required_when_set(
         assert os.environ["DAPR_API_TOKEN"] == "s3cret"
     finally:
         server.stop()
+
+
+def test_enforce_unique_instance_id_keeps_even_a_finished_instance(
+    sidecar: Sidecar, dapr_worker: subprocess.Popen[bytes], dapr_client: Any
+) -> None:
+    from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+
+    iid = dapr_client.schedule_new_workflow(workflow="chain", instance_id="uniq-1")
+    dapr_client.wait_for_workflow_completion(iid, timeout_in_seconds=TIMEOUT)
+    with grpc.insecure_channel(f"127.0.0.1:{sidecar.port}") as channel:
+        start = channel.unary_unary(
+            "/TaskHubSidecarService/StartInstance",
+            request_serializer=svc.CreateInstanceRequest.SerializeToString,
+            response_deserializer=svc.CreateInstanceResponse.FromString,
+        )
+        unique = svc.CreateInstanceRequest(
+            instanceId="uniq-1", name="chain", enforceUniqueInstanceId=True
+        )
+        with pytest.raises(grpc.RpcError) as e:
+            start(unique, timeout=30)
+        assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        # Without it, outlast's rule: a finished instance is replaced.
+        assert start(svc.CreateInstanceRequest(instanceId="uniq-1", name="chain")).instanceId
+    state = dapr_client.wait_for_workflow_completion(iid, timeout_in_seconds=TIMEOUT)
+    assert state.runtime_status == Status.COMPLETED

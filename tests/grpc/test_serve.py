@@ -1,5 +1,6 @@
-"""``outlast serve --grpc-port``: one process serves the HTTP API and the sidecar; a
-workflow started over HTTP is run by a connected Dapr SDK worker."""
+"""``outlast serve --grpc-port`` / ``--durabletask-port``: one process serves the HTTP
+API and the sidecar; a workflow started over HTTP is run by a connected SDK worker
+(Dapr's, durabletask's)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.grpc.conftest import ROOT
+from tests.grpc.conftest import ROOT, DurableTaskApp
 from tests.http.test_serve import outlast_serve
 
 
@@ -75,3 +76,26 @@ def test_a_busy_grpc_port_is_a_clean_error(store_url: str, tmp_path: Path) -> No
         )
     assert done.returncode != 0
     assert f"127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_durabletask_port_from_the_environment_serves_the_microsoft_sdk(
+    store_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = {"OUTLAST_DURABLETASK_PORT": str(port)}
+    with outlast_serve(["--store", store_url, "--grpc-port", "0"], tmp_path, env) as (proc, url):
+        assert f"grpc       127.0.0.1:{port} (durabletask SDKs)" in proc.banner
+        assert "DAPR_GRPC_PORT" not in proc.banner  # --grpc-port 0: the Dapr port is off
+        app = DurableTaskApp(port)
+        try:
+            # Started over HTTP, run by the durabletask SDK's worker.
+            started = httpx.post(
+                f"{url}/v1.0/workflows/dapr/chain/start?instanceID=dt-h", timeout=30
+            )
+            assert started.status_code == 202, started.text
+            state = app.call("wait_for_orchestration_completion", "dt-h", timeout=60)
+            assert (
+                state["serialized_output"] == '["Hello Tokyo!", "Hello Seattle!", "Hello London!"]'
+            )
+        finally:
+            app.close()

@@ -4,7 +4,7 @@ the worker loop is not running, and never a credential (it is open without a tok
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,12 @@ class _FatalStore(SqliteStore):
 
     armed = False
 
-    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+    def fetch_messages(
+        self, worker_id: str, now: float, limit: int, names: Collection[str] | None = None
+    ) -> list[Message]:
         if self.armed:
             raise SystemExit("a fatal error in the worker loop")
-        return super().fetch_messages(worker_id, now, limit)
+        return super().fetch_messages(worker_id, now, limit, names)
 
 
 @pytest.fixture

@@ -220,3 +220,73 @@ def test_schedule_to_close_bounds_the_call_with_its_retries(
     assert state is not None and "schedule_to_close_timeout" in state.output_as()
     assert 1 < len(attempts) < 1000  # retried, then stopped by the call's bound
     assert attempts == list(range(1, len(attempts) + 1))
+
+
+def test_an_attempt_that_raises_passes_its_heartbeat_details_on(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    # No timeouts on the call: the details travel all the same.
+    rt = make_runtime()
+    seen: list[tuple[int, Any]] = []
+
+    @rt.activity
+    def resumable(ctx: outlast.ActivityContext) -> str:
+        seen.append((ctx.attempt, ctx.heartbeat_details))
+        if ctx.attempt == 1:
+            ctx.heartbeat({"done": 7})
+            raise ConnectionError("blip")
+        return "resumed"
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext) -> Generator[Any, Any, str]:
+        policy = outlast.RetryPolicy(timedelta(milliseconds=10), 2)
+        return (yield ctx.call_activity(resumable, retry_policy=policy))
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(wf)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=15)
+    assert state is not None and state.output_as() == "resumed"
+    assert seen == [(1, None), (2, {"done": 7})]
+
+
+def test_an_async_activity_cancelled_at_its_timeout_frees_its_row_and_its_cap(
+    make_runtime: RuntimeFactory, store_url: str
+) -> None:
+    import asyncio
+
+    rt = make_runtime(activity_limits={"nap": 1})
+
+    @rt.activity
+    async def nap(ctx: outlast.ActivityContext, seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "woke"
+
+    @rt.workflow
+    def wf(ctx: outlast.WorkflowContext) -> Generator[Any, Any, list[str]]:
+        seen = []
+        for seconds in (30.0, 30.0, 0.0):  # under a cap of one: each waits for the last
+            try:
+                seen.append(
+                    (
+                        yield ctx.call_activity(
+                            nap, input=seconds, start_to_close_timeout=timedelta(seconds=2)
+                        )
+                    )
+                )
+            except outlast.ActivityTimeoutError:
+                seen.append("timed out")
+        return seen
+
+    rt.start()
+    client = outlast.WorkflowClient(store_url)
+    iid = client.schedule_new_workflow(wf)
+    state = client.wait_for_workflow_completion(iid, timeout_in_seconds=30)
+    assert state is not None and state.output_as() == ["timed out", "timed out", "woke"]
+    worker = rt.worker
+    assert worker is not None
+    for _ in range(200):  # the last attempt's end is committed just after the turn
+        if not rt.store.owned_activities(worker.worker_id):
+            break
+        time.sleep(0.01)
+    assert rt.store.owned_activities(worker.worker_id) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -34,6 +35,9 @@ class ThreadedRemote:
     def runs(self, name: str) -> bool:
         return name == "remote_sum"
 
+    def ready(self) -> bool:
+        return True
+
     def dispatch(self, work: TurnWork) -> None:
         self.work.put(work)
 
@@ -46,6 +50,10 @@ class ThreadedRemote:
 
     def _serve(self) -> None:
         while (work := self.work.get()) is not None:
+            # The test sets `worker` right after start(), which may already dispatch.
+            deadline = time.monotonic() + 10
+            while self.worker is None and time.monotonic() < deadline:
+                time.sleep(0.001)
             assert self.worker is not None
             events = [*work.past, *work.new]
             self.seen.append(
@@ -110,3 +118,104 @@ def test_a_workflow_run_by_a_remote_executor_completes_with_local_activities(
     assert kinds[:3] == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled"]
     assert kinds.count("TaskCompleted") == 1 and kinds[-1] == "ExecutionCompleted"
     assert state.serialized_custom_status == '"doubling"'
+
+
+class HoldingRemote(ThreadedRemote):
+    """Answers an instance's first turn (schedule "double"), then never answers:
+    the turn carrying the activity's result stays in flight."""
+
+    def __init__(self) -> None:
+        self.held: list[TurnWork] = []
+        super().__init__()
+
+    def _serve(self) -> None:
+        while (work := self.work.get()) is not None:
+            # The test sets `worker` right after start(), which may already dispatch.
+            deadline = time.monotonic() + 10
+            while self.worker is None and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert self.worker is not None
+            if any(isinstance(e, h.TaskScheduled) for e in work.past):
+                self.held.append(work)
+                continue
+            self.worker.turn_done(work.view.instance_id, work.token, self._decide(work.new))
+
+
+def test_a_result_held_by_an_unanswered_remote_turn_survives_shutdown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    runs: list[int] = []
+
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        runs.append(x)
+        return 2 * x
+
+    rt = make_runtime()
+    rt.activity(double)
+    holding = HoldingRemote()
+    rt.attach(executor=holding)
+    rt.start()
+    holding.worker = rt.worker
+    client = rt.client()
+    iid = client.schedule_new_workflow("remote_sum", input=20)
+    deadline = time.monotonic() + 20
+    while not any(isinstance(e, h.TaskCompleted) for w in holding.held for e in w.new):
+        assert time.monotonic() < deadline, "the result's turn was never dispatched"
+        time.sleep(0.01)
+    rt.shutdown()  # the turn carrying the result is still in flight
+    holding.close()
+
+    again = make_runtime()
+    again.activity(double)
+    answering = ThreadedRemote()
+    answering.abandoned = True  # no abandon this time
+    again.attach(executor=answering)
+    again.start()
+    answering.worker = again.worker
+    try:
+        client = again.client()
+        client.raise_workflow_event(iid, "add", data=2)
+        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+        assert state is not None and state.output_as() == 42
+    finally:
+        answering.close()
+    assert runs == [20]  # its result was kept: the activity did not run again
+
+
+def test_a_failed_commit_of_a_remote_answer_loses_no_activity_result() -> None:
+    from outlast.store import MemoryStore
+    from outlast.store.base import CommitBatch
+
+    class FlakyStore(MemoryStore):
+        failures = 1
+
+        def commit(self, batch: CommitBatch) -> set[str]:
+            # The answer that carries the activity's result fails to commit once.
+            if batch.finished_activities and batch.turns and self.failures:
+                self.failures -= 1
+                raise outlast.StoreError("disk full (simulated)")
+            return super().commit(batch)
+
+    store = FlakyStore()
+    rt = outlast.WorkflowRuntime(store, poll_interval=0.02)
+    runs: list[int] = []
+
+    @rt.activity
+    def double(ctx: outlast.ActivityContext, x: int) -> int:
+        runs.append(x)
+        return 2 * x
+
+    remote = ThreadedRemote()
+    remote.abandoned = True  # answer every dispatch
+    rt.attach(executor=remote)
+    try:
+        with rt:
+            remote.worker = rt.worker
+            client = outlast.WorkflowClient(store)
+            iid = client.schedule_new_workflow("remote_sum", input=20)
+            client.raise_workflow_event(iid, "add", data=2)
+            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=20)
+    finally:
+        remote.close()
+    assert state is not None and state.output_as() == 42
+    assert store.failures == 0 and runs == [20]  # retried from memory, not re-run

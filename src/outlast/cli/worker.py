@@ -6,6 +6,8 @@ the other commands do not import the runtime."""
 
 from __future__ import annotations
 
+import logging
+
 import click
 from rich.markup import escape
 
@@ -31,7 +33,14 @@ from outlast.runtime.hosting import run_forever
     show_default=True,
     help="Directory put first on the import path for APP.",
 )
-def worker(app: str, store: str | None, app_dir: str) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="The level of outlast's log lines on stderr (INFO: starts, completions, retries).",
+)
+def worker(app: str, store: str | None, app_dir: str, log_level: str) -> None:
     """Run the workflows and activities of APP, until Ctrl+C or SIGTERM.
 
     APP is an import string MODULE:ATTRIBUTE naming a WorkflowRuntime, as for
@@ -47,6 +56,7 @@ def worker(app: str, store: str | None, app_dir: str) -> None:
         runtime = load_app(app, store=store, app_dir=app_dir)
     except AppLoadError as e:
         raise CliError(str(e), EXIT_USAGE) from e
+    _log_to_stderr(log_level)
     out = console(stderr=True, soft_wrap=True)
     names = clean(", ".join(sorted(runtime.registry.workflows)) or "(none)")
     activities = clean(", ".join(sorted(runtime.registry.activities)) or "(none)")
@@ -65,3 +75,14 @@ def worker(app: str, store: str | None, app_dir: str) -> None:
         if state.owns_stores:
             runtime.store.close()
     out.print("outlast worker stopped; every committed step is in the store.", markup=False)
+
+
+def _log_to_stderr(level: str) -> None:
+    """outlast's log lines (docs/observability.md) on stderr, unless the app set
+    up handlers of its own."""
+    logger = logging.getLogger("outlast")
+    logger.setLevel(level.upper())
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)

@@ -46,6 +46,7 @@ from outlast.store.base import (
     Message,
     pending_record,
 )
+from outlast.tracing import current_traceparent
 
 _UNSET: Any = object()
 # What a start does when an unfinished instance has the ID.
@@ -159,6 +160,7 @@ class WorkflowClient(BulkOperations, ScheduleClient):
             name,
             payload,
             scheduled_start=None if start_at is None else from_datetime(start_at),
+            trace_context=current_traceparent(),
             key=check_key(key),
             priority=check_priority(priority),
         )

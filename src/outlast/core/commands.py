@@ -29,6 +29,7 @@ from outlast.errors import (
 
 # What a call with timeouts but no retry policy runs under: one attempt.
 _ONCE = RetryPolicy(timedelta(0), 1)
+_NO_TIMEOUTS = ActivityTimeouts()
 
 
 def _caller_source() -> str:
@@ -108,12 +109,13 @@ class Commands:
             task: CompletableTask[Any] = CompletableTask(hint)
             self._open[task_id] = task
             self._awaiting.add(task_id)
-            if timeouts is None and flow is None:
+            if timeouts is None and details is None and flow is None:
                 self._pending[task_id] = h.ScheduleActivity(
                     task_id, name, payload, None, execution_id, None, source, number
                 )
                 return task
             key, priority = (None, 0) if flow is None else flow
+            options = _NO_TIMEOUTS if timeouts is None else timeouts
             self._pending[task_id] = h.ScheduleActivity(
                 task_id,
                 name,
@@ -123,12 +125,12 @@ class Commands:
                 None,
                 source,
                 number,
-                None if timeouts is None else timeouts.options(details),
+                options.options(details),  # a retry after heartbeats carries their details
                 key,
                 priority,
             )
-            if timeouts is not None and timeouts.start_to_close is not None:
-                self._time_out(task_id, task, timeouts.start_to_close, "start_to_close", number)
+            if options.start_to_close is not None:
+                self._time_out(task_id, task, options.start_to_close, "start_to_close", number)
             return task
 
         if retry is None and (timeouts is None or timeouts.schedule_to_close is None):
@@ -219,6 +221,8 @@ class Commands:
     ) -> CompletableTask[None]:
         task_id = self._next_id()
         task: CompletableTask[None] = self._open_task(task_id)
+        if origin is not None and origin != h.ORIGIN_TIMER:
+            task._awaited = True  # the engine's own timer: no code yields it
         if not self.records_origins:
             origin = origin_name = None  # a run that began before timers had origins
         self._pending[task_id] = h.StartTimer(task_id, when, name, origin, origin_name, source)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from outlast.core.flow import check_key, check_priority
+from outlast.core.logs import ContextLogger, WorkflowLogger, activity_logger
 from outlast.core.retry import ActivityTimeouts, RetryPolicy
 from outlast.core.serialization import to_json
 from outlast.core.task import Task
@@ -21,10 +22,22 @@ class WorkflowContext:
     """What a workflow function gets as ``ctx``. Every method is deterministic: on
     replay it returns the same tasks in the same order, resolved from history."""
 
-    __slots__ = ("_ex",)
+    __slots__ = ("_ex", "_logger")
 
     def __init__(self, executor: WorkflowExecutor) -> None:
         self._ex = executor
+        self._logger: WorkflowLogger | None = None
+
+    @property
+    def logger(self) -> WorkflowLogger:
+        """A logger (``outlast.workflow``) that is silent while the code replays, so
+        each line appears once however often the workflow is replayed; records
+        carry ``instance_id`` and ``workflow_name`` as extra fields."""
+        if self._logger is None:
+            ex = self._ex
+            fields = {"instance_id": ex.instance_id, "workflow_name": ex.name}
+            self._logger = WorkflowLogger(fields, lambda: ex.replaying)
+        return self._logger
 
     @property
     def instance_id(self) -> str:
@@ -152,6 +165,7 @@ class ActivityContext:
         "_cancelled",
         "_details",
         "_last_beat",
+        "_logger",
         "attempt",
         "heartbeat_details",
         "name",
@@ -175,6 +189,22 @@ class ActivityContext:
         self._last_beat = time.monotonic()
         self._details: str | None = None
         self._cancelled = False
+        self._logger: ContextLogger | None = None
+
+    @property
+    def logger(self) -> ContextLogger:
+        """A logger (``outlast.activity``) whose records carry ``instance_id``,
+        ``activity_name``, ``task_id`` and ``attempt`` as extra fields."""
+        if self._logger is None:
+            self._logger = activity_logger(
+                {
+                    "instance_id": self.workflow_id,
+                    "activity_name": self.name,
+                    "task_id": self.task_id,
+                    "attempt": self.attempt,
+                }
+            )
+        return self._logger
 
     @property
     def orchestration_id(self) -> str:

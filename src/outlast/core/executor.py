@@ -20,6 +20,7 @@ from typing import Any
 from outlast.core import history as h
 from outlast.core.commands import Commands
 from outlast.core.context import WorkflowContext
+from outlast.core.logs import warn_forgotten
 from outlast.core.registry import Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.core.status import WorkflowStatus
@@ -63,6 +64,7 @@ class WorkflowExecutor(Commands):
         self.parent: h.ParentInfo | None = None
         self.depth = 0
         self.scheduled_time: int | None = None
+        self.trace_context: str | None = None  # who started this run (W3C traceparent)
         self.version: str | None = None
         self.registry = registry
         self.now = 0
@@ -243,6 +245,7 @@ class WorkflowExecutor(Commands):
                 )
             )
             return
+        yielded._awaited = True
         self._waiting = yielded
 
     def _finish(self, value: Any) -> None:
@@ -262,6 +265,11 @@ class WorkflowExecutor(Commands):
             self._fail(e)
             return
         self.completion = Completion(WorkflowStatus.COMPLETED, result=result)
+        if not self.replaying:  # tasks made, never yielded nor combined: a forgotten yield
+            open_ = self._open.items()
+            lost = [i for i, t in open_ if not (t._is_complete or t._awaited or t._callbacks)]
+            if lost:
+                warn_forgotten(self.name, self.instance_id, lost)
 
     def _carry_over(self, event: h.Event) -> None:
         """Events that arrive in the turn that continued-as-new belong to the next run:
@@ -285,6 +293,7 @@ class WorkflowExecutor(Commands):
         self.parent = event.parent
         self.depth = event.depth
         self.scheduled_time = event.scheduled_time
+        self.trace_context = event.trace_context
         self.version = definition.version
         try:
             args: tuple[Any, ...] = (self._ctx,)

@@ -143,6 +143,7 @@ class SubOrchestrationCreated(Event):
     input: str | None = None
     version: str | None = None
     source: str | None = None
+    trace_context: str | None = None  # the parent run's, which the child continues
     is_action_record: ClassVar[bool] = True
 
 
@@ -272,6 +273,7 @@ class StartChildWorkflow:
     input: str | None
     version: str | None = None
     source: str | None = None
+    trace_context: str | None = None  # W3C traceparent the child's run continues
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from outlast.core.context import WorkflowContext
 from outlast.core.serialization import parameter_hint, return_hint
 from outlast.errors import RegistrationError, UnknownActivityError, UnknownWorkflowError
 
@@ -34,6 +37,8 @@ class Definition:
     result_hint: Any
     is_async: bool
     version: str | None = None
+    # An activity's: "thread" (the worker's pool) or "process" (runtime/procpool.py).
+    isolation: str = "thread"
 
     @classmethod
     def of(cls, fn: Callable[..., Any], name: str, version: str | None = None) -> Definition:
@@ -149,8 +154,14 @@ class Registry:
             fn.__outlast_name__ = key  # type: ignore[attr-defined]
         return definition
 
-    def add_activity(self, fn: Callable[..., Any], name: str | None = None) -> Definition:
-        return self._add(self.activities, "activity", fn, name)
+    def add_activity(
+        self, fn: Callable[..., Any], name: str | None = None, isolation: str = "thread"
+    ) -> Definition:
+        definition = self._add(self.activities, "activity", fn, name)
+        if isolation != definition.isolation:
+            definition = dataclasses.replace(definition, isolation=isolation)
+            self.activities[definition.name] = definition
+        return definition
 
     def _add(
         self,
@@ -161,6 +172,9 @@ class Registry:
     ) -> Definition:
         if not callable(fn):
             raise RegistrationError(f"a {kind} must be callable, got {fn!r}")
+        # What @runtime.activity returned (see guard_direct_calls): the function itself.
+        original: Callable[..., Any] = getattr(fn, "__outlast_activity__", fn)
+        fn = original
         key = name or name_of(fn)
         _refuse_lambda(kind, key)
         existing = table.get(key)
@@ -192,3 +206,41 @@ class Registry:
             return self.activities[name]
         except KeyError:
             raise UnknownActivityError(f"no activity named {name!r} is registered") from None
+
+
+def _refuse_workflow_context(args: tuple[Any, ...], name: str) -> None:
+    if args and isinstance(args[0], WorkflowContext):
+        raise TypeError(
+            f"activity {name!r} was called directly inside workflow "
+            f"{args[0].workflow_name!r}: it would run in the workflow's turn, again on "
+            f"every replay, with nothing recorded. Schedule it instead: "
+            f"result = yield ctx.call_activity({name}, input=...)"
+        )
+
+
+def guard_direct_calls(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``fn`` (a registered activity) as ``@runtime.activity`` hands it back: the same
+    function, except that calling it with a WorkflowContext (directly inside a
+    workflow, a common slip) raises a TypeError saying how to schedule it. The
+    runtime calls ``fn`` itself, so this costs its own calls nothing."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            _refuse_workflow_context(args, name)
+            return await fn(*args, **kwargs)
+
+        guarded: Callable[..., Any] = guarded_async
+    else:
+
+        @functools.wraps(fn)
+        def guarded_sync(*args: Any, **kwargs: Any) -> Any:
+            _refuse_workflow_context(args, name)
+            return fn(*args, **kwargs)
+
+        guarded = guarded_sync
+    with contextlib.suppress(AttributeError, TypeError):
+        guarded.__outlast_activity__ = fn  # type: ignore[attr-defined]
+        guarded.__outlast_name__ = name  # type: ignore[attr-defined]
+        return guarded
+    return fn

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from outlast.core.task import Task
 from outlast.errors import PayloadTooLargeError, SerializationError
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -36,6 +37,11 @@ def _default(value: Any) -> Any:
         return list(value)
     if isinstance(value, tuple) and hasattr(value, "_asdict"):
         return list(value)
+    if isinstance(value, Task):
+        raise TypeError(
+            f"a {type(value).__name__} is a task, not its result: did you forget `yield`? "
+            "(result = yield ctx.call_activity(...))"
+        )
     raise TypeError(f"Type is not JSON serializable: {type(value).__qualname__}")
 
 
@@ -45,8 +51,10 @@ def to_json(value: Any) -> str:
     try:
         text = orjson.dumps(value, default=_default, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as e:
+        # orjson's own message drops the one ``_default`` raised (the hint for a task).
+        why = e.__cause__ if isinstance(e.__cause__, TypeError) else e
         raise SerializationError(
-            f"cannot serialize a value of type {type(value).__qualname__} to JSON: {e}"
+            f"cannot serialize a value of type {type(value).__qualname__} to JSON: {why}"
         ) from e
     # orjson writes NaN and infinities as null, silently. Only where a null was
     # written can one hide, so only then is the value searched (rarely: a cost of

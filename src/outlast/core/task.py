@@ -7,7 +7,7 @@ code ``yield``s a task to wait for it; ``when_all`` / ``when_any`` combine tasks
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from outlast.errors import InvalidStateError
 
@@ -17,13 +17,35 @@ T = TypeVar("T")
 class Task(Generic[T]):
     """A unit of durable work whose result is known once its history event arrives."""
 
-    __slots__ = ("_callbacks", "_exception", "_is_complete", "_result")
+    __slots__ = ("_awaited", "_callbacks", "_exception", "_is_complete", "_result")
 
     def __init__(self) -> None:
         self._result: Any = None
         self._exception: BaseException | None = None
         self._is_complete = False
         self._callbacks: list[Callable[[Task[Any]], None]] | None = None
+        self._awaited = False  # the workflow yielded it
+
+    def __repr__(self) -> str:
+        # What an f-string shows of a task used as its result: say how to get that.
+        state = "completed" if self._is_complete else "pending"
+        return f"<{type(self).__name__} {state}: `yield` it to get its result>"
+
+    if not TYPE_CHECKING:  # type checkers keep flagging these uses as errors
+        # A task stands for a result that is not there yet; code that uses it as
+        # the result forgot to ``yield`` it. Say so, where Python lets us.
+        def __getattr__(self, name: str) -> Any:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}: this is a "
+                "task, not its result; did you forget `yield`? "
+                "(result = yield ctx.call_activity(...))"
+            )
+
+        def __getitem__(self, key: Any) -> Any:
+            raise TypeError(
+                f"a {type(self).__name__} is not subscriptable: this is a task, not its "
+                "result; did you forget `yield`? (result = yield ctx.call_activity(...))"
+            )
 
     @property
     def is_complete(self) -> bool:

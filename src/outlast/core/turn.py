@@ -203,7 +203,13 @@ def _child(
 ) -> ChildRecord:
     parent = h.ParentInfo(view.instance_id, view.execution_id, action.task_id, view.name)
     started = h.ExecutionStarted(
-        now, action.name, action.input, parent, action.version, depth=view.depth + 1
+        now,
+        action.name,
+        action.input,
+        parent,
+        action.version,
+        trace_context=action.trace_context,
+        depth=view.depth + 1,
     )
     conflict = h.SubOrchestrationFailed(
         now,
@@ -300,6 +306,7 @@ def record_of(action: h.Action, ts: Nanos) -> h.Event:
             action.input,
             action.version,
             action.source,
+            action.trace_context,
         )
     if isinstance(action, h.SendEvent):
         return h.EventSent(

@@ -1,4 +1,5 @@
-"""A Dapr-flavor ``WorkflowResponse`` (an SDK's answer to a turn) to an outlast Turn.
+"""An SDK's answer to a turn (``WorkflowResponse``, or ``OrchestratorResponse`` in the
+Microsoft flavor) to an outlast Turn.
 
 The records each action leaves in history are made by ``core.turn.build_turn``,
 the same rules as for in-process code.
@@ -6,12 +7,15 @@ the same rules as for in-process code.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
 from outlast.core import history as h
 from outlast.core.times import Nanos
 from outlast.core.turn import Turn
-from outlast.grpc.convert import STATUS_FROM_PROTO, carryover_from_proto, failure_from_proto, nanos
-from outlast.grpc.gen.dapr import orchestrator_actions_pb2 as act
-from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.convert import carryover_from_proto, failure_from_proto, nanos
+from outlast.grpc.flavor import DAPR, Flavor
 
 
 class UnsupportedAction(ValueError):
@@ -24,7 +28,7 @@ def _opt(msg: object, field: str) -> str | None:
     return None
 
 
-def _origin(a: act.CreateTimerAction) -> tuple[str | None, str | None]:
+def _origin(a: Any) -> tuple[str | None, str | None]:
     which = a.WhichOneof("origin")
     if which == "createTimer":
         return h.ORIGIN_TIMER, None
@@ -37,34 +41,36 @@ def _origin(a: act.CreateTimerAction) -> tuple[str | None, str | None]:
     return None, None
 
 
-def action_from_proto(a: act.WorkflowAction, now: Nanos) -> h.Action:
-    kind = a.WhichOneof("workflowActionType")
+def action_from_proto(a: Any, now: Nanos, flavor: Flavor = DAPR) -> h.Action:
+    kind = a.WhichOneof(flavor.actions)
     if kind == "scheduleTask":
         s = a.scheduleTask
-        return h.ScheduleActivity(
-            a.id, s.name, _opt(s, "input"), _opt(s, "version"), s.taskExecutionId or None
-        )
+        execution_id = (s.taskExecutionId or None) if flavor.execution_ids else None
+        return h.ScheduleActivity(a.id, s.name, _opt(s, "input"), _opt(s, "version"), execution_id)
     if kind == "createTimer":
         t = a.createTimer
+        if not flavor.timer_details:
+            return h.StartTimer(a.id, nanos(t.fireAt), None, None, None)
         origin, origin_name = _origin(t)
         name = t.name if t.HasField("name") else None
         return h.StartTimer(a.id, nanos(t.fireAt), name, origin, origin_name)
-    if kind == "createChildWorkflow":
-        c = a.createChildWorkflow
+    if kind == flavor.create_child:
+        c = getattr(a, kind)
         return h.StartChildWorkflow(
             a.id, c.name, c.instanceId, _opt(c, "input"), _opt(c, "version")
         )
     if kind == "sendEvent":
         e = a.sendEvent
         return h.SendEvent(a.id, e.instance.instanceId, e.name, _opt(e, "data"))
-    if kind == "terminateWorkflow":
-        t2 = a.terminateWorkflow
+    if kind == flavor.terminate:
+        t2 = getattr(a, kind)
         return h.TerminateInstance(t2.instanceId, _opt(t2, "reason"), t2.recurse)
-    if kind == "completeWorkflow":
-        c2 = a.completeWorkflow
-        status = STATUS_FROM_PROTO.get(c2.workflowStatus)
+    if kind == flavor.complete:
+        c2 = getattr(a, kind)
+        number = getattr(c2, flavor.status)
+        status = flavor.status_from_proto.get(number)
         if status not in ("COMPLETED", "FAILED", "TERMINATED", "CONTINUED_AS_NEW"):
-            raise UnsupportedAction(f"a workflow cannot complete with status {c2.workflowStatus}")
+            raise UnsupportedAction(f"a workflow cannot complete with status {number}")
         carry = tuple(
             e for e in (carryover_from_proto(m, now) for m in c2.carryoverEvents) if e is not None
         )
@@ -78,14 +84,35 @@ def action_from_proto(a: act.WorkflowAction, now: Nanos) -> h.Action:
     raise UnsupportedAction(f"the action {kind!r} is not supported by outlast")
 
 
-def turn_from_proto(resp: svc.WorkflowResponse, now: Nanos) -> Turn:
+def turn_from_proto(resp: Any, now: Nanos, flavor: Flavor = DAPR) -> Turn:
     """The turn an SDK answered; raises UnsupportedAction for what outlast cannot do."""
-    actions = [action_from_proto(a, now) for a in resp.actions]
+    actions = [action_from_proto(a, now, flavor) for a in resp.actions]
     custom = resp.customStatus.value if resp.HasField("customStatus") else None
     version = None
     patches: tuple[str, ...] = ()
-    if resp.HasField("version"):
+    if flavor.versions and resp.HasField("version"):
         version = resp.version.name if resp.version.HasField("name") else None
         patches = tuple(resp.version.patches)
     # The SDKs send the whole custom status with every answer: it replaces.
     return Turn(actions, custom, True, version, patches)
+
+
+def terminate_children(turn: Turn, events: Iterable[h.Event]) -> None:
+    """A recursive terminate's children: the SDKs answer it with a TERMINATED
+    completion and leave the children to the backend, as in-process code's
+    executor does not. ``events``: the turn's history, past and new."""
+    recursive = False
+    open_children: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, h.SubOrchestrationCreated):
+            open_children[e.task_id] = e.instance_id
+        elif isinstance(e, h.SubOrchestrationCompleted | h.SubOrchestrationFailed):
+            open_children.pop(e.task_id, None)
+        elif isinstance(e, h.ExecutionTerminated):
+            recursive = e.recursive
+    if not recursive or not open_children:
+        return
+    for n, a in enumerate(turn.actions):
+        if isinstance(a, h.CompleteWorkflow) and a.status == "TERMINATED":
+            children = tuple(open_children.values())
+            turn.actions[n] = dataclasses.replace(a, terminate_children=children)

@@ -1,4 +1,4 @@
-"""outlast history events to the Dapr flavor's ``HistoryEvent`` messages.
+"""outlast history events to ``HistoryEvent`` messages, of either flavor (``flavor.py``).
 
 Times are exact nanoseconds on both sides, so a timer's fire time round-trips bit
 for bit. Events that record an action carry its task ID as ``eventId`` (what the
@@ -15,16 +15,13 @@ from typing import Any
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
 from outlast.core import history as h
-from outlast.core.status import WorkflowStatus
 from outlast.core.times import NS_PER_SECOND, Nanos
 from outlast.errors import FailureDetails
-from outlast.grpc.gen.dapr import history_events_pb2 as ev
-from outlast.grpc.gen.dapr import orchestration_pb2 as orch
+from outlast.grpc.flavor import DAPR, Flavor
 
-STATUS_TO_PROTO: dict[str, int] = {
-    s.value: getattr(orch, f"ORCHESTRATION_STATUS_{s.value}") for s in WorkflowStatus
-}
-STATUS_FROM_PROTO: dict[int, str] = {v: k for k, v in STATUS_TO_PROTO.items()}
+# The Dapr flavor's (each flavor has its own: Flavor.status_to_proto).
+STATUS_TO_PROTO: dict[str, int] = DAPR.status_to_proto
+STATUS_FROM_PROTO: dict[int, str] = DAPR.status_from_proto
 
 
 def timestamp(ns: Nanos) -> timestamp_pb2.Timestamp:
@@ -40,25 +37,26 @@ def string(value: str | None) -> wrappers_pb2.StringValue | None:
     return None if value is None else wrappers_pb2.StringValue(value=value)
 
 
-def failure_to_proto(f: FailureDetails | None) -> orch.TaskFailureDetails | None:
+def failure_to_proto(f: FailureDetails | None, flavor: Flavor = DAPR) -> Any:
     if f is None:
         return None
-    return orch.TaskFailureDetails(
+    return flavor.TaskFailureDetails(
         errorType=f.error_type,
         errorMessage=f.message,
         stackTrace=string(f.stack_trace),
-        innerFailure=failure_to_proto(f.inner),
+        innerFailure=failure_to_proto(f.inner, flavor),
         isNonRetriable=f.non_retriable,
     )
 
 
-def _failure(f: FailureDetails) -> orch.TaskFailureDetails:
-    out = failure_to_proto(f)
+def _failure(f: FailureDetails, flavor: Flavor) -> Any:
+    out = failure_to_proto(f, flavor)
     assert out is not None
     return out
 
 
-def failure_from_proto(f: orch.TaskFailureDetails) -> FailureDetails:
+def failure_from_proto(f: Any) -> FailureDetails:
+    # Both flavors' TaskFailureDetails have these fields.
     return FailureDetails(
         f.errorType or "Error",
         f.errorMessage,
@@ -81,17 +79,23 @@ def _timer_origin(e: h.TimerCreated | h.StartTimer, msg: Any) -> None:
 
 
 def event_to_proto(
-    e: h.Event, instance_id: str, execution_id: str, *, for_worker: bool = True
-) -> ev.HistoryEvent | None:
+    e: h.Event,
+    instance_id: str,
+    execution_id: str,
+    *,
+    for_worker: bool = True,
+    flavor: Flavor = DAPR,
+) -> Any:
     """The message for ``e``; None for events the protocol has no place for."""
     task_id = getattr(e, "task_id", -1) if e.is_action_record else -1
-    out = ev.HistoryEvent(eventId=task_id, timestamp=timestamp(e.ts))
+    out = flavor.HistoryEvent(eventId=task_id, timestamp=timestamp(e.ts))
     if isinstance(e, h.OrchestratorStarted):
-        out.workflowStarted.SetInParent()
-        if e.version is not None or e.patches:
-            out.workflowStarted.version.patches.extend(e.patches)
+        started = getattr(out, flavor.started)
+        started.SetInParent()
+        if flavor.versions and (e.version is not None or e.patches):
+            started.version.patches.extend(e.patches)
             if e.version is not None:
-                out.workflowStarted.version.name = e.version
+                started.version.name = e.version
     elif isinstance(e, h.ExecutionStarted):
         s = out.executionStarted
         s.name = e.name
@@ -99,15 +103,17 @@ def event_to_proto(
             s.version.value = e.version
         if e.input is not None:
             s.input.value = e.input
-        s.workflowInstance.instanceId = instance_id
-        s.workflowInstance.executionId.value = execution_id
+        instance = getattr(s, flavor.instance)
+        instance.instanceId = instance_id
+        instance.executionId.value = execution_id
         if e.parent is not None:
             p = s.parentInstance
             p.taskScheduledId = e.parent.task_id
             if e.parent.name is not None:
                 p.name.value = e.parent.name
-            p.workflowInstance.instanceId = e.parent.instance_id
-            p.workflowInstance.executionId.value = e.parent.execution_id
+            parent = getattr(p, flavor.instance)
+            parent.instanceId = e.parent.instance_id
+            parent.executionId.value = e.parent.execution_id
         if e.scheduled_start is not None:
             s.scheduledStartTimestamp.CopyFrom(timestamp(e.scheduled_start))
         if e.trace_context:
@@ -123,21 +129,25 @@ def event_to_proto(
             t.input.value = e.input
         if e.trace_context:
             t.parentTraceContext.traceParent = e.trace_context
-        t.taskExecutionId = e.task_execution_id or ""
+        if flavor.execution_ids:
+            t.taskExecutionId = e.task_execution_id or ""
     elif isinstance(e, h.TaskCompleted):
         out.taskCompleted.taskScheduledId = e.task_id
         if e.result is not None:
             out.taskCompleted.result.value = e.result
-        out.taskCompleted.taskExecutionId = e.task_execution_id or ""
+        if flavor.execution_ids:
+            out.taskCompleted.taskExecutionId = e.task_execution_id or ""
     elif isinstance(e, h.TaskFailed):
         out.taskFailed.taskScheduledId = e.task_id
-        out.taskFailed.failureDetails.CopyFrom(_failure(e.failure))
-        out.taskFailed.taskExecutionId = e.task_execution_id or ""
+        out.taskFailed.failureDetails.CopyFrom(_failure(e.failure, flavor))
+        if flavor.execution_ids:
+            out.taskFailed.taskExecutionId = e.task_execution_id or ""
     elif isinstance(e, h.TimerCreated):
         out.timerCreated.fireAt.CopyFrom(timestamp(e.fire_at))
-        if e.name is not None:
-            out.timerCreated.name = e.name
-        _timer_origin(e, out.timerCreated)
+        if flavor.timer_details:
+            if e.name is not None:
+                out.timerCreated.name = e.name
+            _timer_origin(e, out.timerCreated)
     elif isinstance(e, h.TimerFired):
         out.timerFired.fireAt.CopyFrom(timestamp(e.fire_at))
         out.timerFired.timerId = e.task_id
@@ -151,20 +161,24 @@ def event_to_proto(
         if e.input is not None:
             out.eventSent.input.value = e.input
     elif isinstance(e, h.SubOrchestrationCreated):
-        c = out.childWorkflowInstanceCreated
+        c = getattr(out, flavor.child_created)
         c.instanceId = e.instance_id
         c.name = e.name
         if e.version is not None:
             c.version.value = e.version
         if e.input is not None:
             c.input.value = e.input
+        if e.trace_context:
+            c.parentTraceContext.traceParent = e.trace_context
     elif isinstance(e, h.SubOrchestrationCompleted):
-        out.childWorkflowInstanceCompleted.taskScheduledId = e.task_id
+        done = getattr(out, flavor.child_completed)
+        done.taskScheduledId = e.task_id
         if e.result is not None:
-            out.childWorkflowInstanceCompleted.result.value = e.result
+            done.result.value = e.result
     elif isinstance(e, h.SubOrchestrationFailed):
-        out.childWorkflowInstanceFailed.taskScheduledId = e.task_id
-        out.childWorkflowInstanceFailed.failureDetails.CopyFrom(_failure(e.failure))
+        failed = getattr(out, flavor.child_failed)
+        failed.taskScheduledId = e.task_id
+        failed.failureDetails.CopyFrom(_failure(e.failure, flavor))
     elif isinstance(e, h.ExecutionTerminated):
         if e.output is not None:
             out.executionTerminated.input.value = e.output
@@ -181,28 +195,33 @@ def event_to_proto(
         if for_worker:
             return None
         c2 = out.executionCompleted
-        c2.workflowStatus = STATUS_TO_PROTO.get(e.status, 0)  # type: ignore[assignment]
+        setattr(c2, flavor.status, flavor.status_to_proto.get(e.status, 0))
         if e.result is not None:
             c2.result.value = e.result
         if e.failure is not None:
-            c2.failureDetails.CopyFrom(_failure(e.failure))
+            c2.failureDetails.CopyFrom(_failure(e.failure, flavor))
     else:
         return None  # patches ride on workflowStarted; rerun markers are outlast's own
     return out
 
 
 def events_to_proto(
-    events: Iterable[h.Event], instance_id: str, execution_id: str, *, for_worker: bool = True
-) -> list[ev.HistoryEvent]:
+    events: Iterable[h.Event],
+    instance_id: str,
+    execution_id: str,
+    *,
+    for_worker: bool = True,
+    flavor: Flavor = DAPR,
+) -> list[Any]:
     out = []
     for e in events:
-        msg = event_to_proto(e, instance_id, execution_id, for_worker=for_worker)
+        msg = event_to_proto(e, instance_id, execution_id, for_worker=for_worker, flavor=flavor)
         if msg is not None:
             out.append(msg)
     return out
 
 
-def carryover_from_proto(msg: ev.HistoryEvent, now: Nanos) -> h.Event | None:
+def carryover_from_proto(msg: Any, now: Nanos) -> h.Event | None:
     """An event a continued-as-new run inherits (the SDKs carry raised events)."""
     if msg.HasField("eventRaised"):
         r = msg.eventRaised

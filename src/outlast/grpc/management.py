@@ -1,4 +1,5 @@
-"""The client RPCs of the Dapr flavor, onto outlast's client and store.
+"""The client RPCs, onto outlast's client and store (both flavors: ``flavor.py``;
+the Microsoft flavor's own ones are in ``dt_management.py``).
 
 Payloads arrive as JSON text and are stored as they are (never decoded and
 re-encoded). Blocking store calls run in worker threads; the waits hold none
@@ -31,16 +32,9 @@ from outlast.errors import (
     InvalidStateError,
     TimeoutError,
 )
-from outlast.grpc.convert import (
-    STATUS_FROM_PROTO,
-    STATUS_TO_PROTO,
-    events_to_proto,
-    failure_to_proto,
-    nanos,
-    timestamp,
-)
-from outlast.grpc.gen.dapr import orchestration_pb2 as orch
-from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.convert import events_to_proto, failure_to_proto, nanos, timestamp
+from outlast.grpc.flavor import DAPR, Flavor
+from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc  # the Dapr-only RPCs
 from outlast.store.base import InstanceRecord, Message, pending_record
 
 T = TypeVar("T")
@@ -54,11 +48,15 @@ _RESUME_VISIBLE = frozenset(s.value for s in WorkflowStatus) - {WorkflowStatus.S
 class Management:
     """The non-streaming RPCs (start, read, signal, purge, history)."""
 
-    def __init__(self, client: AsyncClient, max_payload_bytes: int | None) -> None:
+    def __init__(
+        self, client: AsyncClient, max_payload_bytes: int | None, flavor: Flavor = DAPR
+    ) -> None:
         self.client = client
         self.sync = client.sync
         self.store = client.store
         self.max_payload = max_payload_bytes
+        self.flavor = flavor
+        self.svc: Any = flavor.svc
 
     async def _run(self, context: Context, fn: Callable[..., T], *a: Any) -> T:
         try:
@@ -73,13 +71,11 @@ class Management:
 
     # --- starting ----------------------------------------------------------------------
 
-    async def start_instance(
-        self, req: svc.CreateInstanceRequest, context: Context
-    ) -> svc.CreateInstanceResponse:
+    async def start_instance(self, req: Any, context: Context) -> Any:
         iid = await self._run(context, self._start, req)
-        return svc.CreateInstanceResponse(instanceId=iid)
+        return self.svc.CreateInstanceResponse(instanceId=iid)
 
-    def _start(self, req: svc.CreateInstanceRequest) -> str:
+    def _start(self, req: Any) -> str:
         if not req.name:
             raise ValueError("the workflow name is required")
         iid = validate_instance_id(req.instanceId) if req.instanceId else uuid.uuid4().hex
@@ -103,22 +99,34 @@ class Management:
             tags=dict(req.tags) or None,
         )
         record = pending_record(iid, req.name, execution_id, to_seconds(stamp), payload)
-        self.store.create_instance(
-            record, Message(iid, execution_id, encode_event(started), visible_at)
-        )
+        message = Message(iid, execution_id, encode_event(started), visible_at)
+        replaceable = _replaceable(req, self.flavor)
+        if replaceable is None:
+            self.store.create_instance(record, message)
+            return iid
+        # orchestrationIdReusePolicy: an instance whose status is listed is replaced
+        # (if_exists="terminate_and_restart" when it is unfinished); any other is kept
+        # and the start refused, a finished one too.
+        existing = self.store.get_instance(iid)
+        if existing is not None and existing.status not in replaceable:
+            raise InstanceAlreadyExistsError(
+                f"workflow instance {iid!r} exists ({existing.status}) and the reuse "
+                f"policy does not replace that status"
+            )
+        try:
+            self.store.create_instance(record, message)
+        except InstanceAlreadyExistsError:
+            self.sync._terminate_for_restart(iid)
+            self.store.create_instance(record, message)
         return iid
 
     # --- reading -----------------------------------------------------------------------
 
-    async def get_instance(
-        self, req: svc.GetInstanceRequest, context: Context
-    ) -> svc.GetInstanceResponse:
+    async def get_instance(self, req: Any, context: Context) -> Any:
         record = await self._run(context, self.store.get_instance, req.instanceId)
-        return _response(record, req.getInputsAndOutputs)
+        return _response(record, req.getInputsAndOutputs, self.flavor)
 
-    async def _wait(
-        self, req: svc.GetInstanceRequest, context: Context, finished: bool
-    ) -> svc.GetInstanceResponse:
+    async def _wait(self, req: Any, context: Context, finished: bool) -> Any:
         # The SDKs' waits have no deadline (or the call's own): wait until answered.
         wait = (
             self.client.wait_for_workflow_completion
@@ -135,14 +143,10 @@ class Management:
                 await _abort(context, e)
         return await self.get_instance(req, context)
 
-    async def wait_start(
-        self, req: svc.GetInstanceRequest, context: Context
-    ) -> svc.GetInstanceResponse:
+    async def wait_start(self, req: Any, context: Context) -> Any:
         return await self._wait(req, context, finished=False)
 
-    async def wait_completion(
-        self, req: svc.GetInstanceRequest, context: Context
-    ) -> svc.GetInstanceResponse:
+    async def wait_completion(self, req: Any, context: Context) -> Any:
         return await self._wait(req, context, finished=True)
 
     # --- signalling --------------------------------------------------------------------
@@ -152,9 +156,7 @@ class Management:
         now = self.sync._clock.now()
         self.store.send_messages([Message(instance_id, None, encode_event(event), now)])
 
-    async def raise_event(
-        self, req: svc.RaiseEventRequest, context: Context
-    ) -> svc.RaiseEventResponse:
+    async def raise_event(self, req: Any, context: Context) -> Any:
         data = req.input.value if req.HasField("input") else None
 
         def send() -> None:
@@ -168,9 +170,9 @@ class Management:
             )
 
         await self._run(context, send)
-        return svc.RaiseEventResponse()
+        return self.svc.RaiseEventResponse()
 
-    async def terminate(self, req: svc.TerminateRequest, context: Context) -> svc.TerminateResponse:
+    async def terminate(self, req: Any, context: Context) -> Any:
         output = req.output.value if req.HasField("output") else None
 
         def terminate() -> None:
@@ -187,7 +189,7 @@ class Management:
                 )
 
         await self._run(context, terminate)
-        return svc.TerminateResponse()
+        return self.svc.TerminateResponse()
 
     async def _settle(self, iid: str, until: frozenset[str]) -> None:
         # Suspend and resume are visible in GetInstance as soon as the call returns.
@@ -195,30 +197,34 @@ class Management:
         with contextlib.suppress(TimeoutError):
             await self.client._wait(iid, until, 10.0, False)
 
-    async def suspend(self, req: svc.SuspendRequest, context: Context) -> svc.SuspendResponse:
+    async def suspend(self, req: Any, context: Context) -> Any:
         reason = req.reason.value if req.HasField("reason") else None
         await self._run(
             context, functools.partial(self.sync.pause_workflow, reason=reason), req.instanceId
         )
         await self._settle(req.instanceId, _SUSPEND_VISIBLE)
-        return svc.SuspendResponse()
+        return self.svc.SuspendResponse()
 
-    async def resume(self, req: svc.ResumeRequest, context: Context) -> svc.ResumeResponse:
+    async def resume(self, req: Any, context: Context) -> Any:
         reason = req.reason.value if req.HasField("reason") else None
         await self._run(
             context, functools.partial(self.sync.resume_workflow, reason=reason), req.instanceId
         )
         await self._settle(req.instanceId, _RESUME_VISIBLE)
-        return svc.ResumeResponse()
+        return self.svc.ResumeResponse()
 
     # --- purge, history, listing, rerun ------------------------------------------------
 
-    async def purge(
-        self, req: svc.PurgeInstancesRequest, context: Context
-    ) -> svc.PurgeInstancesResponse:
-        if req.WhichOneof("request") == "purgeInstanceFilter":
+    async def purge(self, req: Any, context: Context) -> Any:
+        which = req.WhichOneof("request")
+        if which == "instanceBatch":
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "purging an instanceBatch is not supported: purge by instance ID or by filter",
+            )
+        if which == "purgeInstanceFilter":
             f = req.purgeInstanceFilter
-            statuses = [STATUS_FROM_PROTO[s] for s in f.runtimeStatus] or None
+            statuses = [self.flavor.status_from_proto[s] for s in f.runtimeStatus] or None
 
             def by_filter() -> int:
                 return self.sync.purge_workflows(
@@ -236,21 +242,28 @@ class Management:
                 return int(self.sync.purge_workflow(req.instanceId, recursive=req.recursive))
 
             count = await self._run(context, one)
-        out = svc.PurgeInstancesResponse(deletedInstanceCount=count)
+        out = self.svc.PurgeInstancesResponse(deletedInstanceCount=count)
         out.isComplete.value = True
         return out
+
+    async def history_events(self, instance_id: str, context: Context) -> list[Any]:
+        """The instance's whole history as the flavor's HistoryEvent messages."""
+
+        def read() -> tuple[InstanceRecord, list[str]]:
+            record = self.sync._require(instance_id)
+            return record, self.store.get_history(instance_id)
+
+        record, texts = await self._run(context, read)
+        events = [decode_event(t) for t in texts]
+        return events_to_proto(
+            events, record.instance_id, record.execution_id, for_worker=False, flavor=self.flavor
+        )
 
     async def history(
         self, req: svc.GetInstanceHistoryRequest, context: Context
     ) -> svc.GetInstanceHistoryResponse:
-        def read() -> tuple[InstanceRecord, list[str]]:
-            record = self.sync._require(req.instanceId)
-            return record, self.store.get_history(req.instanceId)
-
-        record, texts = await self._run(context, read)
-        events = [decode_event(t) for t in texts]
-        protos = events_to_proto(events, record.instance_id, record.execution_id, for_worker=False)
-        return svc.GetInstanceHistoryResponse(events=protos)
+        events = await self.history_events(req.instanceId, context)
+        return svc.GetInstanceHistoryResponse(events=events)
 
     async def list_ids(
         self, req: svc.ListInstanceIDsRequest, context: Context
@@ -305,16 +318,27 @@ def _dt(ts: Any) -> datetime:
     return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
 
 
-def _response(record: InstanceRecord | None, payloads: bool) -> svc.GetInstanceResponse:
-    if record is None:
-        return svc.GetInstanceResponse(exists=False)
-    state = orch.WorkflowState(
+def _replaceable(req: Any, flavor: Flavor) -> frozenset[str] | None:
+    """The statuses a start may replace by its orchestrationIdReusePolicy; None without
+    one (outlast's rule: a finished instance is replaced, an unfinished one is not)."""
+    if "orchestrationIdReusePolicy" not in req.DESCRIPTOR.fields_by_name:
+        # The Dapr flavor has none; its enforceUniqueInstanceId replaces nothing.
+        return frozenset() if req.enforceUniqueInstanceId else None
+    if not req.HasField("orchestrationIdReusePolicy"):
+        return None
+    numbers = req.orchestrationIdReusePolicy.replaceableStatus
+    return frozenset(flavor.status_from_proto[n] for n in numbers if n in flavor.status_from_proto)
+
+
+def state_of(record: InstanceRecord, payloads: bool, flavor: Flavor) -> Any:
+    """The flavor's WorkflowState / OrchestrationState message for ``record``."""
+    state = flavor.State(
         instanceId=record.instance_id,
         name=record.name,
-        workflowStatus=STATUS_TO_PROTO.get(record.status, 0),  # type: ignore[arg-type]
         createdTimestamp=timestamp(from_seconds(record.created_at)),
         lastUpdatedTimestamp=timestamp(from_seconds(record.updated_at)),
     )
+    setattr(state, flavor.status, flavor.status_to_proto.get(record.status, 0))
     state.executionId.value = record.execution_id
     if record.parent_instance_id:
         state.parentInstanceId.value = record.parent_instance_id
@@ -329,8 +353,15 @@ def _response(record: InstanceRecord | None, payloads: bool) -> svc.GetInstanceR
             state.customStatus.value = record.custom_status
     if record.failure:
         f = FailureDetails.from_dict(orjson.loads(record.failure))
-        state.failureDetails.CopyFrom(failure_to_proto(f) or orch.TaskFailureDetails())
-    return svc.GetInstanceResponse(exists=True, workflowState=state)
+        state.failureDetails.CopyFrom(failure_to_proto(f, flavor))
+    return state
+
+
+def _response(record: InstanceRecord | None, payloads: bool, flavor: Flavor) -> Any:
+    if record is None:
+        return flavor.svc.GetInstanceResponse(exists=False)
+    state = state_of(record, payloads, flavor)
+    return flavor.svc.GetInstanceResponse(exists=True, **{flavor.state: state})
 
 
 _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [

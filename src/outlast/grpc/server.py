@@ -1,10 +1,13 @@
-"""The gRPC sidecar: durabletask's ``TaskHubSidecarService`` (Dapr flavor) over a runtime.
+"""The gRPC sidecar: durabletask's ``TaskHubSidecarService`` over a runtime.
 
 :class:`SidecarServer` runs grpcio's asyncio server on a thread of its own, next
-to ``outlast serve``'s HTTP server, over the same runtime and store. It attaches
-a :class:`~outlast.grpc.workitems.WorkItemHub` to the runtime, so workflows and
+to ``outlast serve``'s HTTP server, over the same runtime and store, in one
+flavor of the protocol (``flavor.py``): Dapr's (the default) or Microsoft's
+(``dt_service.py`` adds its own RPCs). It attaches a
+:class:`~outlast.grpc.workitems.WorkItemHub` to the runtime, so workflows and
 activities that no in-process registry knows are run by the SDK workers
-connected with ``GetWorkItems``.
+connected with ``GetWorkItems``; a second server (the other flavor) shares the
+first one's hub, so both kinds of worker take work from one line.
 
 The service is registered under the bare name the SDKs call
 (``/TaskHubSidecarService/<Method>``: the protos declare no package).
@@ -24,6 +27,7 @@ from google.protobuf import empty_pb2
 import grpc
 from outlast.client.aio.client import WorkflowClient as AsyncClient
 from outlast.core.serialization import default_max_payload_bytes
+from outlast.grpc.flavor import DAPR, Flavor
 from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
 from outlast.grpc.management import Management
 from outlast.grpc.workitems import WorkItemHub
@@ -75,14 +79,22 @@ class SidecarServer:
         port: int = DEFAULT_DAPR_PORT,
         api_token: str | None = None,
         tls: tuple[bytes, bytes] | None = None,
+        flavor: Flavor = DAPR,
+        hub: WorkItemHub | None = None,
     ) -> None:
+        """``tls``: (certificate chain, private key), PEM. ``hub``: another server's,
+        to share its SDK workers' line (the other flavor on another port)."""
         self.runtime = runtime
         self.host = host
         self.port = port
+        self.flavor = flavor
         self._token = api_token
         self._tls = tls
-        self.hub = WorkItemHub(lambda: runtime.worker)
-        runtime.attach(executor=self.hub, activities=self.hub)
+        self._owns_hub = hub is None
+        if hub is None:
+            hub = WorkItemHub(lambda: runtime.worker)
+            runtime.attach(executor=hub, activities=hub)
+        self.hub = hub
         max_payload = runtime._options.max_payload_bytes or default_max_payload_bytes()
         self._max_message = max_payload + _MESSAGE_OVERHEAD
         self._max_payload = max_payload
@@ -146,7 +158,8 @@ class SidecarServer:
 
     def stop(self, grace: float = 2.0) -> None:
         """Close the streams and stop serving."""
-        self.hub.shutdown(grace)
+        if self._owns_hub:
+            self.hub.shutdown(grace)
         self._grace = grace
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
@@ -157,70 +170,75 @@ class SidecarServer:
     # --- the service -------------------------------------------------------------------
 
     def _handlers(self) -> grpc.GenericRpcHandler:
-        m = Management(AsyncClient(self.runtime.store), self._max_payload)
-        unary = grpc.unary_unary_rpc_method_handler
+        f = self.flavor
+        client = AsyncClient(self.runtime.store)
+        if f is DAPR:
+            m = Management(client, self._max_payload, f)
+            extra = {
+                "CompleteWorkflowTask": rpc(
+                    self._complete_turn, f.TurnResponse, svc.CompleteTaskResponse
+                ),
+                "GetInstanceHistory": rpc(
+                    m.history, svc.GetInstanceHistoryRequest, svc.GetInstanceHistoryResponse
+                ),
+                "ListInstanceIDs": rpc(
+                    m.list_ids, svc.ListInstanceIDsRequest, svc.ListInstanceIDsResponse
+                ),
+                "RerunWorkflowFromEvent": rpc(
+                    m.rerun, svc.RerunWorkflowFromEventRequest, svc.RerunWorkflowFromEventResponse
+                ),
+            }
+        else:
+            from outlast.grpc.dt_service import DurableTaskRpcs
 
-        def rpc(fn: Any, req: Any, resp: Any) -> Handler:
-            return unary(fn, req.FromString, resp.SerializeToString)
-
-        complete = rpc(self._complete_turn, svc.WorkflowResponse, svc.CompleteTaskResponse)
+            m = dt = DurableTaskRpcs(client, self._max_payload, f, self.hub)
+            extra = dt.handlers()
+        s = f.svc
         handlers = {
             "Hello": rpc(self._hello, empty_pb2.Empty, empty_pb2.Empty),
             "StartInstance": rpc(
-                m.start_instance, svc.CreateInstanceRequest, svc.CreateInstanceResponse
+                m.start_instance, s.CreateInstanceRequest, s.CreateInstanceResponse
             ),
-            "GetInstance": rpc(m.get_instance, svc.GetInstanceRequest, svc.GetInstanceResponse),
-            "WaitForInstanceStart": rpc(
-                m.wait_start, svc.GetInstanceRequest, svc.GetInstanceResponse
-            ),
+            "GetInstance": rpc(m.get_instance, s.GetInstanceRequest, s.GetInstanceResponse),
+            "WaitForInstanceStart": rpc(m.wait_start, s.GetInstanceRequest, s.GetInstanceResponse),
             "WaitForInstanceCompletion": rpc(
-                m.wait_completion, svc.GetInstanceRequest, svc.GetInstanceResponse
+                m.wait_completion, s.GetInstanceRequest, s.GetInstanceResponse
             ),
-            "RaiseEvent": rpc(m.raise_event, svc.RaiseEventRequest, svc.RaiseEventResponse),
-            "TerminateInstance": rpc(m.terminate, svc.TerminateRequest, svc.TerminateResponse),
-            "SuspendInstance": rpc(m.suspend, svc.SuspendRequest, svc.SuspendResponse),
-            "ResumeInstance": rpc(m.resume, svc.ResumeRequest, svc.ResumeResponse),
-            "PurgeInstances": rpc(m.purge, svc.PurgeInstancesRequest, svc.PurgeInstancesResponse),
-            "GetInstanceHistory": rpc(
-                m.history, svc.GetInstanceHistoryRequest, svc.GetInstanceHistoryResponse
-            ),
-            "ListInstanceIDs": rpc(
-                m.list_ids, svc.ListInstanceIDsRequest, svc.ListInstanceIDsResponse
-            ),
-            "RerunWorkflowFromEvent": rpc(
-                m.rerun, svc.RerunWorkflowFromEventRequest, svc.RerunWorkflowFromEventResponse
-            ),
+            "RaiseEvent": rpc(m.raise_event, s.RaiseEventRequest, s.RaiseEventResponse),
+            "TerminateInstance": rpc(m.terminate, s.TerminateRequest, s.TerminateResponse),
+            "SuspendInstance": rpc(m.suspend, s.SuspendRequest, s.SuspendResponse),
+            "ResumeInstance": rpc(m.resume, s.ResumeRequest, s.ResumeResponse),
+            "PurgeInstances": rpc(m.purge, s.PurgeInstancesRequest, s.PurgeInstancesResponse),
             "GetWorkItems": grpc.unary_stream_rpc_method_handler(
-                self._work_items,
-                svc.GetWorkItemsRequest.FromString,
-                svc.WorkItem.SerializeToString,
+                self._work_items, s.GetWorkItemsRequest.FromString, s.WorkItem.SerializeToString
             ),
-            "CompleteOrchestratorTask": complete,
-            "CompleteWorkflowTask": complete,
+            "CompleteOrchestratorTask": rpc(
+                self._complete_turn, f.TurnResponse, s.CompleteTaskResponse
+            ),
             "CompleteActivityTask": rpc(
-                self._complete_activity, svc.ActivityResponse, svc.CompleteTaskResponse
+                self._complete_activity, s.ActivityResponse, s.CompleteTaskResponse
             ),
+            **extra,
         }
         return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
     async def _hello(self, req: empty_pb2.Empty, context: Context) -> empty_pb2.Empty:
         return empty_pb2.Empty()
 
-    async def _work_items(
-        self, req: svc.GetWorkItemsRequest, context: Context
-    ) -> AsyncIterator[svc.WorkItem]:
-        async for item in self.hub.stream(set(req.capabilities)):
+    async def _work_items(self, req: Any, context: Context) -> AsyncIterator[Any]:
+        async for item in self.hub.stream(set(req.capabilities), self.flavor):
             yield item
 
-    async def _complete_turn(
-        self, req: svc.WorkflowResponse, context: Context
-    ) -> svc.CompleteTaskResponse:
+    async def _complete_turn(self, req: Any, context: Context) -> Any:
         # A stale or unknown answer is ignored: the turn was dispatched again.
-        self.hub.complete_turn(req)
-        return svc.CompleteTaskResponse()
+        self.hub.complete_turn(req, self.flavor)
+        return self.flavor.svc.CompleteTaskResponse()
 
-    async def _complete_activity(
-        self, req: svc.ActivityResponse, context: Context
-    ) -> svc.CompleteTaskResponse:
+    async def _complete_activity(self, req: Any, context: Context) -> Any:
         self.hub.complete_activity(req)
-        return svc.CompleteTaskResponse()
+        return self.flavor.svc.CompleteTaskResponse()
+
+
+def rpc(fn: Any, req: Any, resp: Any) -> Handler:
+    """A unary handler of ``fn`` reading ``req`` and writing ``resp`` messages."""
+    return grpc.unary_unary_rpc_method_handler(fn, req.FromString, resp.SerializeToString)

@@ -9,6 +9,15 @@ while no SDK worker is connected. The answers (``CompleteWorkflowTask``,
 round's other turns. When a stream drops, what was handed to it goes back in
 line: its turns are abandoned (their events stay in the inbox for the next
 dispatch) and its activities are handed to another stream.
+
+Each instance's committed history is encoded once, as it grows, and kept here
+(:class:`_History`). An instance's turns go to the stream that ran its last one
+while it stays open; if that worker advertised ``STATEFUL_HISTORY`` (it keeps
+the committed history of the instances it ran) it is sent only what was
+committed since (``cachedHistory.eventCount`` says how many events it already
+holds; a worker that no longer holds exactly that many asks
+``GetInstanceHistory``). Any other stream, a new one after a worker restarts
+say, gets the full history.
 """
 
 from __future__ import annotations
@@ -21,17 +30,19 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from outlast.core import history as h
 from outlast.core.turn import Turn
 from outlast.errors import FailureDetails
-from outlast.grpc.actions import UnsupportedAction, turn_from_proto
+from outlast.grpc.actions import UnsupportedAction, terminate_children, turn_from_proto
 from outlast.grpc.convert import events_to_proto, failure_from_proto
-from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc
+from outlast.grpc.flavor import DAPR, Flavor
+from outlast.grpc.gen.dapr import orchestrator_service_pb2 as dapr_svc
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
 from outlast.store.base import ActivityRecord
+from outlast.tracing import traceparent_in
 
 log = logging.getLogger("outlast.grpc")
 
@@ -48,29 +59,110 @@ class Sink(Protocol):
 
     def activity_done(self, result: ActivityResult) -> None: ...
 
+    def executor_ready(self) -> None: ...
+
 
 @dataclass(eq=False)
 class _Stream:
+    """One ``GetWorkItems`` call: items pushed from any thread, sent by its loop."""
+
     loop: asyncio.AbstractEventLoop
     pings: bool
-    queue: asyncio.Queue[svc.WorkItem | None] = field(default_factory=asyncio.Queue)
+    flavor: Flavor = DAPR
+    stateful: bool = False  # the worker keeps the histories it was sent (STATEFUL_HISTORY)
+    items: deque[Any] = field(default_factory=deque)
+    # Set while a wake-up is on its way to the loop: pushes in between need none
+    # (one loop wake-up, a write to its self-pipe, for a burst of items).
+    signalled: bool = False
+    waiter: asyncio.Future[None] | None = None
 
-    def push(self, item: svc.WorkItem | None) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+    def push(self, item: Any) -> None:
+        self.items.append(item)
+        if not self.signalled:
+            self.signalled = True
+            self.loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, timeout: float) -> Any:
+        """The next item (None: the stream ends); False if none came within ``timeout``."""
+        while True:
+            if self.items:
+                return self.items.popleft()
+            # Before sleeping: a push after this line signals again.
+            self.signalled = False
+            if self.items:
+                continue
+            waiter = self.waiter = self.loop.create_future()
+            timer = self.loop.call_later(timeout, self._wake)
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+                timer.cancel()
+            if not self.items:
+                return False
+
+
+@dataclass(slots=True, eq=False)
+class _History:
+    """An instance's committed history in one flavor's wire form, and which stream
+    holds it."""
+
+    execution_id: str
+    flavor: Flavor
+    count: int = 0  # how many of outlast's events are encoded (a prefix of the past)
+    events: list[Any] = field(default_factory=list)
+    stream: _Stream | None = None  # the stream its last turn went to
+    held: int = 0  # how many of ``events`` that stream's worker holds
+
+    def update(self, work: TurnWork) -> None:
+        """Encode what was committed since the last turn."""
+        past = work.past
+        if self.count < len(past):
+            view = work.view
+            new = events_to_proto(
+                past[self.count :], view.instance_id, self.execution_id, flavor=self.flavor
+            )
+            self.events.extend(new)
+            self.count = len(past)
 
 
 @dataclass(slots=True)
 class _Turn:
     work: TurnWork
-    item: svc.WorkItem
+    history: _History
+    new: list[Any]  # the new events, in ``history.flavor``
     stream: _Stream | None = None
 
 
 @dataclass(slots=True)
 class _Activity:
     record: ActivityRecord
-    item: svc.WorkItem
+    item: Any
+    flavor: Flavor = DAPR
     stream: _Stream | None = None
+
+    def encode(self, flavor: Flavor) -> None:
+        self.item, self.flavor = _activity_item(self.record, flavor), flavor
+
+
+def _activity_item(record: ActivityRecord, flavor: Flavor) -> Any:
+    request = flavor.svc.ActivityRequest(name=record.name, taskId=record.task_id)
+    if record.input is not None:
+        request.input.value = record.input
+    instance = getattr(request, flavor.instance)
+    instance.instanceId = record.instance_id
+    instance.executionId.value = record.execution_id
+    traceparent = traceparent_in(record.options)
+    if traceparent is not None:
+        request.parentTraceContext.traceParent = traceparent
+    return flavor.svc.WorkItem(
+        activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
+    )
 
 
 class WorkItemHub:
@@ -83,8 +175,10 @@ class WorkItemHub:
         self._next = itertools.count()
         self._turns: dict[str, _Turn] = {}  # instance -> its turn in flight
         self._activities: dict[tuple[str, int], _Activity] = {}
+        self._histories: dict[str, _History] = {}
         self._waiting: deque[_Turn | _Activity] = deque()  # no stream connected
         self._closed = False
+        self._last_flavor: Flavor = DAPR
 
     # --- the worker's side (its threads) ---------------------------------------------
 
@@ -92,35 +186,52 @@ class WorkItemHub:
         # Whatever no in-process registry knows: the worker asks its registry first.
         return True
 
+    def ready(self) -> bool:
+        # With no SDK worker connected, other servers' SDK workers should get the
+        # work (the worker then claims only what its own registry runs).
+        return bool(self._streams)
+
+    def _flavor(self) -> Flavor:
+        # Encoded outside the lock for the likeliest stream (the newest one's
+        # flavor); _place re-encodes in the rare case, both flavors connected,
+        # that a stream of the other is picked.
+        return self._last_flavor
+
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
-        request = svc.WorkflowRequest(
-            instanceId=view.instance_id,
-            pastEvents=events_to_proto(work.past, view.instance_id, view.execution_id),
-            newEvents=events_to_proto(work.new, view.instance_id, view.execution_id),
-        )
-        request.executionId.value = view.execution_id
-        item = svc.WorkItem(workflowRequest=request, completionToken=str(work.token))
+        iid = view.instance_id
+        # Only this instance's one turn in flight touches its history: no lock
+        # needed to bring it up to date.
+        history = self._histories.get(iid)
+        if history is None or history.execution_id != view.execution_id:
+            history = self._new_history(work, self._flavor())
+        elif history.count > len(work.past):
+            history = self._new_history(work, history.flavor)
+        history.update(work)
+        entry = _Turn(work, history, self._new_events(work, history.flavor))
         with self._lock:
-            entry = _Turn(work, item)
-            self._turns[view.instance_id] = entry
+            self._turns[iid] = entry
             self._place(entry)
+
+    def _new_history(self, work: TurnWork, flavor: Flavor) -> _History:
+        history = self._histories[work.view.instance_id] = _History(work.view.execution_id, flavor)
+        return history
+
+    @staticmethod
+    def _new_events(work: TurnWork, flavor: Flavor) -> list[Any]:
+        view = work.view
+        return events_to_proto(work.new, view.instance_id, view.execution_id, flavor=flavor)
 
     def forget(self, instance_id: str) -> None:
         with self._lock:
             self._turns.pop(instance_id, None)
+            self._histories.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
-        request = svc.ActivityRequest(name=record.name, taskId=record.task_id, taskExecutionId="")
-        if record.input is not None:
-            request.input.value = record.input
-        request.workflowInstance.instanceId = record.instance_id
-        request.workflowInstance.executionId.value = record.execution_id
-        item = svc.WorkItem(
-            activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
-        )
+        flavor = self._flavor()
+        item = _activity_item(record, flavor)
         with self._lock:
-            entry = _Activity(record, item)
+            entry = _Activity(record, item, flavor)
             self._activities[(record.instance_id, record.task_id)] = entry
             self._place(entry)
 
@@ -137,9 +248,46 @@ class WorkItemHub:
             entry.stream = None
             self._waiting.append(entry)
             return
-        stream = self._streams[next(self._next) % len(self._streams)]
+        if isinstance(entry, _Activity):
+            stream = self._streams[next(self._next) % len(self._streams)]
+            entry.stream = stream
+            if entry.flavor is not stream.flavor:
+                entry.encode(stream.flavor)
+            stream.push(entry.item)
+            return
+        # Its last turn's stream while that stays open: its worker may hold the
+        # history (and runs the instance's turns in order).
+        warm = entry.history.stream
+        if warm is not None and warm in self._streams:
+            stream = warm
+        else:
+            stream = self._streams[next(self._next) % len(self._streams)]
         entry.stream = stream
-        stream.push(entry.item)
+        if entry.history.flavor is not stream.flavor:
+            # Both flavors connected and the other picked (rare): encode afresh.
+            entry.history = self._new_history(entry.work, stream.flavor)
+            entry.history.update(entry.work)
+            entry.new = self._new_events(entry.work, stream.flavor)
+        stream.push(self._turn_item(entry, stream))
+
+    def _turn_item(self, entry: _Turn, stream: _Stream) -> Any:
+        """The work item of ``entry`` for ``stream``: the delta since the history
+        ``stream`` holds, or the full history (lock held)."""
+        work, history, flavor = entry.work, entry.history, stream.flavor
+        request = flavor.TurnRequest(instanceId=work.view.instance_id, newEvents=entry.new)
+        request.executionId.value = history.execution_id
+        if stream.stateful and history.stream is stream:
+            request.cachedHistory.eventCount = history.held
+            request.pastEvents.extend(history.events[history.held :])
+        else:
+            request.pastEvents.extend(history.events)
+        # What the worker holds after this turn: the past it was sent (never the
+        # new events: it caches only committed history).
+        history.stream = stream if stream.stateful else None
+        history.held = len(history.events)
+        return flavor.svc.WorkItem(
+            completionToken=str(work.token), **{flavor.turn_request: request}
+        )
 
     @property
     def connected(self) -> int:
@@ -148,27 +296,30 @@ class WorkItemHub:
 
     # --- the streams' side (the event loop) ------------------------------------------
 
-    async def stream(self, capabilities: set[int]) -> AsyncIterator[svc.WorkItem]:
-        """Work items for one ``GetWorkItems`` call, until it is cancelled."""
-        stream = _Stream(
-            asyncio.get_running_loop(),
-            pings=svc.WORKER_CAPABILITY_HEALTH_PING in capabilities,
-        )
+    async def stream(self, capabilities: set[int], flavor: Flavor = DAPR) -> AsyncIterator[Any]:
+        """Work items (``flavor``'s) for one ``GetWorkItems`` call, until it is cancelled."""
+        stateful = flavor is DAPR and dapr_svc.WORKER_CAPABILITY_STATEFUL_HISTORY in capabilities
+        stream = _Stream(asyncio.get_running_loop(), flavor.pings(capabilities), flavor, stateful)
+        ping = flavor.svc.WorkItem(healthPing=flavor.svc.HealthPing())
         with self._lock:
             if self._closed:
                 return
+            first = not self._streams
             self._streams.append(stream)
+            self._last_flavor = flavor
             waiting, self._waiting = self._waiting, deque()
             for entry in waiting:
                 if self._live(entry):
                     self._place(entry)
+        sink = self._sink()
+        if first and sink is not None:
+            sink.executor_ready()  # it may claim remote work now
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(stream.queue.get(), HEALTH_PING_SECONDS)
-                except TimeoutError:
+                item = await stream.next(HEALTH_PING_SECONDS)
+                if item is False:
                     if stream.pings:
-                        yield svc.WorkItem(healthPing=svc.HealthPing())
+                        yield ping
                     continue
                 if item is None:
                     return
@@ -186,6 +337,8 @@ class WorkItemHub:
         abandoned: list[tuple[str, int]] = []
         with self._lock:
             self._streams.remove(stream)
+            if self._streams:
+                self._last_flavor = self._streams[-1].flavor
             for iid, turn in list(self._turns.items()):
                 if turn.stream is stream:
                     del self._turns[iid]
@@ -193,6 +346,10 @@ class WorkItemHub:
             for activity in self._activities.values():
                 if activity.stream is stream:
                     self._place(activity)
+            # Whatever its worker held is gone with it (a new stream starts cold).
+            for history in self._histories.values():
+                if history.stream is stream:
+                    history.stream = None
         sink = self._sink()
         if sink is not None:
             for iid, token in abandoned:
@@ -200,8 +357,8 @@ class WorkItemHub:
         if abandoned:
             log.info("an SDK worker stream closed; %d turns go back in line", len(abandoned))
 
-    def complete_turn(self, resp: svc.WorkflowResponse) -> bool:
-        """An SDK's answer to a turn; False if it answers no turn in flight."""
+    def complete_turn(self, resp: Any, flavor: Flavor = DAPR) -> bool:
+        """An SDK's answer to a turn (``flavor``'s); False if it answers no turn in flight."""
         with self._lock:
             entry = self._turns.get(resp.instanceId)
             if entry is None:
@@ -211,15 +368,16 @@ class WorkItemHub:
                 return False  # stale: a later dispatch of the instance is in flight
             del self._turns[resp.instanceId]
         try:
-            turn = turn_from_proto(resp, time.time_ns())
+            turn = turn_from_proto(resp, time.time_ns(), flavor)
         except UnsupportedAction as e:
             failure = FailureDetails("UnsupportedAction", str(e), non_retriable=True)
             turn = Turn([h.CompleteWorkflow("FAILED", failure=failure)])
         turn.suspended = _suspended(entry.work)
+        terminate_children(turn, itertools.chain(entry.work.past, entry.work.new))
         sink = self._sink()
         return sink is not None and sink.turn_done(resp.instanceId, token, turn)
 
-    def complete_activity(self, resp: svc.ActivityResponse) -> bool:
+    def complete_activity(self, resp: Any) -> bool:
         """An SDK's activity result; False if no such activity is in flight."""
         with self._lock:
             entry = self._activities.pop((resp.instanceId, resp.taskId), None)
@@ -242,13 +400,37 @@ class WorkItemHub:
         sink.activity_done(result)
         return True
 
+    # --- Abandon*WorkItem (the Microsoft flavor): by completion token ----------------
+
+    def abandon_turn(self, token: str) -> bool:
+        """The SDK gives a turn back: its events go back in line for a new dispatch."""
+        with self._lock:
+            found = next((e for e in self._turns.values() if str(e.work.token) == token), None)
+            if found is None:
+                return False
+            del self._turns[found.work.view.instance_id]
+        sink = self._sink()
+        if sink is not None:
+            sink.turn_abandoned(found.work.view.instance_id, found.work.token)
+        return True
+
+    def abandon_activity(self, token: str) -> bool:
+        """The SDK gives an activity back: it is handed out again."""
+        with self._lock:
+            for entry in self._activities.values():
+                if entry.item.completionToken == token:
+                    self._place(entry)
+                    return True
+        return False
+
 
 def _suspended(work: TurnWork) -> bool:
     """Whether the instance is suspended after this turn: the SDK's answer does not
     say, its history does (the last suspend or resume wins)."""
-    for e in reversed([*work.past, *work.new]):
-        if isinstance(e, h.ExecutionSuspended):
-            return True
-        if isinstance(e, h.ExecutionResumed):
-            return False
+    for events in (work.new, work.past):
+        for e in reversed(events):
+            if isinstance(e, h.ExecutionSuspended):
+                return True
+            if isinstance(e, h.ExecutionResumed):
+                return False
     return False

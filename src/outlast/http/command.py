@@ -59,6 +59,27 @@ from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_app
     help="Port of the gRPC sidecar for Dapr SDK apps (TaskHubSidecarService; 0: off) "
     "[env: OUTLAST_GRPC_PORT].",
 )
+@click.option(
+    "--durabletask-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    envvar="OUTLAST_DURABLETASK_PORT",
+    help="Port of the gRPC sidecar for Microsoft durabletask SDK apps (their default: "
+    "4001) [default: off; env: OUTLAST_DURABLETASK_PORT].",
+)
+@click.option(
+    "--grpc-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="OUTLAST_GRPC_CERT",
+    help="PEM certificate chain: serve the gRPC port(s) over TLS (with --grpc-key) "
+    "[env: OUTLAST_GRPC_CERT].",
+)
+@click.option(
+    "--grpc-key",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="OUTLAST_GRPC_KEY",
+    help="PEM private key of --grpc-cert [env: OUTLAST_GRPC_KEY].",
+)
 def serve(
     app: str | None,
     store: str | None,
@@ -69,6 +90,9 @@ def serve(
     log_level: str,
     no_access_log: bool,
     grpc_port: int,
+    durabletask_port: int,
+    grpc_cert: str | None,
+    grpc_key: str | None,
 ) -> None:
     """Run the workflows of APP and serve the HTTP API, until Ctrl+C or SIGTERM.
 
@@ -83,6 +107,7 @@ def serve(
       outlast serve myapp.workflows:runtime --store sqlite:///orders.db --port 8080
     """
     target = app or EXAMPLES_APP
+    tls = _tls(grpc_cert, grpc_key)
     try:
         runtime = load_app(target, store=store, app_dir=app_dir)
     except AppLoadError as e:
@@ -101,8 +126,15 @@ def serve(
         out.print(f"  status     GET  {url}/v1.0/workflows/dapr/{{instanceID}}", markup=False)
         out.print(f"  reference  {url}/openapi.json", markup=False)
         out.print(f"  dashboard  {url}/", markup=False)
+        secure = " over TLS" if tls else ""
         if grpc_port:
-            out.print(f"  grpc       {host}:{grpc_port} (Dapr SDKs: DAPR_GRPC_PORT)", markup=False)
+            out.print(
+                f"  grpc       {host}:{grpc_port} (Dapr SDKs: DAPR_GRPC_PORT){secure}", markup=False
+            )
+        if durabletask_port:
+            out.print(
+                f"  grpc       {host}:{durabletask_port} (durabletask SDKs){secure}", markup=False
+            )
         out.print("Press Ctrl+C to stop.", markup=False)
 
     state = click.get_current_context().find_object(CliState) or CliState()
@@ -117,6 +149,8 @@ def serve(
             access_log=not no_access_log,
             on_ready=ready,
             grpc_port=grpc_port,
+            durabletask_port=durabletask_port,
+            grpc_tls=tls,
         )
     except OSError as e:
         raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
@@ -124,6 +158,21 @@ def serve(
         if state.owns_stores:
             runtime.store.close()
     out.print("outlast stopped; every committed step is in the store.", markup=False)
+
+
+def _tls(cert: str | None, key: str | None) -> tuple[bytes, bytes] | None:
+    """The (certificate chain, key) PEM bytes for the gRPC ports, or None."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise CliError("--grpc-cert and --grpc-key go together: give both", EXIT_USAGE)
+    with open(cert, "rb") as c, open(key, "rb") as k:
+        chain, private = c.read(), k.read()
+    if b"-----BEGIN" not in chain or b"PRIVATE KEY-----" not in private:
+        raise CliError(
+            "--grpc-cert must be a PEM certificate and --grpc-key a PEM private key", EXIT_USAGE
+        )
+    return chain, private
 
 
 def _log_to_stderr(level: str) -> None:

@@ -51,6 +51,7 @@ from outlast.http.errors import (
 from outlast.http.schedules import ScheduleHandlers
 from outlast.redaction import redact_url
 from outlast.runtime.runtime import WorkflowRuntime
+from outlast.tracing import traceparent_scope
 
 T = TypeVar("T")
 
@@ -141,16 +142,18 @@ class WorkflowApi(ScheduleHandlers):
     ) -> Response:
         body = await rq.json_body(request)
         key, priority = _flow(request)
-        new_id = await self._call(
-            ERR_START_WORKFLOW,
-            self.client.schedule_new_workflow,
-            name,
-            input=None if body is rq.NO_BODY else body,
-            instance_id=iid,
-            if_exists=_if_exists(request),
-            key=key,
-            priority=priority,
-        )
+        # The caller's trace (W3C header) becomes the run's parent, stored with it.
+        with traceparent_scope(request.headers.get("traceparent")):
+            new_id = await self._call(
+                ERR_START_WORKFLOW,
+                self.client.schedule_new_workflow,
+                name,
+                input=None if body is rq.NO_BODY else body,
+                instance_id=iid,
+                if_exists=_if_exists(request),
+                key=key,
+                priority=priority,
+            )
         location = _location(request, trailing_segments, new_id)
         return json_response({"instanceID": new_id}, 202, {"Location": location})
 

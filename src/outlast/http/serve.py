@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Generator
 from types import FrameType, TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,6 +20,9 @@ from outlast.http.app import api_of, create_app, token_from_env
 from outlast.http.protocol import MAX_HEAD_BYTES, H11Protocol
 from outlast.runtime.app import EXAMPLES_APP, AppLoadError, load_runtime
 from outlast.runtime.runtime import WorkflowRuntime
+
+if TYPE_CHECKING:
+    from outlast.grpc.server import SidecarServer
 
 # Loading APP moved to outlast.runtime.app (``outlast worker`` needs it without
 # the server); the old names stay importable from here.
@@ -165,12 +168,16 @@ def serve(
     access_log: bool = True,
     on_ready: Callable[[str], None] | None = None,
     grpc_port: int = 0,
+    durabletask_port: int = 0,
+    grpc_tls: tuple[bytes, bytes] | None = None,
 ) -> None:
     """Run ``runtime`` and the HTTP API over its store until SIGINT or SIGTERM.
 
     ``grpc_port`` (0: off) also serves durabletask's ``TaskHubSidecarService``
-    (Dapr flavor) on ``host``, so Dapr SDK apps run their workflows here
-    (docs/sidecar.md).
+    (Dapr flavor) on ``host``, so Dapr SDK apps run their workflows here;
+    ``durabletask_port`` (0: off) serves its Microsoft flavor, for the
+    ``durabletask`` SDKs; both share one line of work (docs/sidecar.md).
+    ``grpc_tls`` (certificate chain, private key; PEM) serves them over TLS.
 
     The socket is bound before anything starts (a busy port raises OSError). On a
     signal the HTTP server stops first (no new work comes in, long-polls answer),
@@ -192,31 +199,55 @@ def serve(
         ready = None if on_ready is None else (lambda: on_ready(url))
         server = _Server(_config(app, log_level, access_log), ready)
         signals = _Signals(server, app)
-        sidecar = None
-        if grpc_port:
-            # Loaded only when asked for: grpcio is not imported otherwise.
-            from outlast.grpc.server import SidecarServer
-
-            sidecar = SidecarServer(
-                runtime, host=host, port=grpc_port, api_token=api_token or token_from_env()
-            )
+        sidecars = _sidecars(
+            runtime, host, grpc_port, durabletask_port, api_token or token_from_env(), grpc_tls
+        )
         signals.install()
         try:
             runtime.start()
             try:
-                if sidecar is not None:
+                for sidecar in sidecars:
                     sidecar.start()
-                    log.info("gRPC sidecar (Dapr flavor) on %s:%d", host, sidecar.port)
+                    log.info(
+                        "gRPC sidecar (%s flavor) on %s:%d", sidecar.flavor.name, host, sidecar.port
+                    )
                 server.run(sockets=[sock])
                 signals.http_done = True
             finally:
-                if sidecar is not None:
+                for sidecar in reversed(sidecars):
                     sidecar.stop()
                 runtime.shutdown()
         finally:
             signals.restore()
     finally:
         sock.close()
+
+
+def _sidecars(
+    runtime: WorkflowRuntime,
+    host: str,
+    dapr_port: int,
+    durabletask_port: int,
+    token: str | None,
+    tls: tuple[bytes, bytes] | None,
+) -> list[SidecarServer]:
+    """The gRPC servers asked for (one per flavor), sharing one work-item hub."""
+    if not dapr_port and not durabletask_port:
+        return []
+    # Loaded only when asked for: grpcio is not imported otherwise.
+    from outlast.grpc.flavor import DAPR, DURABLETASK
+    from outlast.grpc.server import SidecarServer
+
+    out: list[SidecarServer] = []
+    for port, flavor in ((dapr_port, DAPR), (durabletask_port, DURABLETASK)):
+        if port:
+            hub = out[0].hub if out else None
+            out.append(
+                SidecarServer(
+                    runtime, host=host, port=port, api_token=token, tls=tls, flavor=flavor, hub=hub
+                )
+            )
+    return out
 
 
 class BackgroundServer:

@@ -1,4 +1,5 @@
-"""Runs activities: sync ones on a thread pool, async ones on an event-loop thread."""
+"""Runs activities: sync ones on a thread pool, async ones on an event-loop thread,
+``isolation="process"`` ones in child processes (``procpool.py``)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ from outlast.core.registry import Definition, Registry
 from outlast.core.serialization import encode_payload, from_json
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
+from outlast.runtime.logs import activity_outcome
+from outlast.runtime.procpool import ProcessPool
 from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.threadpool import ThreadPool
 from outlast.store.base import ActivityRecord
 
 if TYPE_CHECKING:
     import asyncio
+
+    from outlast.runtime.tracing import Tracing
 
 
 @dataclass(slots=True)
@@ -43,6 +48,7 @@ class ActivityExecutor:
         limits: Mapping[str, int] | None = None,
         max_payload_bytes: int | None = None,
         stats: RuntimeStats | None = None,
+        processes: int = 2,
     ) -> None:
         self._max_payload = max_payload_bytes
         self._stats = stats or RuntimeStats()
@@ -61,6 +67,9 @@ class ActivityExecutor:
         self._lock = threading.Lock()
         # Started by the first call with a heartbeat or start_to_close timeout.
         self._watch: HeartbeatWatch | None = None
+        # Child processes for isolation="process" activities; None if there are none.
+        self._processes = ProcessPool.for_registry(registry, processes)
+        self.tracing: Tracing | None = None  # spans of attempts (set by the worker)
 
     def submit(self, record: ActivityRecord) -> None:
         limit = self._limits.get(record.name)
@@ -104,6 +113,7 @@ class ActivityExecutor:
         outcome = _failed(record, error)
         if outcome.failure is not None:
             outcome.failure = dataclasses.replace(outcome.failure, heartbeat_details=ctx._details)
+        self._ended(record, outcome, None)
         self._finished(record.name)
         self._on_result(outcome, False)
 
@@ -130,6 +140,9 @@ class ActivityExecutor:
                 if self._watch is None:
                     self._watch = HeartbeatWatch(self._missed_heartbeat)
                 self._watch.watch(record, ctx, options)
+        if definition.isolation == "process" and self._processes is not None:
+            self._pool.submit(lambda: self._run_isolated(definition, record, ctx))
+            return
         if not definition.is_async:
             self._pool.submit(lambda: self._run_sync(definition, record, ctx))
             return
@@ -151,6 +164,7 @@ class ActivityExecutor:
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         started = time.perf_counter()
+        span = None if self.tracing is None else self.tracing.activity_started(record)
         try:
             args: tuple[Any, ...] = (ctx,)
             if d.takes_input:
@@ -159,27 +173,86 @@ class ActivityExecutor:
         except BaseException as e:
             # Whatever the activity raises (SystemExit included) fails that activity
             # only; the thread lives on to run the next one.
-            outcome = _failed(record, e)
+            outcome = _failed(record, e, ctx)
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name, inline=True)
 
-    async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
-        if self._async_slots is None:
-            import asyncio
-
-            self._async_slots = asyncio.Semaphore(self._max)
-        async with self._async_slots:
-            started = time.perf_counter()
-            try:
-                args: tuple[Any, ...] = (ctx,)
-                if d.takes_input:
-                    args += (from_json(record.input, d.input_hint),)
-                outcome = _succeeded(record, self._encode(await d.fn(*args), record))
-            except (Exception, SystemExit, KeyboardInterrupt) as e:
-                # Cancellation (a shutdown) is not an outcome: the activity runs again.
-                outcome = _failed(record, e)
+    def _run_isolated(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        assert self._processes is not None
+        started = time.perf_counter()
+        span = None if self.tracing is None else self.tracing.activity_started(record)
+        try:
+            done = self._processes.run(d, record, ctx, self._max_payload)
+        except BaseException as e:  # the process could not be started, say
+            outcome = _failed(record, e, ctx)
+        else:
+            if done is None:  # the pool shut down under it: it runs again on the next start
+                if span is not None and self.tracing is not None:
+                    self.tracing.activity_ended(span, None)
+                return
+            outcome = (
+                _succeeded(record, done[0]) if done[1] is None else _failed(record, done[1], ctx)
+            )
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
+        self._report(outcome, record.name, inline=True)
+
+    def cancel_instance(self, instance_id: str) -> None:
+        """The workflow ``instance_id`` ended (terminated, say): cancel its isolated
+        attempts running here, which kills them (a thread cannot be stopped)."""
+        if self._processes is not None:
+            self._processes.cancel_instance(instance_id)
+
+    def isolated_instances(self) -> set[str]:
+        """The workflows whose process-isolated attempts run here now."""
+        return set() if self._processes is None else self._processes.instances()
+
+    async def _run_async(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
+        import asyncio  # loaded already: this runs on its loop
+
+        if self._async_slots is None:
+            self._async_slots = asyncio.Semaphore(self._max)
+        started = time.perf_counter()
+        span: Any = None
+        try:
+            async with self._async_slots:
+                started = time.perf_counter()
+                span = None if self.tracing is None else self.tracing.activity_started(record)
+                try:
+                    args: tuple[Any, ...] = (ctx,)
+                    if d.takes_input:
+                        args += (from_json(record.input, d.input_hint),)
+                    outcome = _succeeded(record, self._encode(await d.fn(*args), record))
+                except (Exception, SystemExit, KeyboardInterrupt) as e:
+                    outcome = _failed(record, e, ctx)
+        except asyncio.CancelledError:
+            if not ctx.is_cancelled:
+                # Not by the heartbeat watch (a shutdown): not an outcome, the
+                # activity runs again.
+                if span is not None and self.tracing is not None:
+                    self.tracing.activity_ended(span, None)
+                raise
+            # Cancelled at its timeout: it still ends, or its row would stay in the
+            # store and its place under a per-name cap would stay taken.
+            message = f"activity {record.name!r} was cancelled at its timeout"
+            error = ActivityTimeoutError(message, FailureDetails("ActivityTimeoutError", message))
+            outcome = _failed(record, error, ctx)
+        except BaseException:
+            if span is not None and self.tracing is not None:
+                self.tracing.activity_ended(span, None)
+            raise
+        self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
+        self._ended(record, outcome, span)
         self._report(outcome, record.name)
+
+    def _ended(self, record: ActivityRecord, outcome: ActivityResult, span: Any) -> None:
+        """Log the attempt's end and close its span."""
+        activity_outcome(
+            record.instance_id, record.name, record.task_id, record.attempt, outcome.failure
+        )
+        if span is not None and self.tracing is not None:
+            self.tracing.activity_ended(span, outcome.failure)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:
         return encode_payload(value, self._max_payload, "the result of activity {}", record.name)
@@ -201,6 +274,8 @@ class ActivityExecutor:
         """Let running activities finish (up to ``timeout``); drop queued ones (they
         are still in the store and run again on the next start)."""
         self._pool.shutdown(timeout)
+        if self._processes is not None:
+            self._processes.shutdown()  # what still runs in a child runs again later
         if self._watch is not None:
             self._watch.stop()
         with self._lock:
@@ -220,9 +295,16 @@ def _succeeded(record: ActivityRecord, result: str | None) -> ActivityResult:
     return ActivityResult(record.instance_id, record.execution_id, record.task_id, result)
 
 
-def _failed(record: ActivityRecord, exc: BaseException) -> ActivityResult:
-    failure = FailureDetails.from_exception(exc)
+def _failed(
+    record: ActivityRecord,
+    exc: BaseException | FailureDetails,
+    ctx: ActivityContext | None = None,
+) -> ActivityResult:
+    failure = exc if isinstance(exc, FailureDetails) else FailureDetails.from_exception(exc)
     if record.attempt > 1:
         # The retry after it is the attempt after this one, restarts counted.
         failure = dataclasses.replace(failure, attempt=record.attempt)
+    if ctx is not None and ctx._details is not None:
+        # How far the attempt got, for the next one (ctx.heartbeat_details).
+        failure = dataclasses.replace(failure, heartbeat_details=ctx._details)
     return ActivityResult(record.instance_id, record.execution_id, record.task_id, failure=failure)

@@ -53,6 +53,12 @@ class TurnExecutor(Protocol):
 
     def runs(self, name: str) -> bool: ...
 
+    def ready(self) -> bool:
+        """Whether it can take work now (an SDK worker is connected, say). While it
+        cannot, the worker claims only instances and activities its in-process
+        registry runs, and leaves the others to workers that can run them."""
+        ...
+
     def dispatch(self, work: TurnWork) -> None:
         """Start a turn; answer through the sink given at attach time."""
         ...

@@ -1,5 +1,6 @@
 """The worker's housekeeping: its lease, taking over dead workers' work, retention,
-reviving stalled instances, and reconciling the activities it owns."""
+reviving stalled instances, reconciling the activities it owns, and killing
+isolated activities whose workflow ended."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from outlast.runtime.state import WorkerState
 from outlast.store.base import InstanceQuery
 
 log = logging.getLogger("outlast.worker")
+
+# How often the workflows of running process-isolated activities are looked up.
+ENDED_CHECK_SECONDS = 1.0
 
 
 def pid_alive(pid: int) -> bool:
@@ -37,6 +41,8 @@ class Housekeeping(WorkerState):
             self._reap(now)
         if mono - self._last_reconcile >= self.options.lease_seconds:
             self._reconcile()
+        if mono - self._last_ended_check >= ENDED_CHECK_SECONDS:
+            self._kill_for_ended()
         if self.options.retention and mono - self._last_purge >= self.options.retention_interval:
             self._last_purge = mono
             self._apply_retention(now)
@@ -74,8 +80,18 @@ class Housekeeping(WorkerState):
                 )
                 self._dispatch(record)
 
+    def _kill_for_ended(self) -> None:
+        """Kill the process-isolated attempts whose workflow ended elsewhere (another
+        worker terminated it): a few reads, and only while such attempts run."""
+        self._last_ended_check = time.monotonic()
+        for instance_id in self._activities.isolated_instances():
+            record = self.store.get_instance(instance_id)
+            if record is None or WorkflowStatus(record.status).is_terminal:
+                self._activities.cancel_instance(instance_id)
+
     def _reap(self, now: float) -> None:
         self._last_reap = time.monotonic()
         self.store.reap_workers(now, lambda host, pid: host == self.host and not pid_alive(pid))
-        for record in self.store.claim_activities(self.worker_id, 10_000):
+        _, activities = self._claimable_names()
+        for record in self.store.claim_activities(self.worker_id, 10_000, activities):
             self._dispatch(record)

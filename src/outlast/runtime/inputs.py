@@ -36,6 +36,9 @@ class InFlight:
     events: list[h.Event]
     message_ids: list[int]
     now: Nanos
+    # Activity results the turn carries that no inbox row holds: they are
+    # committed with the answer (or go back in line if it never comes).
+    local: list[tuple[ActivityResult, h.Event]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -59,3 +62,5 @@ class Pending:
     evict: bool
     status: str
     recorded: list[h.Event]
+    name: str = ""
+    continued_as_new: bool = False  # the run ended; its next run starts afresh

@@ -67,18 +67,21 @@ class Rounds(WorkerState):
         flow = self._flow.active
         freed = False
         for r in results:
-            batch.finished_activities.append((r.instance_id, r.task_id))
             if flow and self._flow.finished(r.instance_id, r.task_id):
                 freed = True
             cached = self._cache.get(r.instance_id)
             if (
                 cached is not None
-                and cached.executor is not None
                 and cached.view.execution_id == r.execution_id
                 and r.instance_id not in self._in_flight
             ):
+                # Applied in this round's turn, no inbox row: a remote turn's
+                # results are marked finished when its answer commits.
                 inputs[r.instance_id].local.append(r)
+                if cached.remote is None:
+                    batch.finished_activities.append((r.instance_id, r.task_id))
             else:
+                batch.finished_activities.append((r.instance_id, r.task_id))
                 batch.messages.append(result_message(r, now))
         answered: set[str] = set()
         for instance_id, token, turn in answers:
@@ -89,7 +92,8 @@ class Rounds(WorkerState):
         if fetch:
             self._last_poll = time.monotonic()
             limit = self.options.max_concurrent_workflows
-            for m in self.store.fetch_messages(self.worker_id, now_s, limit):
+            workflows, activities = self._claimable_names()
+            for m in self.store.fetch_messages(self.worker_id, now_s, limit, workflows):
                 iid = m.instance_id
                 if iid in self._in_flight or iid in answered or iid in self._quarantined:
                     # One turn at a time: these wait for the next (an answered
@@ -106,7 +110,7 @@ class Rounds(WorkerState):
                     item.broken = f"inbox message {m.id} cannot be read: {e}"
             self._next_due = self.store.next_visible_at(self.worker_id, now_s)
             # Unowned activities: a rerun's, or ones released by a stopped worker.
-            for record in self.store.claim_activities(self.worker_id, limit):
+            for record in self.store.claim_activities(self.worker_id, limit, activities):
                 self._dispatch(record)
             if flow:
                 room, backlog = self._room(0)
@@ -133,6 +137,16 @@ class Rounds(WorkerState):
             self.options.max_concurrent_activities - busy,
             self.options.max_concurrent_workflows - busy,
         )
+
+    def _claimable_names(self) -> tuple[set[str] | None, set[str] | None]:
+        """What this worker may claim: everything, or while its remote executor
+        cannot take work, only what the in-process registry runs (another server's
+        SDK workers run the rest; on one server, it waits unclaimed until one
+        connects)."""
+        remote = self._remote
+        if remote is None or remote.ready():
+            return None, None
+        return set(self.registry.workflows), set(self.registry.activities)
 
     def _run_turns(
         self,
@@ -234,7 +248,7 @@ class Rounds(WorkerState):
             local.append((r, event))
             events.append(event)
         if cached.remote is not None:
-            self._send_remote(cached, events, item.message_ids, now)
+            self._send_remote(cached, events, item.message_ids, local, now)
             return None
         executor = cached.executor
         assert executor is not None
@@ -334,9 +348,14 @@ class Rounds(WorkerState):
         batch: CommitBatch,
     ) -> Pending:
         view = cached.view
+        tracing = self._tracing
+        if tracing is not None and tracing.on:
+            turn = tracing.turn(cached, applied, turn)
         records = build_turn(
             view, applied, turn, now, new_id=_new_id, max_child_depth=self._max_child_depth
         )
+        if tracing is not None and records.continue_as_new is not None:
+            tracing.continued(view.instance_id, records)
         if records.refused:
             for reason in records.refused:
                 log.warning("instance %s: %s", view.instance_id, reason)
@@ -363,7 +382,15 @@ class Rounds(WorkerState):
             records.finished or records.continue_as_new is not None,
             write.update.status,
             records.history,
+            view.name,
+            records.continue_as_new is not None,
         )
+
+    def _observe(self, p: Pending) -> None:
+        """Log (and trace) what a committed turn did."""
+        self._lifecycle.committed(p.instance_id, p.name, p.recorded, p.continued_as_new)
+        if self._tracing is not None:
+            self._tracing.committed(p)
 
     def _load(self, instance_ids: list[str]) -> dict[str, tuple[InstanceRecord, list[str]]]:
         """Read instances for a round; one that cannot be read is set aside, the

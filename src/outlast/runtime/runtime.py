@@ -8,18 +8,18 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from outlast.client import catalog
 from outlast.client.client import WorkflowClient
 from outlast.clock import SYSTEM_CLOCK, Clock
 from outlast.core.flow import Limit, Rate
-from outlast.core.registry import Registry, name_of
+from outlast.core.registry import Registry, guard_direct_calls, name_of
 from outlast.core.serialization import default_max_payload_bytes
 from outlast.core.status import WorkflowStatus
 from outlast.core.turn import DEFAULT_MAX_CHILD_DEPTH
 from outlast.errors import InvalidStateError
-from outlast.runtime import hosting
+from outlast.runtime import hosting, procpool
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.scheduler import ScheduleDeclarations, Scheduler
 from outlast.runtime.stats import RuntimeStats
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from outlast.client.aio import WorkflowClient as AsyncWorkflowClient
 
 F = TypeVar("F", bound=Callable[..., Any])
+Isolation = Literal["thread", "process"]
 
 
 def _limits(limits: Mapping[str, int] | None, what: str) -> dict[str, int]:
@@ -71,6 +72,12 @@ class WorkflowRuntime:
     that finished with that status longer ago than that. ``max_payload_bytes``
     (default 4 MiB, or ``$OUTLAST_MAX_PAYLOAD_BYTES``) refuses larger inputs and
     results where they enter, with ``PayloadTooLargeError``.
+
+    The runtime logs starts, completions, failures, retries and stalls (loggers
+    under ``outlast.``, docs/observability.md); ``log_payloads=True`` adds inputs and
+    outputs to those records. With ``opentelemetry-api`` installed
+    (``outlast[otel]``), runs and activity attempts are spans of the global tracer
+    provider, or of ``tracer_provider``.
     """
 
     def __init__(
@@ -89,6 +96,9 @@ class WorkflowRuntime:
         max_payload_bytes: int | None = None,
         deadlock_timeout: float | None = 2.0,
         max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH,
+        activity_processes: int | None = None,
+        log_payloads: bool = False,
+        tracer_provider: Any = None,
     ) -> None:
         if max_concurrent_workflows < 1:
             raise ValueError("max_concurrent_workflows must be at least 1")
@@ -103,6 +113,13 @@ class WorkflowRuntime:
             raise ValueError("deadlock_timeout must be positive (or None to turn it off)")
         if max_child_depth < 1:
             raise ValueError("max_child_depth must be at least 1")
+        processes = (
+            min(activities, max(2, os.cpu_count() or 1))
+            if activity_processes is None
+            else activity_processes
+        )
+        if processes < 1:
+            raise ValueError("activity_processes must be at least 1")
         self._store_arg = store
         self._store: Store | None = None
         self._registry = Registry()
@@ -119,6 +136,9 @@ class WorkflowRuntime:
             max_payload_bytes=max_payload_bytes or default_max_payload_bytes(),
             deadlock_timeout=deadlock_timeout,
             max_child_depth=max_child_depth,
+            activity_processes=processes,
+            log_payloads=log_payloads,
+            tracer_provider=tracer_provider,
         )
         self._remote: tuple[TurnExecutor | None, ActivityDispatcher | None] = (None, None)
         self._worker: Worker | None = None
@@ -153,18 +173,29 @@ class WorkflowRuntime:
         return decorate
 
     @overload
-    def activity(self, fn: F, /, *, name: str | None = None) -> F: ...
+    def activity(
+        self, fn: F, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> F: ...
     @overload
-    def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
-    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> Any:
-        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``."""
+    def activity(
+        self, fn: None = None, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> Callable[[F], F]: ...
+    def activity(
+        self, fn: F | None = None, /, *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> Any:
+        """Register an activity: ``@runtime.activity`` or ``@runtime.activity(name=...)``.
+        ``isolation="process"`` runs it in a child process that is killed when an
+        attempt times out or its workflow is terminated (it must then be a
+        module-level function: see docs/activities.md).
+
+        The function handed back behaves as before, except that calling it directly
+        inside a workflow (with the workflow's ``ctx``) raises a TypeError that says
+        to ``yield ctx.call_activity(...)`` instead."""
         if fn is not None:
-            self.register_activity(fn, name=name)
-            return fn
+            return cast(F, self._register_guarded(fn, name, isolation))
 
         def decorate(f: F) -> F:
-            self.register_activity(f, name=name)
-            return f
+            return cast(F, self._register_guarded(f, name, isolation))
 
         return decorate
 
@@ -211,8 +242,24 @@ class WorkflowRuntime:
     ) -> None:
         self._registry.add_workflow(fn, name, version)
 
-    def register_activity(self, fn: Callable[..., Any], *, name: str | None = None) -> None:
-        self._registry.add_activity(fn, name)
+    def register_activity(
+        self, fn: Callable[..., Any], *, name: str | None = None, isolation: Isolation = "thread"
+    ) -> None:
+        """Register ``fn`` as an activity (what ``@runtime.activity`` does, without
+        the guard against direct calls in the function handed back)."""
+        self._add_activity(fn, name, isolation)
+
+    def _add_activity(self, fn: Callable[..., Any], name: str | None, isolation: Isolation) -> str:
+        if isolation not in procpool.ISOLATIONS:
+            raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        if isolation == "process":
+            procpool.check_importable(fn, name or name_of(fn))
+        return self._registry.add_activity(fn, name, isolation).name
+
+    def _register_guarded(
+        self, fn: Callable[..., Any], name: str | None, isolation: Isolation
+    ) -> Callable[..., Any]:
+        return guard_direct_calls(fn, self._add_activity(fn, name, isolation))
 
     def limit(
         self,

@@ -29,9 +29,19 @@ class Stalls(WorkerState):
         history_len: int,
     ) -> None:
         batch.messages.extend(result_message(r, now) for r in item.local)
+        # A remote instance's results were left for its answer to mark finished.
+        finished = set(batch.finished_activities)
+        batch.finished_activities.extend(
+            k for k in ((r.instance_id, r.task_id) for r in item.local) if k not in finished
+        )
         terminate = next((e for e, _ in item.events if isinstance(e, h.ExecutionTerminated)), None)
         if terminate is None:
-            log.warning("instance %s stalled: %s", record.instance_id, error)
+            log.warning(
+                "instance %s stalled: %s",
+                record.instance_id,
+                error,
+                extra={"instance_id": record.instance_id, "workflow_name": record.name},
+            )
         self._limits.track(record.name, record.instance_id, False, batch, self.clock.now())
         batch.turns.append(stall_turn(record, error, terminate, item.message_ids, history_len, now))
 
@@ -60,7 +70,12 @@ class Stalls(WorkerState):
     def _set_aside(self, instance_id: str, reason: str) -> None:
         """Quarantine an instance in this worker: its rows cannot be used."""
         if instance_id not in self._quarantined:
-            log.error("instance %s is set aside: %s", instance_id, reason)
+            log.error(
+                "instance %s is set aside: %s",
+                instance_id,
+                reason,
+                extra={"instance_id": instance_id},
+            )
         self._quarantined[instance_id] = reason
         self._cache.pop(instance_id, None)
 

@@ -17,7 +17,7 @@ from outlast.core import history as h
 from outlast.core.registry import Registry
 from outlast.core.times import Nanos
 from outlast.core.turn import Turn
-from outlast.runtime.activities import ActivityResult
+from outlast.runtime.activities import ActivityExecutor, ActivityResult
 from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.flow import FlowControl
 from outlast.runtime.inputs import Cached, InFlight, Inputs, Pending
@@ -26,6 +26,8 @@ from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord, Store
 
 if TYPE_CHECKING:
+    from outlast.runtime.logs import Lifecycle
+    from outlast.runtime.tracing import Tracing
     from outlast.runtime.worker import WorkerOptions
 
 
@@ -39,6 +41,7 @@ class WorkerState:
     _cv: threading.Condition
     _results: list[ActivityResult]
     _answers: list[tuple[str, int, Turn]]
+    _round_results: list[ActivityResult]
     _fetch: bool
     _cache: OrderedDict[str, Cached]
     _remote: TurnExecutor | None
@@ -52,6 +55,8 @@ class WorkerState:
     _watchdog: Watchdog | None
     _quarantined: dict[str, str]
     _max_child_depth: int
+    _tracing: Tracing | None
+    _lifecycle: Lifecycle
     _round_thread: int  # the thread running the current round
     _marker: h.OrchestratorStarted  # the current round's turn marker
     _marker_text: str
@@ -62,7 +67,9 @@ class WorkerState:
     _last_reap: float
     _last_purge: float
     _last_reconcile: float
+    _last_ended_check: float
     _inflight: set[tuple[str, int]]
+    _activities: ActivityExecutor
 
     # Methods one part calls on another (each defined once, in the part named).
 
@@ -109,13 +116,21 @@ class WorkerState:
     def _take_stuck(self) -> list[tuple[str, str]]:  # stalls.py
         raise NotImplementedError
 
+    def _claimable_names(self) -> tuple[set[str] | None, set[str] | None]:  # rounds.py
+        raise NotImplementedError
+
     def _stall_stuck(  # stalls.py
         self, instance_id: str, where: str, item: Inputs | None, batch: CommitBatch, now: Nanos
     ) -> None:
         raise NotImplementedError
 
     def _send_remote(  # remote.py
-        self, cached: Cached, events: list[h.Event], message_ids: list[int], now: Nanos
+        self,
+        cached: Cached,
+        events: list[h.Event],
+        message_ids: list[int],
+        local: list[tuple[ActivityResult, h.Event]],
+        now: Nanos,
     ) -> None:
         raise NotImplementedError
 

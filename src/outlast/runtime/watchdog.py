@@ -11,6 +11,7 @@ thrown away).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -20,6 +21,8 @@ from types import FrameType
 
 _OUTLAST_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+log = logging.getLogger("outlast.worker")
+
 
 class Watchdog:
     """Watches the turn in progress; calls ``on_stuck(instance_id, where)`` once per
@@ -28,7 +31,8 @@ class Watchdog:
     Rounds run one at a time (the worker's round lock), so one turn at most is in
     progress: ``begin`` and ``end`` only set two attributes, which costs a turn
     next to nothing. The watchdog samples them: the same turn seen for longer than
-    the timeout is stuck.
+    the timeout is stuck. A turn seen for a quarter of the timeout is warned about
+    first (once), with the line it is on: blocking code shows up before it stalls.
     """
 
     def __init__(self, timeout: float, on_stuck: Callable[[str, str], None]) -> None:
@@ -61,15 +65,20 @@ class Watchdog:
         interval = max(0.01, min(self.timeout / 8, 0.5))
         seen: tuple[int, str] | None = None
         since = 0.0
+        warned = False
         while not self._stop.wait(interval):
             turns, instance_id, thread_id = self.turns, self.instance_id, self.thread_id
             if instance_id is None:
                 seen = None
                 continue
             if seen != (turns, instance_id):
-                seen, since = (turns, instance_id), time.monotonic()
+                seen, since, warned = (turns, instance_id), time.monotonic(), False
                 continue
-            if time.monotonic() - since > self.timeout:
+            elapsed = time.monotonic() - since
+            if not warned and elapsed > self.timeout / 4:
+                warned = True
+                _warn_slow(instance_id, elapsed, self.timeout, where_stuck(thread_id))
+            if elapsed > self.timeout:
                 seen = (turns, "")  # reported; wait for the next turn
                 self._on_stuck(instance_id, where_stuck(thread_id))
 
@@ -89,3 +98,16 @@ def where_stuck(thread_id: int) -> str:
         return "an unknown line"
     code = innermost.f_code
     return f"{code.co_filename}:{innermost.f_lineno} in {code.co_name}"
+
+
+def _warn_slow(instance_id: str, elapsed: float, timeout: float, where: str) -> None:
+    log.warning(
+        "a turn of workflow instance %s has run for %.2fs, at %s: workflow code must not "
+        "block (time.sleep, blocking I/O, long loops); wait with ctx.create_timer and do "
+        "I/O in activities. After %gs (deadlock_timeout) the instance is STALLED",
+        instance_id,
+        elapsed,
+        where,
+        timeout,
+        extra={"instance_id": instance_id, "where": where},
+    )

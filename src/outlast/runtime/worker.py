@@ -33,10 +33,12 @@ from outlast.runtime.housekeeping import Housekeeping
 from outlast.runtime.inputs import Abandoned, Cached, InFlight, Pending
 from outlast.runtime.isolation import Isolation
 from outlast.runtime.limits import WorkflowLimits
+from outlast.runtime.logs import Lifecycle
 from outlast.runtime.remote import Remote
 from outlast.runtime.rounds import Rounds
 from outlast.runtime.stalls import Stalls
 from outlast.runtime.stats import RuntimeStats
+from outlast.runtime.tracing import runtime_tracing
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.admission import SLOT_TASK
 from outlast.store.base import ActivityRecord, CommitBatch, Store
@@ -64,6 +66,12 @@ class WorkerOptions:
     # A turn of workflow code running longer than this is abandoned (None: never).
     deadlock_timeout: float | None = 2.0
     max_child_depth: int = DEFAULT_MAX_CHILD_DEPTH
+    # Child processes for activities registered with isolation="process".
+    activity_processes: int = 2
+    # Lifecycle logs carry inputs and outputs (off: payloads may hold personal data).
+    log_payloads: bool = False
+    # An OpenTelemetry TracerProvider (None: the global one, if an SDK set it).
+    tracer_provider: object = None
 
 
 class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
@@ -88,6 +96,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         self._stopping = False
         self._cache: OrderedDict[str, Cached] = OrderedDict()
         self.stats = stats or RuntimeStats()
+        self._lifecycle = Lifecycle(options.log_payloads)
         self._activities = ActivityExecutor(
             registry,
             options.max_concurrent_activities,
@@ -95,7 +104,10 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             options.activity_limits,
             options.max_payload_bytes,
             self.stats,
+            options.activity_processes,
         )
+        self._tracing = runtime_tracing(options.tracer_provider)
+        self._activities.tracing = self._tracing
         self._remote: TurnExecutor | None = None
         self._remote_activities: ActivityDispatcher | None = None
         self._in_flight: dict[str, InFlight] = {}
@@ -132,6 +144,7 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         # worker last compared them with the activities the store says it owns.
         self._inflight: set[tuple[str, int]] = set()
         self._last_reconcile = time.monotonic()
+        self._last_ended_check = 0.0
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -194,6 +207,12 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
         if self._watchdog is not None:
             self._watchdog.stop()
         self._activities.shutdown(self.options.shutdown_grace)
+        with self._cv:
+            # Results held by unanswered remote turns go to the inbox (the turns
+            # are in flight, so the final round writes them as messages).
+            for flight in self._in_flight.values():
+                self._results.extend(r for r, _ in flight.local)
+                flight.local = []
         # Results of activities that finished during shutdown still count.
         with self._round_lock:
             try:
@@ -247,7 +266,13 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             if flight is not None and flight.token == token:
                 del self._in_flight[instance_id]
                 self._fetch = True  # its messages are still in the inbox
+                # The results it carried go back in line, for the next dispatch.
+                self._results.extend(r for r, _ in flight.local)
                 self._cv.notify_all()
+
+    def executor_ready(self) -> None:
+        """A remote executor that was not ready is: look for work it can take now."""
+        self._wake()
 
     def activity_done(self, result: ActivityResult) -> None:
         """The result of an activity handed to a remote dispatcher."""
@@ -373,7 +398,8 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
             # so they go back in line for the next round.
             with self._cv:
                 if generation == self._generation:
-                    self._results[:0] = results
+                    # Less those a remote turn in flight now holds.
+                    self._results[:0] = self._round_results
                     self._round_results = []
             raise
         with self._cv:
@@ -398,6 +424,10 @@ class Worker(Rounds, Remote, Stalls, Isolation, Housekeeping):
                 self._next_due = soonest
         committed = {t.instance_id for t in batch.turns}
         for p in pending:
+            if p.evict and p.instance_id not in rejected:
+                self._activities.cancel_instance(p.instance_id)  # its isolated ones are killed
+            if p.instance_id in committed and p.instance_id not in rejected:
+                self._observe(p)
             if p.instance_id in rejected or p.evict or p.instance_id not in committed:
                 self._evict(p.instance_id)
                 continue

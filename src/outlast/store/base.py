@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -414,10 +414,13 @@ class Store(ScheduleStore, ABC):
         gone, releasing their instances and activities; return how many."""
 
     @abstractmethod
-    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+    def fetch_messages(
+        self, worker_id: str, now: float, limit: int, names: Collection[str] | None = None
+    ) -> list[Message]:
         """Visible messages of instances this worker owns or may claim, oldest first.
         A message whose event cannot be read comes back with ``error`` set rather
-        than failing the whole fetch."""
+        than failing the whole fetch. ``names``: claim only instances of these
+        workflows (those this worker owns come whatever their name)."""
 
     @abstractmethod
     def next_visible_at(self, worker_id: str, now: float) -> float | None:
@@ -440,9 +443,12 @@ class Store(ScheduleStore, ABC):
         return loaded
 
     @abstractmethod
-    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
-        """Take unowned activities (their worker went away) for this worker; not
-        those queued behind a limit (``admit_activities`` takes those)."""
+    def claim_activities(
+        self, worker_id: str, limit: int, names: Collection[str] | None = None
+    ) -> list[ActivityRecord]:
+        """Take unowned activities (their worker went away) for this worker; only
+        those of ``names`` if given; not those queued behind a limit
+        (``admit_activities`` takes those)."""
 
     @abstractmethod
     def admit_activities(

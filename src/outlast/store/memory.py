@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from outlast.core.flow import Limit
@@ -213,16 +213,23 @@ class MemoryStore(MemorySchedules, Store):
             self.signal()
         return len(dead)
 
-    def _claimable(self, worker_id: str, m: Message) -> bool:
+    def _claimable(self, worker_id: str, m: Message, names: Collection[str] | None = None) -> bool:
         r = self._instances.get(m.instance_id)
-        return r is not None and r.owner in (None, worker_id) and r.status != "STALLED"
+        return (
+            r is not None
+            and r.owner in (None, worker_id)
+            and r.status != "STALLED"
+            and (names is None or r.owner == worker_id or r.name in names)
+        )
 
-    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+    def fetch_messages(
+        self, worker_id: str, now: float, limit: int, names: Collection[str] | None = None
+    ) -> list[Message]:
         with self._lock:
             ready = [
                 m
                 for m in self._inbox.values()
-                if m.visible_at <= now and self._claimable(worker_id, m)
+                if m.visible_at <= now and self._claimable(worker_id, m, names)
             ]
         ready.sort(key=lambda m: (m.visible_at, m.id))
         return [replace(m) for m in ready[:limit]]
@@ -248,11 +255,18 @@ class MemoryStore(MemorySchedules, Store):
                 return None
             return replace(record), list(self._history.get(instance_id, []))
 
-    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+    def claim_activities(
+        self, worker_id: str, limit: int, names: Collection[str] | None = None
+    ) -> list[ActivityRecord]:
         with self._lock:
             out: list[ActivityRecord] = []
             for a in self._activities.values():
-                if a.owner is None and a.queued_at is None and len(out) < limit:
+                if (
+                    a.owner is None
+                    and a.queued_at is None
+                    and len(out) < limit
+                    and (names is None or a.name in names)
+                ):
                     a.owner = worker_id
                     out.append(replace(a))
             return out

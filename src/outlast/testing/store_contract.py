@@ -26,13 +26,14 @@ from outlast.store.base import (
     QueueStats,
     Store,
 )
+from outlast.testing.claim_contract import ClaimContract
 from outlast.testing.flow_contract import FlowContract
 from outlast.testing.query_contract import QueryContract
 from outlast.testing.schedule_contract import ScheduleContract
 from outlast.testing.store_records import W1, W2, create, message, record, turn
 
 
-class StoreContract(QueryContract, ScheduleContract, FlowContract):
+class StoreContract(QueryContract, ScheduleContract, FlowContract, ClaimContract):
     @pytest.fixture
     def store(self) -> Iterator[Store]:
         raise NotImplementedError("subclasses provide a store fixture")

@@ -71,6 +71,45 @@ def test_every_method_of_the_sync_client_is_a_coroutine_here() -> None:
     assert issubclass(outlast.dapr.aio.DaprWorkflowClient, outlast.aio.WorkflowClient)
 
 
+def test_methods_take_the_parameters_of_the_sync_client() -> None:
+    # Those that pass **kwargs through take whatever the sync method takes.
+    for name, sync in inspect.getmembers(outlast.WorkflowClient, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        params = inspect.signature(getattr(outlast.aio.WorkflowClient, name)).parameters
+        if any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in params.values()):
+            continue
+        assert list(params) == list(inspect.signature(sync).parameters), name
+
+
+def test_if_exists_chooses_what_a_start_with_a_taken_id_does(
+    runtime: outlast.WorkflowRuntime,
+) -> None:
+    async def scenario() -> None:
+        client = runtime.async_client()
+        await client.schedule_new_workflow("gate", input=1, instance_id="taken")
+        await client.wait_for_workflow_start("taken", timeout_in_seconds=10)
+        with pytest.raises(outlast.InstanceAlreadyExistsError):
+            await client.schedule_new_workflow("gate", input=2, instance_id="taken")
+        same = await client.schedule_new_workflow(
+            "gate", input=2, instance_id="taken", if_exists="return_existing"
+        )
+        assert same == "taken"
+        state = await client.get_workflow_state("taken")
+        assert state is not None and state.input_as() == 1  # nothing was started
+        await client.schedule_new_workflow(
+            "gate", input=10, instance_id="taken", if_exists="terminate_and_restart"
+        )
+        await client.wait_for_workflow_start("taken", timeout_in_seconds=10)
+        await client.raise_workflow_event("taken", "go", data=5)
+        done = await client.wait_for_workflow_completion("taken", timeout_in_seconds=10)
+        assert done is not None and done.output_as() == 15
+        with pytest.raises(ValueError, match="if_exists"):
+            await client.schedule_new_workflow("gate", instance_id="t2", if_exists="replace")  # type: ignore[arg-type]
+
+    run(scenario())
+
+
 def test_start_wait_and_read_the_typed_output(
     runtime: outlast.WorkflowRuntime, store_url: str
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 
 from outlast.client.aio.hub import WaitHub
 from outlast.client.aio.schedules import AsyncSchedules
+from outlast.client.client import IfExists
 from outlast.client.client import WorkflowClient as SyncClient
 from outlast.client.instance_id import InstanceID, output_type_of
 from outlast.client.paging import StatusCounts, StatusFilter, WorkflowPage
@@ -81,6 +82,7 @@ class WorkflowClient(AsyncSchedules):
         input: InT,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
         key: str | None = None,
         priority: int = 0,
     ) -> InstanceID[R]: ...
@@ -92,6 +94,7 @@ class WorkflowClient(AsyncSchedules):
         input: None = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
         key: str | None = None,
         priority: int = 0,
     ) -> InstanceID[R]: ...
@@ -103,6 +106,7 @@ class WorkflowClient(AsyncSchedules):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
         key: str | None = None,
         priority: int = 0,
     ) -> InstanceID[Any]: ...
@@ -113,10 +117,14 @@ class WorkflowClient(AsyncSchedules):
         input: Any = None,
         instance_id: str | None = None,
         start_at: datetime | None = None,
+        if_exists: IfExists = "error",
         key: str | None = None,
         priority: int = 0,
     ) -> InstanceID[Any]:
-        """Start a workflow instance; return its ID (see the synchronous client)."""
+        """Start a workflow instance; return its ID (see the synchronous client).
+        ``if_exists`` says what a start with the ID of an unfinished instance does:
+        ``"error"`` (the default), ``"return_existing"`` or ``"terminate_and_restart"``
+        (which waits, in a worker thread, for the termination)."""
         # The overloads above checked the types; the sync client's would again.
         start: Callable[..., InstanceID[Any]] = self._sync.schedule_new_workflow
         return await asyncio.to_thread(
@@ -125,6 +133,7 @@ class WorkflowClient(AsyncSchedules):
             input=input,
             instance_id=instance_id,
             start_at=start_at,
+            if_exists=if_exists,
             key=key,
             priority=priority,
         )

@@ -30,6 +30,8 @@ FLAVORS = {
         "orchestrator_actions",
         "orchestrator_service",
     ],
+    # The Microsoft flavor: one file (microsoft/durabletask-protobuf).
+    "durabletask": ["orchestrator_service"],
 }
 
 

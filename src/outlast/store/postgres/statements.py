@@ -129,6 +129,8 @@ WITH ready AS (
     FROM outlast_inbox m JOIN outlast_instances i ON i.instance_id = m.instance_id
     WHERE m.visible_at <= %(now)s AND (i.owner IS NULL OR i.owner = %(worker)s)
         AND i.status <> 'STALLED'
+        AND (%(names)s::text[] IS NULL OR i.owner = %(worker)s
+            OR i.name = ANY(%(names)s::text[]))
     ORDER BY m.visible_at, m.id
     LIMIT %(limit)s
     FOR UPDATE OF i SKIP LOCKED
@@ -212,6 +214,7 @@ UPDATE outlast_activities a SET owner = %(worker)s
 FROM (
     SELECT instance_id, task_id FROM outlast_activities
     WHERE owner IS NULL AND queued_at IS NULL
+      AND (%(names)s::text[] IS NULL OR name = ANY(%(names)s::text[]))
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ) free

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from outlast.core.flow import Limit
@@ -309,13 +309,15 @@ class PostgresStore(PostgresSchedules, Store):
             self.signal()
         return count
 
-    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
+    def fetch_messages(
+        self, worker_id: str, now: float, limit: int, names: Collection[str] | None = None
+    ) -> list[Message]:
         # One statement, outside a transaction block, and not verified: running it
         # again after a lost connection only returns the same messages of
         # instances that are now ours.
-        rows = self._db.run(
-            "fetch_messages", sql.FETCH, {"now": now, "worker": worker_id, "limit": limit}
-        )
+        only = None if names is None else list(names)
+        params = {"now": now, "worker": worker_id, "limit": limit, "names": only}
+        rows = self._db.run("fetch_messages", sql.FETCH, params)
         messages: list[Message] = []
         loaded: dict[str, Loaded] = {}
         due: float | None = None
@@ -383,7 +385,9 @@ class PostgresStore(PostgresSchedules, Store):
 
         return self._db.retrying("load_instance", attempt)
 
-    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+    def claim_activities(
+        self, worker_id: str, limit: int, names: Collection[str] | None = None
+    ) -> list[ActivityRecord]:
         # Workers ask every round and the answer is nearly always "none": the fetch
         # they just made says so, or a read does, without a write transaction.
         seen = self._fetched.free
@@ -396,7 +400,9 @@ class PostgresStore(PostgresSchedules, Store):
             return []
 
         def body(conn: Conn, txn: Txn) -> list[ActivityRecord]:
-            rows = sql.CLAIM_ACTIVITIES.run(conn, {"worker": worker_id, "limit": limit})
+            only = None if names is None else list(names)
+            params = {"worker": worker_id, "limit": limit, "names": only}
+            rows = sql.CLAIM_ACTIVITIES.run(conn, params)
             claimed = []
             for r in rows.fetchall():
                 claimed.append(ActivityRecord(r[0], r[1], r[2], r[3], r[4], worker_id, r[6], r[7]))

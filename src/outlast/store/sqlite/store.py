@@ -8,7 +8,7 @@ worker's batch commit (``commit.py``); schedules (``schedules.py``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,8 +51,23 @@ _FETCH = (
     "SELECT m.instance_id, m.execution_id, {columns}, m.visible_at, m.id "
     "FROM inbox m JOIN instances i ON i.instance_id = m.instance_id "
     "WHERE m.visible_at <= ? AND (i.owner IS NULL OR i.owner = ?) "
-    "AND i.status != 'STALLED' ORDER BY m.visible_at, m.id LIMIT ?"
+    "AND i.status != 'STALLED' {names}ORDER BY m.visible_at, m.id LIMIT ?"
 )
+
+
+def _names_clause(
+    names: Collection[str] | None, owned: str, column: str, worker_id: str
+) -> tuple[str, list[Any]]:
+    """The filter of a claim to ``names`` (none: no filter), and its parameters."""
+    if names is None:
+        return "", []
+    marks = ", ".join("?" * len(names))
+    only = f"{column} IN ({marks})" if names else "0"
+    if not owned:
+        return f"AND {only} ", list(names)
+    return f"AND ({owned} = ? OR {only}) ", [worker_id, *names]
+
+
 # SQLite compares text in binary order, so an ID prefix is a range of the key.
 _PREFIX = "instance_id >= ? AND instance_id < ?"
 
@@ -228,19 +243,22 @@ class SqliteStore(SqliteSchedules, Store):
             self.signal()
         return len(dead)
 
-    def fetch_messages(self, worker_id: str, now: float, limit: int) -> list[Message]:
-        params = (now, worker_id, limit)
+    def fetch_messages(
+        self, worker_id: str, now: float, limit: int, names: Collection[str] | None = None
+    ) -> list[Message]:
+        clause, extra = _names_clause(names, "i.owner", "i.name", worker_id)
+        params = (now, worker_id, *extra, limit)
         try:
-            rows = self._read(_FETCH.format(columns="m.event"), params)
+            rows = self._read(_FETCH.format(columns="m.event", names=clause), params)
         except StoreError:
-            return self._fetch_row_by_row(params)
+            return self._fetch_row_by_row(clause, params)
         return [Message(r[0], r[1], unpack(r[2]) or "", r[3], r[4]) for r in rows]
 
-    def _fetch_row_by_row(self, params: tuple[Any, ...]) -> list[Message]:
+    def _fetch_row_by_row(self, clause: str, params: tuple[Any, ...]) -> list[Message]:
         """The fetch when it failed: a damaged page (under one message's event, say)
         fails every read that touches it. The rows without their events first, then
         each event alone; an unreadable one is reported on its message."""
-        rows = self._read(_FETCH.format(columns="NULL"), params)
+        rows = self._read(_FETCH.format(columns="NULL", names=clause), params)
         messages = []
         for instance_id, execution_id, _, visible_at, mid in rows:
             message = Message(instance_id, execution_id, "", visible_at, mid)
@@ -309,19 +327,22 @@ class SqliteStore(SqliteSchedules, Store):
             raise StoreError(f"SQLite read failed: {e}") from e
         return loaded
 
-    def claim_activities(self, worker_id: str, limit: int) -> list[ActivityRecord]:
+    def claim_activities(
+        self, worker_id: str, limit: int, names: Collection[str] | None = None
+    ) -> list[ActivityRecord]:
         # Workers ask often; a read first keeps the common "none" answer off the
         # write lock.
         if not self._read(
             "SELECT 1 FROM activities WHERE owner IS NULL AND queued_at IS NULL LIMIT 1"
         ):
             return []
+        clause, extra = _names_clause(names, "", "name", worker_id)
 
         def body(conn: sqlite3.Connection) -> list[Any]:
             rows = conn.execute(
                 "SELECT instance_id, execution_id, task_id, name, input, attempt, options "
-                "FROM activities WHERE owner IS NULL AND queued_at IS NULL LIMIT ?",
-                (limit,),
+                f"FROM activities WHERE owner IS NULL AND queued_at IS NULL {clause}LIMIT ?",
+                (*extra, limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE activities SET owner = ? WHERE instance_id = ? AND task_id = ?",

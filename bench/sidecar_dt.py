@@ -1,0 +1,123 @@
+"""The durabletask SDK side of bench/sidecar.py, each part a process of its own
+(its protos cannot share a process with the Dapr SDK's):
+
+    python -m bench.sidecar_dt backend PORT       durabletask's in-memory test backend
+    python -m bench.sidecar_dt worker PORT        the SDK worker: S2's chain and probes
+    python -m bench.sidecar_dt drive PORT CHAINS PROBES SERVER_PID WORKER_PID...
+
+``drive`` waits until every worker runs activities, runs S2 and the latency
+probes through ``TaskHubGrpcClient`` and prints the figures as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from durabletask import client as dt_client
+from durabletask import task
+from durabletask import worker as dt_worker
+
+STEPS = 10
+
+
+def step(ctx: task.ActivityContext, n: int) -> int:
+    return n + 1
+
+
+def chain10(ctx: task.OrchestrationContext, n: int) -> Any:
+    for _ in range(STEPS):
+        n = yield ctx.call_activity(step, input=n)
+    return n
+
+
+def clock(ctx: task.ActivityContext, _: Any) -> float:
+    return time.time()
+
+
+def first_activity(ctx: task.OrchestrationContext, _: Any) -> Any:
+    return (yield ctx.call_activity(clock))
+
+
+def pid(ctx: task.ActivityContext, _: Any) -> int:
+    return os.getpid()
+
+
+def whoami(ctx: task.OrchestrationContext, _: Any) -> Any:
+    return (yield ctx.call_activity(pid))
+
+
+def _until_stopped() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+
+
+def backend(port: int) -> None:
+    from durabletask.testing import create_test_backend
+
+    server = create_test_backend(port=port)
+    _until_stopped()
+    server.stop()
+
+
+def worker(port: int) -> None:
+    w = dt_worker.TaskHubGrpcWorker(host_address=f"127.0.0.1:{port}")
+    for o in (chain10, first_activity, whoami):
+        w.add_orchestrator(o)
+    for a in (step, clock, pid):
+        w.add_activity(a)
+    w.start()
+    _until_stopped()
+    w.stop()
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(port: int, chains: int, probes: int, server: int, workers: list[int]) -> None:
+    c = dt_client.TaskHubGrpcClient(host_address=f"127.0.0.1:{port}")
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while seen != set(workers):
+        assert time.monotonic() < deadline, f"SDK workers not all connected: {seen}"
+        ids = [c.schedule_new_orchestration(whoami) for _ in range(4 * len(workers))]
+        for iid in ids:
+            state = c.wait_for_orchestration_completion(iid, timeout=60)
+            assert state is not None and state.serialized_output is not None, state
+            seen.add(int(state.serialized_output))
+    cpu0, wcpu0 = _cpu(server), sum(_cpu(w) for w in workers)
+    t0 = time.perf_counter()
+    ids = [c.schedule_new_orchestration(chain10, input=0) for _ in range(chains)]
+    for iid in ids:
+        state = c.wait_for_orchestration_completion(iid, timeout=600)
+        assert state is not None and state.serialized_output == "10", state
+    wall = time.perf_counter() - t0
+    cpu, wcpu = _cpu(server) - cpu0, sum(_cpu(w) for w in workers) - wcpu0
+    latencies = []
+    for _ in range(probes):
+        started = time.time()
+        iid = c.schedule_new_orchestration(first_activity)
+        state = c.wait_for_orchestration_completion(iid, timeout=60)
+        assert state is not None and state.serialized_output is not None, state
+        latencies.append((float(state.serialized_output) - started) * 1000)
+    print(json.dumps({"wall": wall, "cpu": cpu, "wcpu": wcpu, "latencies": latencies}))
+
+
+if __name__ == "__main__":
+    what, port = sys.argv[1], int(sys.argv[2])
+    if what == "backend":
+        backend(port)
+    elif what == "worker":
+        worker(port)
+    else:
+        rest = [int(x) for x in sys.argv[3:]]
+        drive(port, rest[0], rest[1], rest[2], rest[3:])

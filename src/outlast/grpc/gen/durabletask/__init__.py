@@ -1,0 +1,1 @@
+"""Generated from outlast/grpc/protos/durabletask/ by `make protos`: do not edit."""
