@@ -32,7 +32,7 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """A limit on one activity name, across every worker on the store:
+    """A limit on one activity or workflow name, across every worker on the store:
     ``concurrency`` running at once, ``per_key`` running at once per call key,
     ``rate`` starts per window. None: that part is unlimited."""
 
@@ -43,7 +43,7 @@ class Limit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError("a limit needs the name of an activity")
+            raise ValueError("a limit needs the name of an activity or a workflow")
         for what, value in (("concurrency", self.concurrency), ("per_key", self.per_key)):
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1

@@ -263,21 +263,23 @@ class WorkflowRuntime:
 
     def limit(
         self,
-        activity: Callable[..., Any] | str,
+        target: Callable[..., Any] | str,
         *,
         concurrency: int | None = None,
         per_key: int | None = None,
         rate: Rate | None = None,
     ) -> None:
-        """Limit an activity across every worker on this store: at most
-        ``concurrency`` running at once, at most ``per_key`` at once per call key
-        (``call_activity(..., key=...)``), and at most ``rate.count`` starts in any
-        window of ``rate.per`` (a sliding window). Calls over a limit wait in the
-        store, highest ``priority`` first, in order within a priority. Declare the
-        same limits on every worker, before the runtime starts."""
+        """Limit an activity, or a workflow's running instances, across every
+        worker on this store: at most ``concurrency`` running at once, at most
+        ``per_key`` at once per key (``call_activity(..., key=...)``,
+        ``schedule_new_workflow(..., key=...)``), and at most ``rate.count`` starts
+        in any window of ``rate.per`` (a sliding window). Calls and starts over a
+        limit wait in the store, highest ``priority`` first, in order within a
+        priority (docs/flow-control.md). Declare the same limits on every worker,
+        before the runtime starts."""
         if self._worker is not None:
             raise InvalidStateError("declare limits before the runtime starts")
-        name = name_of(activity)
+        name = name_of(target)
         declared = Limit(name, concurrency, per_key, rate)
         self._options.flow_limits = {**self._options.flow_limits, name: declared}
 

@@ -16,10 +16,12 @@ backend reads those three things its own way and calls :func:`choose`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from outlast.core.flow import Limit
+from outlast.store.base import ActivityRecord, CommitBatch
 
 # A workflow under a limit holds a slot while it runs: a row in the activities
 # table with this task ID, named ``slot_name(workflow)``, queued and admitted like
@@ -37,6 +39,8 @@ _SLOT_PREFIX = "workflow:"
 def slot_name(workflow: str) -> str:
     return f"{_SLOT_PREFIX}{workflow}"
 
+
+T = TypeVar("T")
 
 # With a per-key cap, the queue is read this far ahead of what may be admitted:
 # the rows of a key at its cap are passed over (they keep their place).
@@ -91,6 +95,15 @@ class Budget:
             return max(0, self.backlog if headroom is None else min(headroom, self.backlog))
         return max(0, min(headroom, self.room))
 
+    def most(self, limit: Limit) -> int:
+        """The most an admission of ``limit`` could take, before counting."""
+        most = self.backlog
+        if limit.concurrency is not None:
+            most = min(most, limit.concurrency)
+        if limit.rate is not None:
+            most = min(most, limit.rate.count)
+        return max(0, most)
+
     def spend(self, n: int) -> None:
         self.room -= n
         self.backlog -= n
@@ -99,6 +112,67 @@ class Budget:
 def queue_depth(limit: Limit, take: int) -> int:
     """How many queued rows to read for an admission of up to ``take``."""
     return take if limit.per_key is None else max(take, _LOOKAHEAD)
+
+
+Known = Mapping[tuple[str, int], ActivityRecord]
+
+
+def queued_in(batch: CommitBatch) -> dict[tuple[str, int], ActivityRecord]:
+    """The rows a batch queues, by (instance, task): an admission in its commit
+    builds what it admits of them from these rather than reading them back."""
+    return {
+        (a.instance_id, a.task_id): a
+        for t in batch.turns
+        for a in t.activities
+        if a.queued_at is not None
+    }
+
+
+def admitted_from(
+    chosen: Sequence[Queued],
+    taken: Iterable[tuple[str, int]],
+    known: Known,
+    worker_id: str,
+) -> tuple[list[ActivityRecord], list[Queued]]:
+    """What an admission took, in the order chosen: built from ``known`` rows
+    where it can, and the rest (rows queued before this batch) to read back."""
+    got = set(taken)
+    admitted: list[ActivityRecord] = []
+    unknown: list[Queued] = []
+    for q in chosen:
+        place = (q.instance_id, q.task_id)
+        if place not in got:
+            continue
+        row = known.get(place)
+        if row is None:
+            unknown.append(q)
+        else:
+            owner = SLOT_OWNER if q.task_id == SLOT_TASK else worker_id
+            # (the constructor: dataclasses.replace costs several times as much)
+            admitted.append(
+                ActivityRecord(
+                    row.instance_id,
+                    row.execution_id,
+                    row.task_id,
+                    row.name,
+                    row.input,
+                    owner,
+                    row.attempt,
+                    row.options,
+                    row.key,
+                    row.priority,
+                    row.queued_at,
+                )
+            )
+    return admitted, unknown
+
+
+def in_order(
+    admitted: list[T], chosen: Sequence[Queued], key: Callable[[T], tuple[str, int]]
+) -> list[T]:
+    """``admitted`` (as a statement returned them) in the order they were chosen."""
+    place = {(q.instance_id, q.task_id): n for n, q in enumerate(chosen)}
+    return sorted(admitted, key=lambda a: place.get(key(a), len(place)))
 
 
 def choose(

@@ -23,14 +23,38 @@ from outlast.store.postgres.statements import XID
 _LOCK_CLASS = 0x6F6C
 
 _LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
-_RUNNING = adm.running_sql("outlast_activities", "%s")
-_QUEUE = adm.queue_sql("outlast_activities", "%s", " FOR UPDATE SKIP LOCKED")
-_PRUNE = adm.prune_sql("outlast_limit_starts", "%s")
-_STARTED = adm.started_sql("outlast_limit_starts", "%s")
+# What an admission reads, in one round trip: (0, key, running) rows, the rate
+# window's (1, NULL, starts) row when the limit has a rate (entries older than the
+# window are deleted on the way), and the queue as (2, key, task, instance) rows.
+_READ = """
+SELECT 0, limit_key, count(*), NULL FROM outlast_activities
+WHERE name = %(n)s AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key
+{rate}UNION ALL
+(SELECT 2, limit_key, task_id, instance_id FROM outlast_activities
+ WHERE name = %(n)s AND owner IS NULL AND queued_at IS NOT NULL
+ ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT %(depth)s)
+"""
+_RATE = """UNION ALL
+SELECT 1, NULL, (SELECT count(*) FROM outlast_limit_starts
+    WHERE name = %(n)s AND started_at > %(edge)s) + 0 * (SELECT count(*) FROM pruned), NULL
+"""
+_PRUNED = (
+    "WITH pruned AS (DELETE FROM outlast_limit_starts "
+    "WHERE name = %(n)s AND started_at <= %(edge)s RETURNING 1)"
+)
+_READ_PLAIN = _READ.format(rate="")
+_READ_RATED = _PRUNED + _READ.format(rate=_RATE)
+# The chosen rows; one a concurrent commit is deleting (its instance ended) is
+# passed over rather than waited for.
 _TAKE = f"""
 UPDATE outlast_activities a SET owner = CASE WHEN a.task_id < 0 THEN %s ELSE %s END
-FROM unnest(%s::text[], %s::integer[]) AS t(instance_id, task_id)
-WHERE a.instance_id = t.instance_id AND a.task_id = t.task_id AND a.owner IS NULL
+FROM (
+    SELECT instance_id, task_id FROM outlast_activities
+    WHERE (instance_id, task_id) IN (SELECT * FROM unnest(%s::text[], %s::integer[]))
+        AND owner IS NULL
+    FOR UPDATE SKIP LOCKED
+) t
+WHERE a.instance_id = t.instance_id AND a.task_id = t.task_id
 RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.owner, a.attempt,
     a.options, a.limit_key, a.priority, a.queued_at, {XID}
 """
@@ -73,26 +97,32 @@ def admit(
     for limit in ordered:
         if budget.spent:
             break
-        running = {k: int(n) for k, n in conn.execute(_RUNNING, (limit.name,)).fetchall()}
-        started = 0
+        params = {"n": limit.name, "depth": adm.queue_depth(limit, budget.most(limit))}
         if limit.rate is not None:
-            conn.execute(_PRUNE, (limit.name, adm.window_start(limit, now)))
-            row = conn.execute(_STARTED, (limit.name,)).fetchone()
-            started = 0 if row is None else int(row[0])
+            params["edge"] = adm.window_start(limit, now)
+        read = _READ_PLAIN if limit.rate is None else _READ_RATED
+        running: dict[str | None, int] = {}
+        queue: list[adm.Queued] = []
+        started = 0
+        for kind, key, n, instance_id in conn.execute(read, params).fetchall():
+            if kind == 0:
+                running[key] = int(n)
+            elif kind == 1:
+                started = int(n)
+            else:
+                queue.append(adm.Queued(instance_id, int(n), key))
         take = budget.quota(limit, sum(running.values()), started)
-        if take <= 0:
-            continue
-        depth = adm.queue_depth(limit, take)
-        rows = conn.execute(_QUEUE, (limit.name, depth)).fetchall()
-        chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
+        chosen = adm.choose(limit, queue, running, take)
         if not chosen:
             continue
         budget.spend(len(chosen))
         ids = [q.instance_id for q in chosen]
         tasks = [q.task_id for q in chosen]
+        taken = []
         for r in conn.execute(_TAKE, (adm.SLOT_OWNER, worker_id, ids, tasks)).fetchall():
-            admitted.append(ActivityRecord(*r[:11]))
+            taken.append(ActivityRecord(*r[:11]))
             txn.xid = r[11]
+        admitted += adm.in_order(taken, chosen, lambda a: (a.instance_id, a.task_id))
         slots = [q.instance_id for q in chosen if q.task_id == adm.SLOT_TASK]
         if slots:  # their parked starts go on now
             conn.execute(_UNPARK, (now, slots, now))

@@ -4,7 +4,7 @@ transaction holds the database lock, which serializes admissions by itself."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from outlast.core.flow import Limit
 from outlast.store import admission as adm
@@ -15,12 +15,24 @@ _RUNNING = adm.running_sql("activities", "?")
 _QUEUE = adm.queue_sql("activities", "?")
 _PRUNE = adm.prune_sql("limit_starts", "?")
 _STARTED = adm.started_sql("limit_starts", "?")
+# The chosen rows, in one statement (``{rows}``: a ``(?, ?)`` per row).
 _TAKE = (
     "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
-    "WHERE instance_id = ? AND task_id = ? AND owner IS NULL "
-    "RETURNING instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-    "limit_key, priority, queued_at"
+    "WHERE (instance_id, task_id) IN (VALUES {rows}) AND owner IS NULL "
+    "RETURNING instance_id, task_id"
 )
+_TAKE_ALL = (
+    "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
+    "WHERE name = ? AND owner IS NULL AND queued_at IS NOT NULL "
+    "RETURNING instance_id, task_id"
+)
+_READ_BACK = (
+    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at FROM activities WHERE (instance_id, task_id) IN "
+    "(VALUES {rows})"
+)
+# SQLite's default limit on a statement's parameters is 32766; stay well below.
+_TAKE_CHUNK = 5000
 _UNPARK = "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at > ?"
 _UNPARK_ADMITTED = (
     "UPDATE inbox SET visible_at = ? WHERE visible_at > ? AND instance_id IN "
@@ -51,9 +63,10 @@ def admit(
     limits: Sequence[Limit],
     now: float,
     budget: adm.Budget,
+    known: adm.Known | None = None,
 ) -> list[ActivityRecord]:
     """Admit queued activities of ``limits`` to ``worker_id`` (in the caller's
-    write transaction)."""
+    write transaction). ``known``: rows the caller has (``admission.queued_in``)."""
     admitted: list[ActivityRecord] = []
     for limit in adm.by_name(limits):
         if budget.spent:
@@ -66,13 +79,26 @@ def admit(
         take = budget.quota(limit, sum(running.values()), started)
         if take <= 0:
             continue
-        rows = conn.execute(_QUEUE, (limit.name, adm.queue_depth(limit, take))).fetchall()
+        depth = adm.queue_depth(limit, take)
+        rows = conn.execute(_QUEUE, (limit.name, depth)).fetchall()
         chosen = adm.choose(limit, (adm.Queued(*r) for r in rows), running, take)
         budget.spend(len(chosen))
+        taken: list[tuple[str, int]] = []
+        if len(chosen) == len(rows) < depth:
+            # The whole queue (the common case of a limit that does not bind): by
+            # its index, not row by row.
+            taken = conn.execute(_TAKE_ALL, (adm.SLOT_OWNER, worker_id, limit.name)).fetchall()
+        for chunk, params in _chunks([] if taken else chosen):
+            sql = _TAKE.format(rows=", ".join(["(?, ?)"] * len(chunk)))
+            taken += conn.execute(sql, [adm.SLOT_OWNER, worker_id, *params]).fetchall()
+        built, unknown = adm.admitted_from(chosen, taken, known or {}, worker_id)
+        admitted += built
+        read: list[ActivityRecord] = []
+        for chunk, params in _chunks(unknown):
+            sql = _READ_BACK.format(rows=", ".join(["(?, ?)"] * len(chunk)))
+            read += [activity_of(r) for r in conn.execute(sql, params).fetchall()]
+        admitted += adm.in_order(read, unknown, lambda a: (a.instance_id, a.task_id))
         for q in chosen:
-            params = (adm.SLOT_OWNER, worker_id, q.instance_id, q.task_id)
-            for r in conn.execute(_TAKE, params).fetchall():
-                admitted.append(activity_of(r))
             if q.task_id == adm.SLOT_TASK:  # its parked start goes on now
                 conn.execute(_UNPARK, (now, q.instance_id, now))
         if limit.rate is not None and chosen:
@@ -81,3 +107,12 @@ def admit(
                 [(limit.name, now)] * len(chosen),
             )
     return admitted
+
+
+def _chunks(rows: Sequence[adm.Queued]) -> Iterator[tuple[Sequence[adm.Queued], list[object]]]:
+    for start in range(0, len(rows), _TAKE_CHUNK):
+        chunk = rows[start : start + _TAKE_CHUNK]
+        params: list[object] = []
+        for q in chunk:
+            params += (q.instance_id, q.task_id)
+        yield chunk, params

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from outlast.core.flow import Limit
 from outlast.errors import StoreError
-from outlast.store.admission import Budget
+from outlast.store.admission import Budget, queued_in
 from outlast.store.base import (
     COUNT_CAP,
     ActivityRecord,
@@ -388,9 +388,9 @@ class SqliteStore(SqliteSchedules, Store):
                 queue_slots(conn, batch.queued)
             a = batch.admission
             if a is not None:
-                batch.admitted = admit(
-                    conn, batch.worker_id, a.limits, a.now, Budget(a.room, a.backlog)
-                )
+                budget = Budget(a.room, a.backlog)
+                known = queued_in(batch)
+                batch.admitted = admit(conn, batch.worker_id, a.limits, a.now, budget, known)
             return rejected
 
         rejected = self._transact(body)
