@@ -120,10 +120,15 @@ def commit_params(batch: CommitBatch, notify: str | None) -> dict[str, Any]:
     return {"b": batch_document(batch), "w": batch.worker_id, "n": notify}
 
 
-def commit_in_one(conn: Conn, shape: Shape, params: dict[str, Any]) -> tuple[str, set[str]]:
+def commit_in_one(
+    conn: Conn, shape: Shape, params: dict[str, Any], send_more: Callable[[], None]
+) -> tuple[str, set[str]]:
     """Apply the batch with one statement; its transaction ID and the rejected
-    instances."""
-    row = one_statement(shape).run(conn, params, params["b"]).fetchone()
+    instances. ``send_more`` sends statements to run after it, before its answer
+    is waited for (they share its round trip)."""
+    cursor = one_statement(shape).run(conn, params, params["b"])
+    send_more()
+    row = cursor.fetchone()
     assert row is not None
     return row[0], set(row[1])
 

@@ -168,11 +168,22 @@ class Database:
 
         return self.retrying(what, attempt)
 
-    def transact(self, what: str, body: Callable[[Conn, Txn], T], *, verify: bool = True) -> T:
+    def transact(
+        self,
+        what: str,
+        body: Callable[[Conn, Txn], T],
+        *,
+        verify: bool = True,
+        then: Callable[[], None] | None = None,
+    ) -> T:
         """Run ``body`` in one transaction, in pipeline mode. ``verify``: if the
         connection breaks during COMMIT, ask the server what became of it rather
         than running the body again (bodies that are not idempotent need this, and
-        must set ``txn.xid`` when they write)."""
+        must set ``txn.xid`` when they write). ``then`` runs once the COMMIT is
+        queued, in the same pipeline: it fetches the results of statements the
+        body sent last, which then share the COMMIT's round trip. If the connection
+        breaks meanwhile and the transaction committed, ``transact`` returns
+        without ``then`` having finished: its caller must tell."""
 
         def attempt(deadline: float) -> T:
             with self.connection(deadline) as conn:
@@ -187,6 +198,8 @@ class Database:
                         # included, so an error now does not mean it was not applied.
                         commit_sent = True
                         conn.execute("COMMIT")
+                        if then is not None:
+                            then()
                     return result
                 except psycopg.Error as e:
                     _rollback_quietly(conn)

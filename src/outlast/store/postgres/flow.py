@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
+
+from psycopg import Cursor
 
 from outlast.core.flow import Limit
 from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord
-from outlast.store.postgres.connection import Conn, Txn
+from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.statements import XID
 
 # The advisory lock's class (the first of its two int4 keys): "ol" in ASCII.
@@ -80,6 +83,109 @@ _LOG = (
 )
 
 
+_READ_BACK = """
+SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options,
+    limit_key, priority, queued_at FROM outlast_activities
+WHERE (instance_id, task_id) IN (SELECT * FROM unnest(%s::text[], %s::integer[]))
+    AND owner IN (%s, %s)
+"""
+
+
+class Admitting:
+    """An admission sent down a pipeline in three steps, none of which waits for
+    an answer by itself: so a commit's admission rides on the commit's own round
+    trips (its statement, then its COMMIT) instead of adding its own.
+
+    ``Admitting(...)`` sends the locks and the reads; :meth:`choose` reads their
+    answers (the first wait, shared with whatever was sent before) and sends the
+    updates; :meth:`collect` reads what they took (the second, which may share
+    the COMMIT's round trip when the COMMIT is sent before it)."""
+
+    def __init__(
+        self, conn: Conn, worker_id: str, limits: Sequence[Limit], now: float, budget: adm.Budget
+    ) -> None:
+        self._conn = conn
+        self._worker = worker_id
+        self._now = now
+        self._budget = budget
+        ordered = adm.by_name(limits)
+        for limit in ordered:
+            conn.execute(_LOCK, (_LOCK_CLASS, limit.name))
+        # All reads at once, each as deep as the whole budget could take of its
+        # limit (a later limit may read more than is left for it: choose() stops).
+        self._reads: list[tuple[Limit, Cursor[Any]]] = []
+        for limit in ordered:
+            params = {"n": limit.name, "depth": adm.queue_depth(limit, budget.most(limit))}
+            if limit.rate is not None:
+                params["edge"] = adm.window_start(limit, now)
+            read = _READ_PLAIN if limit.rate is None else _READ_RATED
+            self._reads.append((limit, conn.execute(read, params)))
+        self._takes: list[tuple[list[adm.Queued], Cursor[Any]]] = []
+        self.chosen: list[adm.Queued] = []
+        self.collected = False
+
+    def choose(self) -> None:
+        """Decide from the reads what to admit, and send its updates."""
+        conn, budget, now = self._conn, self._budget, self._now
+        for limit, cursor in self._reads:
+            rows = cursor.fetchall()
+            if budget.spent:
+                continue
+            running: dict[str | None, int] = {}
+            queue: list[adm.Queued] = []
+            started = 0
+            for kind, key, n, instance_id in rows:
+                if kind == 0:
+                    running[key] = int(n)
+                elif kind == 1:
+                    started = int(n)
+                else:
+                    queue.append(adm.Queued(instance_id, int(n), key))
+            take = budget.quota(limit, sum(running.values()), started)
+            chosen = adm.choose(limit, queue, running, take)
+            if not chosen:
+                continue
+            budget.spend(len(chosen))
+            self.chosen += chosen
+            ids = [q.instance_id for q in chosen]
+            tasks = [q.task_id for q in chosen]
+            params = (adm.SLOT_OWNER, self._worker, ids, tasks)
+            self._takes.append((chosen, conn.execute(_TAKE, params)))
+            slots = [q.instance_id for q in chosen if q.task_id == adm.SLOT_TASK]
+            if slots:  # their parked starts go on now
+                conn.execute(_UNPARK, (now, slots, now))
+            if limit.rate is not None:
+                conn.execute(_LOG, (limit.name, now, len(chosen)))
+
+    def collect(self, txn: Txn | None = None) -> list[ActivityRecord]:
+        """What the updates took, in the order chosen (``txn.xid`` set from them if
+        given)."""
+        admitted: list[ActivityRecord] = []
+        for chosen, cursor in self._takes:
+            taken = []
+            for r in cursor.fetchall():
+                taken.append(ActivityRecord(*r[:11]))
+                if txn is not None:
+                    txn.xid = r[11]
+            admitted += adm.in_order(taken, chosen, _place)
+        self.collected = True
+        return admitted
+
+    def read_back(self, db: Database) -> list[ActivityRecord]:
+        """What the updates took, read again: for a commit whose connection broke
+        after its COMMIT went out, and which committed nonetheless."""
+        if not self.chosen:
+            return []
+        ids = [q.instance_id for q in self.chosen]
+        tasks = [q.task_id for q in self.chosen]
+        rows = db.read(_READ_BACK, (ids, tasks, self._worker, adm.SLOT_OWNER))
+        return adm.in_order([ActivityRecord(*r) for r in rows], self.chosen, _place)
+
+
+def _place(a: ActivityRecord) -> tuple[str, int]:
+    return (a.instance_id, a.task_id)
+
+
 def admit(
     conn: Conn,
     txn: Txn,
@@ -89,46 +195,10 @@ def admit(
     budget: adm.Budget,
 ) -> list[ActivityRecord]:
     """Admit queued activities of ``limits`` to ``worker_id`` in the caller's
-    transaction (``txn.xid`` is set once it writes)."""
-    admitted: list[ActivityRecord] = []
-    ordered = adm.by_name(limits)
-    for limit in ordered:
-        conn.execute(_LOCK, (_LOCK_CLASS, limit.name))
-    for limit in ordered:
-        if budget.spent:
-            break
-        params = {"n": limit.name, "depth": adm.queue_depth(limit, budget.most(limit))}
-        if limit.rate is not None:
-            params["edge"] = adm.window_start(limit, now)
-        read = _READ_PLAIN if limit.rate is None else _READ_RATED
-        running: dict[str | None, int] = {}
-        queue: list[adm.Queued] = []
-        started = 0
-        for kind, key, n, instance_id in conn.execute(read, params).fetchall():
-            if kind == 0:
-                running[key] = int(n)
-            elif kind == 1:
-                started = int(n)
-            else:
-                queue.append(adm.Queued(instance_id, int(n), key))
-        take = budget.quota(limit, sum(running.values()), started)
-        chosen = adm.choose(limit, queue, running, take)
-        if not chosen:
-            continue
-        budget.spend(len(chosen))
-        ids = [q.instance_id for q in chosen]
-        tasks = [q.task_id for q in chosen]
-        taken = []
-        for r in conn.execute(_TAKE, (adm.SLOT_OWNER, worker_id, ids, tasks)).fetchall():
-            taken.append(ActivityRecord(*r[:11]))
-            txn.xid = r[11]
-        admitted += adm.in_order(taken, chosen, lambda a: (a.instance_id, a.task_id))
-        slots = [q.instance_id for q in chosen if q.task_id == adm.SLOT_TASK]
-        if slots:  # their parked starts go on now
-            conn.execute(_UNPARK, (now, slots, now))
-        if limit.rate is not None:
-            conn.execute(_LOG, (limit.name, now, len(chosen)))
-    return admitted
+    transaction (``txn.xid`` is set once it writes), waiting for each answer."""
+    admitting = Admitting(conn, worker_id, limits, now, budget)
+    admitting.choose()
+    return admitting.collect(txn)
 
 
 def any_queued_sql(count: int) -> str:

@@ -34,7 +34,7 @@ from outlast.store.postgres.commit import (
 )
 from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn
-from outlast.store.postgres.flow import admit, any_queued_sql, queue_slots
+from outlast.store.postgres.flow import Admitting, admit, any_queued_sql, queue_slots
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.rows import (
     activity_rows,
@@ -448,11 +448,25 @@ class PostgresStore(PostgresSchedules, Store):
         params = commit_params(batch, self._payload(touched) if notify else None)
         shape = shape_of(batch)
 
+        # The admission's statements go right after the batch's, and its updates
+        # with the COMMIT: it adds no round trip of its own.
+        admitting: list[Admitting] = []
+
+        def send_admission(conn: Conn) -> None:
+            admitting.clear()
+            if batch.queued:
+                queue_slots(conn, batch.queued)
+            a = batch.admission
+            if a is not None:
+                budget = Budget(a.room, a.backlog)
+                admitting.append(Admitting(conn, batch.worker_id, a.limits, a.now, budget))
+
         if not shape.in_steps:
 
             def body(conn: Conn, txn: Txn) -> set[str]:
-                txn.xid, rejected = commit_in_one(conn, shape, params)
-                _admit_after(conn, txn, batch)
+                txn.xid, rejected = commit_in_one(conn, shape, params, lambda: send_admission(conn))
+                for a in admitting:
+                    a.choose()
                 return rejected
 
         else:
@@ -462,14 +476,23 @@ class PostgresStore(PostgresSchedules, Store):
                     txn.xid = xid
 
                 rejected = commit_in_steps(conn, batch, params, known)
-                _admit_after(conn, txn, batch)
+                send_admission(conn)
+                for a in admitting:
+                    a.choose()
                 return rejected
+
+        def collect() -> None:
+            for a in admitting:
+                batch.admitted = a.collect()
 
         self._forget_prefetched(
             [t.instance_id for t in batch.turns]
             + [c.record.instance_id for t in batch.turns for c in t.children]
         )
-        rejected = self._db.transact("commit", body)
+        rejected = self._db.transact("commit", body, then=collect)
+        for a in admitting:
+            if not a.collected:  # the connection broke after the COMMIT, which held
+                batch.admitted = a.read_back(self._db)
         if signal:
             self.signal(touched, {t.instance_id: t.update.status for t in batch.turns})
         return rejected
@@ -480,15 +503,3 @@ class PostgresStore(PostgresSchedules, Store):
         """Delete every instance, message, activity, worker and schedule in the
         database, keeping the schema. Meant for tests."""
         self._db.run("reset", f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
-
-
-def _admit_after(conn: Conn, txn: Txn, batch: CommitBatch) -> None:
-    """The batch's admission, in its transaction, after its writes."""
-    if batch.queued:
-        queue_slots(conn, batch.queued)
-    a = batch.admission
-    if a is not None:
-        xid = txn.xid
-        budget = Budget(a.room, a.backlog)
-        batch.admitted = admit(conn, txn, batch.worker_id, a.limits, a.now, budget)
-        txn.xid = xid or txn.xid
