@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -17,7 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import pq
 
 import outlast
 from outlast.errors import InstanceAlreadyExistsError, StoreError
@@ -33,6 +28,7 @@ from outlast.store.base import (
 from outlast.store.postgres import CHANNEL, MIGRATIONS, PostgresStore, prepared
 from outlast.testing.store_contract import W1, W2, StoreContract, message, record, turn
 from tests.pg import require_server, terminate_connections, url_for
+from tests.store.round_trips import traced
 
 
 class TestPostgresStore(StoreContract):
@@ -373,44 +369,12 @@ def test_instance_record_roundtrip(pg: PostgresStore) -> None:
 # --- round trips ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _traced(store: PostgresStore) -> Iterator[Callable[[], int]]:
-    """Count the round trips of the store's pooled connections: each time the
-    client, having sent something, reads the server's answer."""
-    pool = store._db.pool
-    original = pool.connection
-    fd, path = tempfile.mkstemp()
-    os.close(fd)
-
-    @contextlib.contextmanager
-    def connection(timeout: float | None = None) -> Iterator[Any]:
-        with original(timeout=timeout) as conn, open(path, "a") as out:
-            conn.pgconn.trace(out.fileno())
-            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-            try:
-                yield conn
-            finally:
-                conn.pgconn.untrace()
-
-    def round_trips() -> int:
-        directions = [line.split("\t")[0] for line in Path(path).read_text().splitlines()]
-        Path(path).write_text("")
-        return sum(1 for pair in itertools.pairwise(directions) if pair == ("F", "B"))
-
-    pool.connection = connection  # type: ignore[method-assign]
-    try:
-        yield round_trips
-    finally:
-        pool.connection = original  # type: ignore[method-assign]
-        os.unlink(path)
-
-
 def test_round_trips(pg: PostgresStore) -> None:
     _create(pg, "warm-up")  # statements are prepared on a connection's first use
     [m] = pg.fetch_messages(W1, 1e9, 10)
     pg.commit(CommitBatch(W1, turns=[turn("warm-up", history=["e0"], consumed=[m.id])]))
     pg.send_messages([message("warm-up", "x")])
-    with _traced(pg) as round_trips:
+    with traced(pg) as round_trips:
         _create(pg, "a")
         assert round_trips() == 2  # the statement, then the COMMIT
         pg.send_messages([message("a", "raised")])

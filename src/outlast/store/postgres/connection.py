@@ -179,11 +179,11 @@ class Database:
         """Run ``body`` in one transaction, in pipeline mode. ``verify``: if the
         connection breaks during COMMIT, ask the server what became of it rather
         than running the body again (bodies that are not idempotent need this, and
-        must set ``txn.xid`` when they write). ``then`` runs once the COMMIT is
-        queued, in the same pipeline: it fetches the results of statements the
-        body sent last, which then share the COMMIT's round trip. If the connection
-        breaks meanwhile and the transaction committed, ``transact`` returns
-        without ``then`` having finished: its caller must tell."""
+        must set ``txn.xid`` when they write). ``then`` runs once the COMMIT has
+        been answered: it reads the answers of statements the body sent last
+        without waiting for them, which so share the COMMIT's round trip. If the
+        connection breaks before and the transaction committed, ``transact``
+        returns without having run ``then``: its caller must tell."""
 
         def attempt(deadline: float) -> T:
             with self.connection(deadline) as conn:
@@ -198,8 +198,10 @@ class Database:
                         # included, so an error now does not mean it was not applied.
                         commit_sent = True
                         conn.execute("COMMIT")
-                        if then is not None:
-                            then()
+                    # The pipeline's end, its Sync, read every answer: ``then``
+                    # finds them in their cursors, with no round trip of its own.
+                    if then is not None:
+                        then()
                     return result
                 except psycopg.Error as e:
                     _rollback_quietly(conn)

@@ -1,0 +1,91 @@
+"""Flow control on PostgreSQL beyond the shared contract: what an admission costs
+a commit in round trips, and a commit whose connection broke after its COMMIT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from outlast.core.flow import Limit, Rate
+from outlast.store.base import ActivityRecord, Admission, CommitBatch
+from outlast.store.postgres import PostgresStore
+from outlast.store.postgres.flow import Admitting
+from outlast.testing.flow_contract import queued
+from outlast.testing.store_records import W1, create, turn
+from tests.store.round_trips import traced
+
+
+@pytest.fixture
+def pg(pg_database: str) -> Iterator[PostgresStore]:
+    s = PostgresStore(pg_database)
+    s.reset()
+    yield s
+    s.close()
+
+
+def _tasks(admitted: list[ActivityRecord]) -> list[tuple[str, int]]:
+    return [(a.instance_id, a.task_id) for a in admitted]
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        [Limit("charge", concurrency=100_000)],
+        [
+            Limit("charge", concurrency=10, per_key=5, rate=Rate(100, per=timedelta(seconds=1))),
+            Limit("other", concurrency=1),
+        ],
+    ],
+    ids=["one limit", "two limits, with a rate"],
+)
+def test_an_admission_adds_no_round_trip_to_its_commit(
+    pg: PostgresStore, limits: list[Limit]
+) -> None:
+    create(pg, "a")
+    create(pg, "b")
+    # Warm-up: the statements are prepared on a connection's first use.
+    warm = CommitBatch(W1, turns=[turn("b", activities=[queued("b", 0)])])
+    warm.admission = Admission(limits, 101.0, 10)
+    pg.commit(warm)
+    with traced(pg) as round_trips:
+        batch = CommitBatch(
+            W1,
+            turns=[turn("a", activities=[queued("a", n, key="k") for n in range(3)])],
+            finished_activities=[("b", 0)],
+        )
+        batch.admission = Admission(limits, 102.0, 10)
+        pg.commit(batch)
+        assert round_trips() == 2  # the batch's statement, then the COMMIT, as without
+    assert _tasks(batch.admitted) == [("a", 0), ("a", 1), ("a", 2)]
+    assert all(a.owner == W1 and a.input == f'"{a.task_id}"' for a in batch.admitted)
+    assert [a.owner for a in pg.pending_activities("a")] == [W1, W1, W1]
+
+
+def test_a_commit_that_held_reports_what_it_admitted_after_a_lost_answer(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The COMMIT went out with the admission's updates, then the connection
+    # "broke" before their answer was read: the server says the transaction
+    # committed, and the admitted rows are read back, not lost to the worker.
+    create(pg, "a")
+    limit = [Limit("charge", concurrency=2)]
+    calls = 0
+
+    def broken(self: Admitting, txn: Any = None) -> list[ActivityRecord]:
+        nonlocal calls
+        calls += 1
+        raise psycopg.OperationalError("connection lost")
+
+    monkeypatch.setattr(Admitting, "collect", broken)
+    batch = CommitBatch(W1, turns=[turn("a", activities=[queued("a", n) for n in range(3)])])
+    batch.admission = Admission(limit, 101.0, 10)
+    assert pg.commit(batch) == set()
+    assert calls == 1  # not run again: it committed
+    assert _tasks(batch.admitted) == [("a", 0), ("a", 1)]
+    assert all(a.owner == W1 for a in batch.admitted)
+    assert pg.owned_activities(W1) == batch.admitted
+    assert [a.waiting_on_limit for a in pg.pending_activities("a")] == [False, False, True]
