@@ -89,3 +89,26 @@ def test_a_commit_that_held_reports_what_it_admitted_after_a_lost_answer(
     assert all(a.owner == W1 for a in batch.admitted)
     assert pg.owned_activities(W1) == batch.admitted
     assert [a.waiting_on_limit for a in pg.pending_activities("a")] == [False, False, True]
+
+
+def test_a_look_for_work_admits_at_no_cost_without_a_queue(pg: PostgresStore) -> None:
+    limit = [Limit("charge", concurrency=1)]
+    create(pg, "a")
+    pg.commit(CommitBatch(W1, turns=[turn("a", activities=[queued("a", 0), queued("a", 1)])]))
+    pg.fetch_messages(W1, 1e9, 10)  # warm-up
+    with traced(pg) as round_trips:
+        # A look: the fetch also says whether anything waits in a queue.
+        pg.fetch_messages(W1, 1e9, 10)
+        assert pg.claim_activities(W1, 10) == []
+        assert _tasks(pg.admit_activities(W1, limit, 101.0, 10)) == [("a", 0)]
+        assert round_trips() == 4  # the fetch; the locks and reads; the updates; the COMMIT
+        pg.fetch_messages(W1, 1e9, 10)
+        assert pg.admit_activities(W1, limit, 102.0, 10) == []  # a queue, but no room
+        round_trips()
+        pg.commit(CommitBatch(W1, finished_activities=[("a", 0)]))
+        [second] = pg.admit_activities(W1, limit, 103.0, 10)  # no fetch before: a read
+        assert second.task_id == 1
+        round_trips()
+        pg.fetch_messages(W1, 1e9, 10)
+        assert pg.admit_activities(W1, limit, 104.0, 10) == []
+        assert round_trips() == 1  # the queue is empty, and the fetch said so

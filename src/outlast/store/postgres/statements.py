@@ -122,7 +122,8 @@ GET_HISTORY = "SELECT event FROM outlast_history WHERE instance_id = %s ORDER BY
 #
 # Rows: kind 0 = a message (id, instance, execution, event, visible_at), in order;
 # kind 1 = a claimed instance (its columns and history); kind 2 = one row with the
-# next visible_at and whether unowned activities exist (as id 0/1).
+# next visible_at, and as its id whether unowned activities exist (1) and whether
+# queued ones do, behind a limit (2).
 FETCH = Statement(f"""
 WITH ready AS (
     SELECT m.id, m.instance_id, m.execution_id, m.event, m.visible_at, i.owner, i.status
@@ -155,7 +156,9 @@ SELECT 1, NULL, c.instance_id, c.execution_id, NULL, NULL,
 FROM claimed c
 UNION ALL
 SELECT 2, (EXISTS (SELECT 1 FROM outlast_activities
-        WHERE owner IS NULL AND queued_at IS NULL))::integer, NULL,
+        WHERE owner IS NULL AND queued_at IS NULL))::integer
+    + 2 * (EXISTS (SELECT 1 FROM outlast_activities
+        WHERE owner IS NULL AND queued_at IS NOT NULL))::integer, NULL,
     NULL, NULL,
     (SELECT m.visible_at FROM outlast_inbox m
         JOIN outlast_instances i ON i.instance_id = m.instance_id

@@ -124,7 +124,7 @@ class PostgresStore(PostgresClients, PostgresWorkers, PostgresSchedules, Store):
 
     def _forget_fetched(self) -> None:
         """This thread writes: what it fetched may no longer be so."""
-        self._fetched.due = self._fetched.free = None
+        self._fetched.due = self._fetched.free = self._fetched.queued = None
 
     def _forget_prefetched(self, instance_ids: Iterable[str]) -> None:
         with self._prefetch_lock:
@@ -140,10 +140,15 @@ class PostgresStore(PostgresClients, PostgresWorkers, PostgresSchedules, Store):
         if Budget(room, backlog).spent or not limits:
             return []
         names = [limit.name for limit in limits]
-        # Most looks find no queue: a read keeps that answer off the locks.
-        if not self._db.read(any_queued_sql(len(names)), names):
-            return []
+        # Most looks find no queue: the fetch just made says so, or a read does,
+        # and keeps that answer off the locks.
+        seen = self._fetched.queued
         self._forget_fetched()
+        if seen is not None and seen[0] == worker_id:
+            if not seen[1]:
+                return []
+        elif not self._db.read(any_queued_sql(len(names)), names):
+            return []
 
         def body(conn: Conn, txn: Txn) -> list[ActivityRecord]:
             return admit(conn, txn, worker_id, limits, now, Budget(room, backlog))

@@ -21,6 +21,7 @@ class Fetched(threading.local):
 
     due: tuple[str, float, float | None] | None = None  # worker, now, next visible_at
     free: tuple[str, bool] | None = None  # worker, whether unowned activities exist
+    queued: tuple[str, bool] | None = None  # worker, whether queued activities exist
 
 
 class PostgresWorkers:
@@ -102,7 +103,7 @@ class PostgresWorkers:
         messages: list[Message] = []
         loaded: dict[str, Loaded] = {}
         due: float | None = None
-        free = True
+        free = queued = True
         for r in rows:
             kind = r[0]
             if kind == 0:
@@ -114,11 +115,12 @@ class PostgresWorkers:
                 loaded[r[2]] = (record, list(r[16]))
             else:
                 due = None if r[5] is None else float(r[5])
-                free = bool(r[1])
+                free, queued = bool(r[1] & 1), bool(r[1] & 2)
         with self._prefetch_lock:
             self._prefetched = loaded
         self._fetched.due = (worker_id, now, due)
         self._fetched.free = (worker_id, free)
+        self._fetched.queued = (worker_id, queued)
         return messages
 
     def queue_stats(self, now: float) -> QueueStats:
@@ -162,7 +164,10 @@ class PostgresWorkers:
         # Workers ask every round and the answer is nearly always "none": the fetch
         # they just made says so, or a read does, without a write transaction.
         seen = self._fetched.free
+        queued = self._fetched.queued
         self._forget_fetched()
+        # A claim takes no queued row: what the fetch said of queues still holds.
+        self._fetched.queued = queued
         if seen is not None and seen[0] == worker_id:
             free = seen[1]
         else:
