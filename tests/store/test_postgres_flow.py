@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 from outlast.core.flow import Limit, Rate
-from outlast.store.base import ActivityRecord, Admission, CommitBatch
+from outlast.store.base import ActivityRecord, Admission, ChildStart, CommitBatch, InstanceRecord
 from outlast.store.postgres import PostgresStore
 from outlast.store.postgres.flow import Admitting
 from outlast.testing.flow_contract import queued
-from outlast.testing.store_records import W1, create, turn
+from outlast.testing.store_records import W1, create, message, turn
 from tests.store.round_trips import traced
 
 
@@ -112,3 +112,21 @@ def test_a_look_for_work_admits_at_no_cost_without_a_queue(pg: PostgresStore) ->
         pg.fetch_messages(W1, 1e9, 10)
         assert pg.admit_activities(W1, limit, 104.0, 10) == []
         assert round_trips() == 1  # the queue is empty, and the fetch said so
+
+
+def test_a_commit_in_steps_admits_too(pg: PostgresStore) -> None:
+    # Starting a child takes the sequential path; the admission follows its
+    # statements in the same transaction.
+    create(pg, "p")
+    child = ChildStart(
+        InstanceRecord("kid", "child", "PENDING", "kid-1", 150.0, 150.0, parent_instance_id="p"),
+        message("kid", "start", execution="kid-1"),
+        message("p", "conflict", execution="p-e1"),
+    )
+    acts = [queued("p", n, key="k") for n in range(3)]
+    batch = CommitBatch(W1, turns=[turn("p", activities=acts, children=[child])])
+    batch.admission = Admission([Limit("charge", per_key=2)], 101.0, 10)
+    assert pg.commit(batch) == set()
+    assert _tasks(batch.admitted) == [("p", 0), ("p", 1)]
+    assert pg.get_instance("kid") is not None
+    assert [a.waiting_on_limit for a in pg.pending_activities("p")] == [False, False, True]

@@ -22,7 +22,8 @@ Group commit. One ``commit`` is one transaction and, in the common case, one
 statement: the whole batch goes as one ``jsonb`` parameter, the turns' instance
 rows are locked in instance-ID order and updated conditionally, and only the
 accepted turns' writes follow (``commit.py``). With the COMMIT, that is two round
-trips whatever the size of the batch (three when turns start children). Client
+trips whatever the size of the batch, an admission of flow control included
+(``flow.py``; three when turns start children, four with an admission). Client
 writes are one statement each as well: ``create_instance`` (unless the ID is
 taken), ``send_messages`` and ``set_status_if`` cost that statement and the
 COMMIT. The COMMIT is a round trip of its own because the statement's reply
