@@ -3,6 +3,7 @@ a commit in round trips, and a commit whose connection broke after its COMMIT.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -130,3 +131,60 @@ def test_a_commit_in_steps_admits_too(pg: PostgresStore) -> None:
     assert _tasks(batch.admitted) == [("p", 0), ("p", 1)]
     assert pg.get_instance("kid") is not None
     assert [a.waiting_on_limit for a in pg.pending_activities("p")] == [False, False, True]
+
+
+def test_a_commit_s_own_rows_take_their_place_in_line(pg: PostgresStore) -> None:
+    # The commit writes its queued rows owned, then its admission decides as if
+    # they had queued: rows waiting before them with the same priority go first,
+    # a higher priority goes before those, and what does not fit goes back in line.
+    create(pg, "old")
+    create(pg, "a")
+    limit = [Limit("charge", concurrency=2)]
+    first = CommitBatch(W1, turns=[turn("old", activities=[queued("old", 0, at=50.0)])])
+    pg.commit(first)  # no admission: it waits
+    acts = [queued("a", 0, at=100.0), queued("a", 1, priority=5, at=100.0), queued("a", 2)]
+    batch = CommitBatch(W1, turns=[turn("a", activities=acts)])
+    batch.admission = Admission(limit, 101.0, 10)
+    pg.commit(batch)
+    assert _tasks(batch.admitted) == [("a", 1), ("old", 0)]
+    assert all(a.owner == W1 for a in batch.admitted)
+    waiting = {(a.instance_id, a.task_id) for a in pg.pending_activities("a") if a.owner is None}
+    assert waiting == {("a", 0), ("a", 2)}
+    assert all(a.waiting_on_limit for a in pg.pending_activities("a") if a.owner is None)
+
+
+def test_commits_of_many_workers_at_once_keep_the_limit(pg_database: str) -> None:
+    # Each commit writes its rows owned before it takes the limit's lock; the
+    # check under the lock still sees every committed admission.
+    stores = [PostgresStore(pg_database) for _ in range(4)]
+    stores[0].reset()
+    limit = [Limit("charge", concurrency=5, per_key=3)]
+    ids = [f"i{n}" for n in range(8)]
+    for iid in ids:
+        create(stores[0], iid)
+    errors: list[BaseException] = []
+
+    def commit(n: int, iid: str) -> None:
+        try:
+            acts = [queued(iid, t, key=f"k{t % 2}") for t in range(4)]
+            batch = CommitBatch(f"host:{n}:w", turns=[turn(iid, activities=acts)])
+            batch.admission = Admission(limit, 101.0, 10)
+            stores[n].commit(batch)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=commit, args=(n % 4, iid)) for n, iid in enumerate(ids)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        rows = [a for iid in ids for a in stores[0].pending_activities(iid)]
+        running = [a for a in rows if a.owner is not None]
+        assert len(rows) == 32 and len(running) == 5
+        for key in ("k0", "k1"):
+            assert sum(1 for a in running if a.key == key) <= 3
+    finally:
+        for s in stores:
+            s.close()

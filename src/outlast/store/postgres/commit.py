@@ -58,6 +58,7 @@ from outlast.store.postgres.commit_sql import (
     one_statement,
 )
 from outlast.store.postgres.connection import Conn
+from outlast.store.postgres.flow import owner_of_queued
 from outlast.store.postgres.rows import (
     activity_rows,
     dumps,
@@ -67,7 +68,9 @@ from outlast.store.postgres.rows import (
 from outlast.store.postgres.statements import SEND
 
 
-def turn_row(t: TurnWrite, worker_id: str) -> list[Any]:
+def turn_row(
+    t: TurnWrite, worker_id: str, owned: tuple[str, frozenset[str]] | None = None
+) -> list[Any]:
     """A turn as the ``t`` CTE of the statements below reads it."""
     u = t.update
     return [
@@ -87,7 +90,7 @@ def turn_row(t: TurnWrite, worker_id: str) -> list[Any]:
         t.consumed,
         t.history_start,
         t.history,
-        activity_rows(t.activities),
+        activity_rows(t.activities, owned),
         message_rows(t.messages),
         message_rows(t.fallback),
     ]
@@ -96,7 +99,8 @@ def turn_row(t: TurnWrite, worker_id: str) -> list[Any]:
 def batch_document(batch: CommitBatch) -> str:
     doc: dict[str, Any] = {}
     if batch.turns:
-        doc["t"] = [turn_row(t, batch.worker_id) for t in batch.turns]
+        owned = owner_of_queued(batch)
+        doc["t"] = [turn_row(t, batch.worker_id, owned) for t in batch.turns]
     if batch.finished_activities:
         doc["f"] = batch.finished_activities
     if batch.dropped_messages:

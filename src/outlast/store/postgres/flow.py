@@ -10,15 +10,16 @@ terminated) is passed over, not waited for.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from psycopg import Cursor
 
 from outlast.core.flow import Limit
 from outlast.store import admission as adm
-from outlast.store.base import ActivityRecord
+from outlast.store.base import ActivityRecord, CommitBatch
 from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.statements import XID
 
@@ -28,18 +29,20 @@ _LOCK_CLASS = 0x6F6C
 _LOCK = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
 # What an admission reads, in one round trip: (0, key, running) rows, the rate
 # window's (1, NULL, starts) row when the limit has a rate (entries older than the
-# window are deleted on the way), and the queue as (2, key, task, instance) rows.
+# window are deleted on the way), and the queue as (2, key, task, instance,
+# priority, queued_at) rows.
 _READ = """
-SELECT 0, limit_key, count(*), NULL FROM outlast_activities
+SELECT 0, limit_key, count(*), NULL, NULL::integer, NULL::float8 FROM outlast_activities
 WHERE name = %(n)s AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key
 {rate}UNION ALL
-(SELECT 2, limit_key, task_id, instance_id FROM outlast_activities
+(SELECT 2, limit_key, task_id, instance_id, priority, queued_at FROM outlast_activities
  WHERE name = %(n)s AND owner IS NULL AND queued_at IS NOT NULL
  ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT %(depth)s)
 """
 _RATE = """UNION ALL
 SELECT 1, NULL, (SELECT count(*) FROM outlast_limit_starts
-    WHERE name = %(n)s AND started_at > %(edge)s) + 0 * (SELECT count(*) FROM pruned), NULL
+    WHERE name = %(n)s AND started_at > %(edge)s) + 0 * (SELECT count(*) FROM pruned),
+    NULL, NULL, NULL
 """
 _PRUNED = (
     "WITH pruned AS (DELETE FROM outlast_limit_starts "
@@ -61,6 +64,11 @@ WHERE a.instance_id = t.instance_id AND a.task_id = t.task_id
 RETURNING a.instance_id, a.execution_id, a.task_id, a.name, a.input, a.owner, a.attempt,
     a.options, a.limit_key, a.priority, a.queued_at, {XID}
 """
+# A commit's own rows that its admission does not admit after all go back in line.
+_DEMOTE = (
+    "UPDATE outlast_activities SET owner = NULL WHERE (instance_id, task_id) IN "
+    "(SELECT * FROM unnest(%s::text[], %s::integer[]))"
+)
 _UNPARK = (
     "UPDATE outlast_inbox SET visible_at = %s "
     "WHERE instance_id = ANY(%s::text[]) AND visible_at > %s"
@@ -120,56 +128,81 @@ class Admitting:
                 params["edge"] = adm.window_start(limit, now)
             read = _READ_PLAIN if limit.rate is None else _READ_RATED
             self._reads.append((limit, conn.execute(read, params)))
-        self._takes: list[tuple[list[adm.Queued], Cursor[Any]]] = []
+        self._takes: list[Cursor[Any]] = []
+        self._own: list[ActivityRecord] = []
         self.chosen: list[adm.Queued] = []
         self.collected = False
 
-    def choose(self) -> None:
-        """Decide from the reads what to admit, and send its updates."""
+    def choose(self, ours: Sequence[ActivityRecord] = ()) -> None:
+        """Decide from the reads what to admit, and send its updates.
+
+        ``ours``: the rows of limited activities the caller's commit wrote
+        already owned by this worker (``queued_rows_owned``), in its
+        transaction: the reads counted them as running. They are taken for
+        queued, at their place in line, and those the limits do not admit go
+        back in line: as if queued, then admitted, without writing every row of
+        the common case (a limit that does not bind) twice."""
         conn, budget, now = self._conn, self._budget, self._now
         for limit, cursor in self._reads:
             rows = cursor.fetchall()
-            if budget.spent:
+            mine = [a for a in ours if a.name == limit.name]
+            if budget.spent and not mine:
                 continue
             running: dict[str | None, int] = {}
-            queue: list[adm.Queued] = []
+            queue: list[tuple[tuple[int, float, str, int], adm.Queued]] = []
             started = 0
-            for kind, key, n, instance_id in rows:
+            for kind, key, n, instance_id, priority, queued_at in rows:
                 if kind == 0:
                     running[key] = int(n)
                 elif kind == 1:
                     started = int(n)
                 else:
-                    queue.append(adm.Queued(instance_id, int(n), key))
+                    place = (-int(priority), float(queued_at), instance_id, int(n))
+                    queue.append((place, adm.Queued(instance_id, int(n), key)))
+            own: dict[tuple[str, int], ActivityRecord] = {}
+            for a in mine:
+                running[a.key] = running.get(a.key, 0) - 1
+                own[(a.instance_id, a.task_id)] = a
+                place = (-a.priority, a.queued_at or 0.0, a.instance_id, a.task_id)
+                queue.append((place, adm.Queued(a.instance_id, a.task_id, a.key)))
+            if mine:
+                queue.sort(key=lambda e: e[0])
+            running = {k: n for k, n in running.items() if n > 0}
             take = budget.quota(limit, sum(running.values()), started)
-            chosen = adm.choose(limit, queue, running, take)
-            if not chosen:
-                continue
+            chosen = adm.choose(limit, [q for _, q in queue], running, take)
             budget.spend(len(chosen))
             self.chosen += chosen
-            ids = [q.instance_id for q in chosen]
-            tasks = [q.task_id for q in chosen]
-            params = (adm.SLOT_OWNER, self._worker, ids, tasks)
-            self._takes.append((chosen, conn.execute(_TAKE, params)))
+            picked = {(q.instance_id, q.task_id) for q in chosen}
+            back = [a for place, a in own.items() if place not in picked]
+            if back:
+                ids = [a.instance_id for a in back]
+                conn.execute(_DEMOTE, (ids, [a.task_id for a in back]))
+            self._own += [
+                dataclasses.replace(a, owner=self._worker) for p, a in own.items() if p in picked
+            ]
+            theirs = [q for q in chosen if (q.instance_id, q.task_id) not in own]
+            if theirs:
+                ids = [q.instance_id for q in theirs]
+                tasks = [q.task_id for q in theirs]
+                params = (adm.SLOT_OWNER, self._worker, ids, tasks)
+                self._takes.append(conn.execute(_TAKE, params))
             slots = [q.instance_id for q in chosen if q.task_id == adm.SLOT_TASK]
             if slots:  # their parked starts go on now
                 conn.execute(_UNPARK, (now, slots, now))
-            if limit.rate is not None:
+            if limit.rate is not None and chosen:
                 conn.execute(_LOG, (limit.name, now, len(chosen)))
 
     def collect(self, txn: Txn | None = None) -> list[ActivityRecord]:
         """What the updates took, in the order chosen (``txn.xid`` set from them if
         given)."""
-        admitted: list[ActivityRecord] = []
-        for chosen, cursor in self._takes:
-            taken = []
+        admitted = list(self._own)
+        for cursor in self._takes:
             for r in cursor.fetchall():
-                taken.append(ActivityRecord(*r[:11]))
+                admitted.append(ActivityRecord(*r[:11]))
                 if txn is not None:
                     txn.xid = r[11]
-            admitted += adm.in_order(taken, chosen, _place)
         self.collected = True
-        return admitted
+        return adm.in_order(admitted, self.chosen, _place)
 
     def read_back(self, db: Database) -> list[ActivityRecord]:
         """What the updates took, read again: for a commit whose connection broke
@@ -180,6 +213,31 @@ class Admitting:
         tasks = [q.task_id for q in self.chosen]
         rows = db.read(_READ_BACK, (ids, tasks, self._worker, adm.SLOT_OWNER))
         return adm.in_order([ActivityRecord(*r) for r in rows], self.chosen, _place)
+
+
+def queued_rows_owned(batch: CommitBatch, rejected: Collection[str]) -> list[ActivityRecord]:
+    """The rows a commit with an admission writes owned by its worker, though its
+    turns queued them (``owner_of_queued``): those of the turns it applied."""
+    a = batch.admission
+    if a is None:
+        return []
+    names = {limit.name for limit in a.limits}
+    return [
+        r
+        for t in batch.turns
+        if t.instance_id not in rejected
+        for r in t.activities
+        if r.queued_at is not None and r.owner is None and r.name in names
+    ]
+
+
+def owner_of_queued(batch: CommitBatch) -> tuple[str, frozenset[str]] | None:
+    """Who a commit writes the rows its turns queue owned by, and for which
+    names: its worker when it admits them itself (``Admitting.choose``)."""
+    a = batch.admission
+    if a is None:
+        return None
+    return batch.worker_id, frozenset(limit.name for limit in a.limits)
 
 
 def _place(a: ActivityRecord) -> tuple[str, int]:

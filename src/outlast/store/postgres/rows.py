@@ -37,7 +37,11 @@ def message_values(alias: str) -> str:
     return f"{alias}->>0, {alias}->>1, {alias}->>2, ({alias}->>3)::float8"
 
 
-def activity_rows(activities: Iterable[ActivityRecord]) -> list[list[Any]]:
+def activity_rows(
+    activities: Iterable[ActivityRecord], owned: tuple[str, frozenset[str]] | None = None
+) -> list[list[Any]]:
+    """The rows as the statements read them; ``owned``: (worker, names) to write
+    the queued rows of those names owned by that worker (see ``flow.py``)."""
     return [
         [a.instance_id, a.task_id, a.execution_id, a.name, a.input, a.owner, a.attempt, a.options]
         if a.queued_at is None and a.key is None and not a.priority
@@ -47,7 +51,12 @@ def activity_rows(activities: Iterable[ActivityRecord]) -> list[list[Any]]:
             a.execution_id,
             a.name,
             a.input,
-            a.owner,
+            owned[0]
+            if owned is not None
+            and a.owner is None
+            and a.queued_at is not None
+            and a.name in owned[1]
+            else a.owner,
             a.attempt,
             a.options,
             a.key,

@@ -29,7 +29,13 @@ from outlast.store.postgres.commit import (
 )
 from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn
-from outlast.store.postgres.flow import Admitting, admit, any_queued_sql, queue_slots
+from outlast.store.postgres.flow import (
+    Admitting,
+    admit,
+    any_queued_sql,
+    queue_slots,
+    queued_rows_owned,
+)
 from outlast.store.postgres.listener import Listener, payload
 from outlast.store.postgres.schedules import PostgresSchedules
 from outlast.store.postgres.schema import TABLES
@@ -190,7 +196,7 @@ class PostgresStore(PostgresClients, PostgresWorkers, PostgresSchedules, Store):
             def body(conn: Conn, txn: Txn) -> set[str]:
                 txn.xid, rejected = commit_in_one(conn, shape, params, lambda: send_admission(conn))
                 for a in admitting:
-                    a.choose()
+                    a.choose(queued_rows_owned(batch, rejected))
                 return rejected
 
         else:
@@ -202,7 +208,7 @@ class PostgresStore(PostgresClients, PostgresWorkers, PostgresSchedules, Store):
                 rejected = commit_in_steps(conn, batch, params, known)
                 send_admission(conn)
                 for a in admitting:
-                    a.choose()
+                    a.choose(queued_rows_owned(batch, rejected))
                 return rejected
 
         def collect() -> None:
