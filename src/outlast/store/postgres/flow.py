@@ -6,6 +6,17 @@ statements after it then see every admission committed before, since under
 READ COMMITTED each statement reads a fresh snapshot. The queue is read
 ``FOR UPDATE SKIP LOCKED``: a row a concurrent commit is deleting (its instance
 terminated) is passed over, not waited for.
+
+A commit that admits writes the rows its turns queue already owned by its
+worker, before it takes the locks (``owner_of_queued``), and its admission then
+decides as if they were queued: counted out of the running rows, placed in line
+by priority and queue time among the rows that wait, and those that do not fit
+are put back in line. No other transaction sees them before that decision
+commits, and every decision counts, under the lock, every admission committed
+before it and its own rows: so the limits hold, and a limit that does not bind
+costs no second write of each row. A commit's admission adds no round trip: its
+locks and reads go down the pipeline behind the batch's statement, its updates
+with the COMMIT (``Database.transact``'s ``then``).
 """
 
 from __future__ import annotations
