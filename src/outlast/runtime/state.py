@@ -82,7 +82,7 @@ class WorkerState:
     def _dispatch(self, record: ActivityRecord) -> None:  # worker.py
         raise NotImplementedError
 
-    def _write(  # rounds.py
+    def _write(  # instance_turns.py
         self,
         cached: Cached,
         applied: list[h.Event],
