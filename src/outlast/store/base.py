@@ -85,8 +85,8 @@ class IoGauge:
 
 
 class Store(ChangeSignals, ScheduleStore, ABC):
-    """A durable home for workflow instances (and schedules: ``ScheduleStore``).
-    Thread-safe."""
+    """A durable home for workflow instances (and schedules: ``ScheduleStore``;
+    waking in-process waiters after a change: ``ChangeSignals``). Thread-safe."""
 
     url: str
     # True when ``signal`` also reports the changes other processes make (there
