@@ -51,6 +51,9 @@ def queued(tmp_path: Path) -> Iterator[Queued]:
     client = rt.client()
     try:
         iid = client.schedule_new_workflow(pay, instance_id="pay-1")
+        # pay-1 takes the workflow limit's one slot first (started together,
+        # pay-2's higher priority would win it).
+        client.wait_for_workflow_start(iid, timeout_in_seconds=10)
         # A second payment waits for the workflow's own limit, PENDING.
         client.schedule_new_workflow(pay, instance_id="pay-2", key="customer-7", priority=4)
         deadline = time.monotonic() + 10
@@ -59,6 +62,8 @@ def queued(tmp_path: Path) -> Iterator[Queued]:
             if sum(a.waiting_on_limit for a in waiting) == 2:
                 break
             time.sleep(0.02)
+        else:
+            pytest.fail(f"the two calls never both waited on their limits: {waiting}")
         with BackgroundServer(create_app(client, runtime=rt)) as server:
             yield Queued(url, server, iid)
         gate.set()

@@ -11,13 +11,13 @@ line: its turns are abandoned (their events stay in the inbox for the next
 dispatch) and its activities are handed to another stream.
 
 Each instance's committed history is encoded once, as it grows, and kept here
-(:class:`_History`). An instance's turns go to the stream that ran its last one
-while it stays open; if that worker advertised ``STATEFUL_HISTORY`` (it keeps
-the committed history of the instances it ran) it is sent only what was
-committed since (``cachedHistory.eventCount`` says how many events it already
-holds; a worker that no longer holds exactly that many asks
-``GetInstanceHistory``). Any other stream, a new one after a worker restarts
-say, gets the full history.
+(:class:`~outlast.grpc.items.EncodedHistory`). An instance's turns go to the
+stream that ran its last one while it stays open; if that worker advertised
+``STATEFUL_HISTORY`` (it keeps the committed history of the instances it ran) it
+is sent only what was committed since (``cachedHistory.eventCount`` says how many
+events it already holds; a worker that no longer holds exactly that many asks
+``GetInstanceHistory``). Any other stream, a new one after a worker restarts say,
+gets the full history.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from outlast.core import history as h
@@ -39,10 +38,10 @@ from outlast.grpc.actions import UnsupportedAction, terminate_children, turn_fro
 from outlast.grpc.convert import events_to_proto, failure_from_proto
 from outlast.grpc.flavor import DAPR, Flavor
 from outlast.grpc.gen.dapr import orchestrator_service_pb2 as dapr_svc
+from outlast.grpc.items import EncodedHistory, QueuedActivity, QueuedTurn, Stream, activity_item
 from outlast.runtime.activities import ActivityResult
 from outlast.runtime.executors import TurnWork
 from outlast.store.base import ActivityRecord
-from outlast.tracing import traceparent_in
 
 log = logging.getLogger("outlast.grpc")
 
@@ -62,121 +61,18 @@ class Sink(Protocol):
     def executor_ready(self) -> None: ...
 
 
-@dataclass(eq=False)
-class _Stream:
-    """One ``GetWorkItems`` call: items pushed from any thread, sent by its loop."""
-
-    loop: asyncio.AbstractEventLoop
-    pings: bool
-    flavor: Flavor = DAPR
-    stateful: bool = False  # the worker keeps the histories it was sent (STATEFUL_HISTORY)
-    items: deque[Any] = field(default_factory=deque)
-    # Set while a wake-up is on its way to the loop: pushes in between need none
-    # (one loop wake-up, a write to its self-pipe, for a burst of items).
-    signalled: bool = False
-    waiter: asyncio.Future[None] | None = None
-
-    def push(self, item: Any) -> None:
-        self.items.append(item)
-        if not self.signalled:
-            self.signalled = True
-            self.loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def next(self, timeout: float) -> Any:
-        """The next item (None: the stream ends); False if none came within ``timeout``."""
-        while True:
-            if self.items:
-                return self.items.popleft()
-            # Before sleeping: a push after this line signals again.
-            self.signalled = False
-            if self.items:
-                continue
-            waiter = self.waiter = self.loop.create_future()
-            timer = self.loop.call_later(timeout, self._wake)
-            try:
-                await waiter
-            finally:
-                self.waiter = None
-                timer.cancel()
-            if not self.items:
-                return False
-
-
-@dataclass(slots=True, eq=False)
-class _History:
-    """An instance's committed history in one flavor's wire form, and which stream
-    holds it."""
-
-    execution_id: str
-    flavor: Flavor
-    count: int = 0  # how many of outlast's events are encoded (a prefix of the past)
-    events: list[Any] = field(default_factory=list)
-    stream: _Stream | None = None  # the stream its last turn went to
-    held: int = 0  # how many of ``events`` that stream's worker holds
-
-    def update(self, work: TurnWork) -> None:
-        """Encode what was committed since the last turn."""
-        past = work.past
-        if self.count < len(past):
-            view = work.view
-            new = events_to_proto(
-                past[self.count :], view.instance_id, self.execution_id, flavor=self.flavor
-            )
-            self.events.extend(new)
-            self.count = len(past)
-
-
-@dataclass(slots=True)
-class _Turn:
-    work: TurnWork
-    history: _History
-    new: list[Any]  # the new events, in ``history.flavor``
-    stream: _Stream | None = None
-
-
-@dataclass(slots=True)
-class _Activity:
-    record: ActivityRecord
-    item: Any
-    flavor: Flavor = DAPR
-    stream: _Stream | None = None
-
-    def encode(self, flavor: Flavor) -> None:
-        self.item, self.flavor = _activity_item(self.record, flavor), flavor
-
-
-def _activity_item(record: ActivityRecord, flavor: Flavor) -> Any:
-    request = flavor.svc.ActivityRequest(name=record.name, taskId=record.task_id)
-    if record.input is not None:
-        request.input.value = record.input
-    instance = getattr(request, flavor.instance)
-    instance.instanceId = record.instance_id
-    instance.executionId.value = record.execution_id
-    traceparent = traceparent_in(record.options)
-    if traceparent is not None:
-        request.parentTraceContext.traceParent = traceparent
-    return flavor.svc.WorkItem(
-        activityRequest=request, completionToken=f"{record.execution_id}:{record.task_id}"
-    )
-
-
 class WorkItemHub:
     """Hands turns and activities to connected SDK workers and takes their answers."""
 
     def __init__(self, sink: Callable[[], Sink | None]) -> None:
         self._sink = sink
         self._lock = threading.Lock()
-        self._streams: list[_Stream] = []
+        self._streams: list[Stream] = []
         self._next = itertools.count()
-        self._turns: dict[str, _Turn] = {}  # instance -> its turn in flight
-        self._activities: dict[tuple[str, int], _Activity] = {}
-        self._histories: dict[str, _History] = {}
-        self._waiting: deque[_Turn | _Activity] = deque()  # no stream connected
+        self._turns: dict[str, QueuedTurn] = {}  # instance -> its turn in flight
+        self._activities: dict[tuple[str, int], QueuedActivity] = {}
+        self._histories: dict[str, EncodedHistory] = {}
+        self._waiting: deque[QueuedTurn | QueuedActivity] = deque()  # no stream connected
         self._closed = False
         self._last_flavor: Flavor = DAPR
 
@@ -208,13 +104,15 @@ class WorkItemHub:
         elif history.count > len(work.past):
             history = self._new_history(work, history.flavor)
         history.update(work)
-        entry = _Turn(work, history, self._new_events(work, history.flavor))
+        entry = QueuedTurn(work, history, self._new_events(work, history.flavor))
         with self._lock:
             self._turns[iid] = entry
             self._place(entry)
 
-    def _new_history(self, work: TurnWork, flavor: Flavor) -> _History:
-        history = self._histories[work.view.instance_id] = _History(work.view.execution_id, flavor)
+    def _new_history(self, work: TurnWork, flavor: Flavor) -> EncodedHistory:
+        history = self._histories[work.view.instance_id] = EncodedHistory(
+            work.view.execution_id, flavor
+        )
         return history
 
     @staticmethod
@@ -229,9 +127,9 @@ class WorkItemHub:
 
     def submit(self, record: ActivityRecord) -> None:
         flavor = self._flavor()
-        item = _activity_item(record, flavor)
+        item = activity_item(record, flavor)
         with self._lock:
-            entry = _Activity(record, item, flavor)
+            entry = QueuedActivity(record, item, flavor)
             self._activities[(record.instance_id, record.task_id)] = entry
             self._place(entry)
 
@@ -242,13 +140,13 @@ class WorkItemHub:
         for s in streams:
             s.push(None)
 
-    def _place(self, entry: _Turn | _Activity) -> None:
+    def _place(self, entry: QueuedTurn | QueuedActivity) -> None:
         """Hand ``entry`` to a stream, or keep it until one connects (lock held)."""
         if not self._streams:
             entry.stream = None
             self._waiting.append(entry)
             return
-        if isinstance(entry, _Activity):
+        if isinstance(entry, QueuedActivity):
             stream = self._streams[next(self._next) % len(self._streams)]
             entry.stream = stream
             if entry.flavor is not stream.flavor:
@@ -270,7 +168,7 @@ class WorkItemHub:
             entry.new = self._new_events(entry.work, stream.flavor)
         stream.push(self._turn_item(entry, stream))
 
-    def _turn_item(self, entry: _Turn, stream: _Stream) -> Any:
+    def _turn_item(self, entry: QueuedTurn, stream: Stream) -> Any:
         """The work item of ``entry`` for ``stream``: the delta since the history
         ``stream`` holds, or the full history (lock held)."""
         work, history, flavor = entry.work, entry.history, stream.flavor
@@ -299,7 +197,7 @@ class WorkItemHub:
     async def stream(self, capabilities: set[int], flavor: Flavor = DAPR) -> AsyncIterator[Any]:
         """Work items (``flavor``'s) for one ``GetWorkItems`` call, until it is cancelled."""
         stateful = flavor is DAPR and dapr_svc.WORKER_CAPABILITY_STATEFUL_HISTORY in capabilities
-        stream = _Stream(asyncio.get_running_loop(), flavor.pings(capabilities), flavor, stateful)
+        stream = Stream(asyncio.get_running_loop(), flavor.pings(capabilities), flavor, stateful)
         ping = flavor.svc.WorkItem(healthPing=flavor.svc.HealthPing())
         with self._lock:
             if self._closed:
@@ -327,13 +225,13 @@ class WorkItemHub:
         finally:
             self._dropped(stream)
 
-    def _live(self, entry: _Turn | _Activity) -> bool:
-        if isinstance(entry, _Turn):
+    def _live(self, entry: QueuedTurn | QueuedActivity) -> bool:
+        if isinstance(entry, QueuedTurn):
             return self._turns.get(entry.work.view.instance_id) is entry
         r = entry.record
         return self._activities.get((r.instance_id, r.task_id)) is entry
 
-    def _dropped(self, stream: _Stream) -> None:
+    def _dropped(self, stream: Stream) -> None:
         abandoned: list[tuple[str, int]] = []
         with self._lock:
             self._streams.remove(stream)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -19,18 +18,15 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from outlast import __version__
 from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
-from outlast.client.state import PendingActivity, WorkflowState
+from outlast.client.state import PendingActivity
 from outlast.core.flow import check_key, check_priority
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
-from outlast.errors import TimeoutError
 from outlast.http import requests as rq
 from outlast.http.errors import (
     ERR_GET_WORKFLOW,
     ERR_GET_WORKFLOW_HISTORY,
-    ERR_HEALTH_NOT_READY,
     ERR_LIST_WORKFLOWS,
     ERR_NOT_IMPLEMENTED,
     ERR_PAUSE_WORKFLOW,
@@ -49,17 +45,14 @@ from outlast.http.errors import (
     not_found,
 )
 from outlast.http.schedules import ScheduleHandlers
-from outlast.redaction import redact_url
+from outlast.http.service import API_PREFIXES as API_PREFIXES  # app.py, openapi.py use it
+from outlast.http.service import ServiceHandlers
+from outlast.http.waits import DEFAULT_WAIT_SECONDS as DEFAULT_WAIT_SECONDS  # routes.py uses it
+from outlast.http.waits import WaitHandlers
 from outlast.runtime.runtime import WorkflowRuntime
 from outlast.tracing import traceparent_scope
 
 T = TypeVar("T")
-
-API_PREFIXES: Final = ("/v1.0-alpha1", "/v1.0-beta1", "/v1.0")
-DEFAULT_WAIT_SECONDS: Final = 30.0
-# A long-poll re-checks for shutdown this often, so stopping the server never waits
-# for a full poll timeout.
-_WAIT_SLICE_SECONDS: Final = 0.5
 
 
 def _status_filter(request: Request) -> list[WorkflowStatus | str] | None:
@@ -75,10 +68,11 @@ def _location(request: Request, trailing_segments: int, instance_id: str) -> str
     return quote(f"{collection}/{instance_id}")
 
 
-class WorkflowApi(ScheduleHandlers):
+class WorkflowApi(ScheduleHandlers, WaitHandlers, ServiceHandlers):
     """The request handlers, bound to one client (and optionally the runtime that
     runs next to it, for the health report); the schedule handlers are
-    ``ScheduleHandlers``'."""
+    ``ScheduleHandlers``', the long-polls ``WaitHandlers``', metrics and health
+    ``ServiceHandlers``'."""
 
     def __init__(
         self,
@@ -115,14 +109,6 @@ class WorkflowApi(ScheduleHandlers):
             return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
         except Exception as e:
             raise from_exception(e, code, subject) from e
-
-    def _limiter(self) -> anyio.CapacityLimiter:
-        # Long-polls get their own threads, so that many of them never starve the
-        # quick calls of anyio's shared pool. Made lazily: a limiter belongs to the
-        # event loop that first uses it.
-        if self._wait_limiter is None:
-            self._wait_limiter = anyio.CapacityLimiter(self._max_concurrent_waits)
-        return self._wait_limiter
 
     # --- Dapr's workflow API -------------------------------------------------------
 
@@ -299,99 +285,6 @@ class WorkflowApi(ScheduleHandlers):
         started = await self._call(ERR_RERUN_WORKFLOW, rerun, iid, event_id, subject=iid, **kwargs)
         location = _location(request, 3, started)
         return json_response({"instanceID": started}, 202, {"Location": location})
-
-    async def wait_for_start(self, request: Request) -> Response:
-        return await self._wait(
-            request,
-            self.client.wait_for_workflow_start,
-            lambda s: s.runtime_status is not WorkflowStatus.PENDING,
-        )
-
-    async def wait_for_completion(self, request: Request) -> Response:
-        return await self._wait(
-            request,
-            self.client.wait_for_workflow_completion,
-            lambda s: s.runtime_status.is_terminal,
-        )
-
-    async def _wait(
-        self,
-        request: Request,
-        wait: Callable[..., WorkflowState | None],
-        done: Callable[[WorkflowState], bool],
-    ) -> Response:
-        """Long-poll: 200 with the status once ``done``; 202 with the status as it is
-        when the timeout (or a server shutdown) comes first; 404 if there is no such
-        instance."""
-        iid = rq.instance_id(request.path_params["instanceID"])
-        timeout = min(rq.seconds(request, "timeout", DEFAULT_WAIT_SECONDS), self.max_wait_seconds)
-        try:
-            state = await anyio.to_thread.run_sync(
-                self._wait_blocking, wait, iid, timeout, limiter=self._limiter()
-            )
-        except Exception as e:
-            raise from_exception(e, ERR_GET_WORKFLOW, iid) from e
-        if state is None:
-            raise not_found(iid)
-        return json_response(status_json(state), 200 if done(state) else 202)
-
-    def _wait_blocking(
-        self, wait: Callable[..., WorkflowState | None], iid: str, timeout: float
-    ) -> WorkflowState | None:
-        # Waited in short slices, so that a shutdown is noticed promptly.
-        deadline = time.monotonic() + timeout
-        while True:
-            slice_ = max(0.0, min(deadline - time.monotonic(), _WAIT_SLICE_SECONDS))
-            try:
-                return wait(iid, timeout_in_seconds=slice_, fetch_payloads=True)
-            except TimeoutError:
-                if self._stopping.is_set() or time.monotonic() >= deadline:
-                    return self.client.get_workflow_state(iid)
-
-    # --- service -------------------------------------------------------------------
-
-    async def metrics(self, request: Request) -> Response:
-        """Prometheus metrics of the store and this process's runtime."""
-        if self._metrics is None:
-            from outlast.http.metrics import metrics_endpoint
-
-            self._metrics = metrics_endpoint(self.client, self.runtime)
-        return await self._metrics(request)
-
-    async def health(self, request: Request) -> Response:
-        """200 when the store answers a probe and the runtime (if any) runs its
-        worker loop; else 503 with the reason. Open without a token, so it shows
-        nothing secret: the store URL without its credentials."""
-        try:
-            await anyio.to_thread.run_sync(self.client.store.probe)
-        except Exception as e:
-            raise ApiError(503, ERR_HEALTH_NOT_READY, f"the store is not working: {e}") from e
-        runtime = None if self.runtime is None else self.runtime.health()
-        if runtime is not None and not runtime["healthy"]:
-            raise ApiError(503, ERR_HEALTH_NOT_READY, str(runtime["reason"]))
-        return json_response(
-            {
-                "status": "ok",
-                "version": __version__,
-                "store": redact_url(self.client.store.url),
-                "runtime": "none" if runtime is None else "running",
-            }
-        )
-
-    async def dapr_health(self, request: Request) -> Response:
-        # Dapr SDKs probe the sidecar here before their first call; 204 is Dapr's answer.
-        return Response(status_code=204)
-
-    async def index(self, request: Request) -> Response:
-        return json_response(
-            {
-                "name": "outlast",
-                "version": __version__,
-                "apiPrefixes": list(API_PREFIXES),
-                "openapi": "/openapi.json",
-                "health": "/healthz",
-            }
-        )
 
 
 def _flow(request: Request) -> tuple[str | None, int]:

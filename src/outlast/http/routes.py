@@ -3,46 +3,13 @@ the OpenAPI document are built."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from outlast.http.handlers import DEFAULT_WAIT_SECONDS, WorkflowApi
+from outlast.http.endpoint import Endpoint as Endpoint  # openapi.py uses it from here
+from outlast.http.endpoint import Param
+from outlast.http.handlers import DEFAULT_WAIT_SECONDS
 from outlast.http.requests import instance_id_schema
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    description: str
-    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
-    repeated: bool = False
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One route: where it is, which handler answers, and what OpenAPI says of it."""
-
-    method: str
-    path: str  # under an API prefix when ``versioned``
-    handler: str  # a WorkflowApi method
-    summary: str
-    responses: dict[int, str]
-    query: tuple[Param, ...] = ()
-    body: str | None = None  # what a JSON request body means, if one is read
-    response_schema: str | None = None  # a component schema for the 200/202 body
-    versioned: bool = True
-    dapr: bool = True  # part of Dapr's API (else an outlast extra)
-    auth: bool = True
-    operation: str = ""  # the OpenAPI operationId's stem, when not the handler's name
-
-    def bind(self, api: WorkflowApi) -> Callable[[Request], Awaitable[Response]]:
-        handler: Callable[[Request], Awaitable[Response]] = getattr(api, self.handler)
-        return handler
-
+from outlast.http.schedule_routes import SCHEDULE_ENDPOINTS
 
 _COLLECTION = "/workflows/{component}"
 _INSTANCE = _COLLECTION + "/{instanceID}"
@@ -66,122 +33,6 @@ _TIMEOUT = Param(
 # An empty value means "no filter", as with every query parameter.
 _TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]}
 _NEW_ID = instance_id_schema(optional=True)
-
-# Schedules: a collection of their own, so that no schedule route shadows an instance's.
-_SCHEDULES = "/schedules"
-_SCHEDULE = _SCHEDULES + "/{scheduleID}"
-_SCHEDULE_ERRORS = {404: "No such schedule"}
-_RECENT_RUNS = Param(
-    "recentRuns",
-    "How many of the latest runs to include",
-    {"type": "integer", "default": 10, "minimum": 0, "maximum": 100},
-)
-_NOTE = Param("note", "Why (kept with the schedule)")
-_SCHEDULE_ENDPOINTS = (
-    Endpoint(
-        "GET",
-        _SCHEDULES,
-        "list_schedules",
-        "List schedules by ID, a page at a time, each with its next run and latest runs",
-        {200: "A page of schedules", 400: "Invalid parameter"},
-        query=(
-            Param(
-                "pageSize",
-                "Schedules per page",
-                {"type": "integer", "default": 100, "minimum": 1, "maximum": 1000},
-            ),
-            Param("continuationToken", "The previous page's continuationToken"),
-            Param(
-                "recentRuns",
-                "How many of each schedule's latest runs to include",
-                {"type": "integer", "default": 5, "minimum": 0, "maximum": 100},
-            ),
-        ),
-        response_schema="ScheduleList",
-        dapr=False,
-    ),
-    Endpoint(
-        "POST",
-        _SCHEDULES,
-        "create_schedule",
-        "Create a schedule",
-        {
-            201: "Created; Location is the schedule's URL",
-            400: "Invalid definition, or unknown workflow",
-            409: "A schedule with this ID exists",
-        },
-        body="The schedule (ScheduleRequest): scheduleID, workflowName, cron or every, ...",
-        response_schema="Schedule",
-        dapr=False,
-    ),
-    Endpoint(
-        "GET",
-        _SCHEDULE,
-        "get_schedule",
-        "Get a schedule with its next run time and its latest runs",
-        {200: "The schedule", 400: "Invalid parameter", **_SCHEDULE_ERRORS},
-        query=(_RECENT_RUNS,),
-        response_schema="Schedule",
-        dapr=False,
-    ),
-    Endpoint(
-        "PATCH",
-        _SCHEDULE,
-        "update_schedule",
-        "Change the fields given, keep the rest",
-        {200: "The changed schedule", 400: "Invalid field", **_SCHEDULE_ERRORS},
-        body="The fields to change (ScheduleRequest without scheduleID and workflowName)",
-        response_schema="Schedule",
-        dapr=False,
-    ),
-    Endpoint(
-        "DELETE",
-        _SCHEDULE,
-        "delete_schedule",
-        "Delete a schedule (the instances it started stay)",
-        {204: "Deleted", **_SCHEDULE_ERRORS},
-        dapr=False,
-    ),
-    Endpoint(
-        "POST",
-        _SCHEDULE + "/pause",
-        "pause_schedule",
-        "Pause a schedule: no runs start until it is resumed",
-        {200: "The paused schedule", **_SCHEDULE_ERRORS},
-        query=(_NOTE,),
-        response_schema="Schedule",
-        dapr=False,
-    ),
-    Endpoint(
-        "POST",
-        _SCHEDULE + "/resume",
-        "resume_schedule",
-        "Resume a schedule from its next tick on",
-        {200: "The resumed schedule", **_SCHEDULE_ERRORS},
-        query=(_NOTE,),
-        response_schema="Schedule",
-        dapr=False,
-    ),
-    Endpoint(
-        "POST",
-        _SCHEDULE + "/trigger",
-        "trigger_schedule",
-        "Start a run now",
-        {202: "Started", **_SCHEDULE_ERRORS, 409: "A run was started this second already"},
-        response_schema="StartResult",
-        dapr=False,
-    ),
-    Endpoint(
-        "POST",
-        _SCHEDULE + "/backfill",
-        "backfill_schedule",
-        "Start a run for every tick in [start, end) that has none",
-        {202: "The runs started", 400: "Invalid range", **_SCHEDULE_ERRORS},
-        body='{"start": RFC 3339 time, "end": RFC 3339 time}',
-        response_schema="BackfillResult",
-        dapr=False,
-    ),
-)
 
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     # Order matters where paths overlap: literal segments first.
@@ -364,7 +215,7 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
         response_schema="WorkflowStatus",
         dapr=False,
     ),
-    *_SCHEDULE_ENDPOINTS,
+    *SCHEDULE_ENDPOINTS,
     Endpoint(
         "GET",
         "/healthz",

@@ -1,7 +1,7 @@
 """What the parts of the worker share: its state, declared once.
 
-``Worker`` (``worker.py``) is assembled from ``Rounds``, ``Isolation`` and
-``Housekeeping``; each reads and writes the state declared here, which
+``Worker`` (``worker.py``) is assembled from ``Loop``, ``Rounds``, ``Isolation``,
+``Housekeeping`` and the others; each reads and writes the state declared here, which
 ``Worker.__init__`` sets.
 """
 
@@ -22,6 +22,7 @@ from outlast.runtime.executors import ActivityDispatcher, TurnExecutor
 from outlast.runtime.flow import FlowControl
 from outlast.runtime.inputs import Cached, InFlight, Inputs, Pending
 from outlast.runtime.limits import WorkflowLimits
+from outlast.runtime.stats import RuntimeStats
 from outlast.runtime.watchdog import Watchdog
 from outlast.store.base import ActivityRecord, CommitBatch, InstanceRecord, Store
 
@@ -70,13 +71,18 @@ class WorkerState:
     _last_ended_check: float
     _inflight: set[tuple[str, int]]
     _activities: ActivityExecutor
+    stats: RuntimeStats
+    last_error: str | None
+    _stopping: bool
+    _round_lock: threading.Lock
+    _in_round: threading.local
 
     # Methods one part calls on another (each defined once, in the part named).
 
     def _dispatch(self, record: ActivityRecord) -> None:  # worker.py
         raise NotImplementedError
 
-    def _write(  # rounds.py
+    def _write(  # instance_turns.py
         self,
         cached: Cached,
         applied: list[h.Event],
