@@ -15,7 +15,8 @@ import click
 import orjson
 from click.core import ParameterSource
 
-from outlast.cli.backend import MISSING, Backend, CliError, HttpBackend, StoreBackend
+from outlast.cli.backend import MISSING, Backend, CliError, StoreBackend
+from outlast.cli.http_backend import HttpBackend
 from outlast.client.dapr_json import parse_rfc3339
 from outlast.core.status import WorkflowStatus
 

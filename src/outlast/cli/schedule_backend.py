@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from outlast.cli.backend import Backend, HttpBackend, StoreBackend
+from outlast.cli.backend import Backend, StoreBackend
+from outlast.cli.http_backend import HttpBackend
 from outlast.client.schedule_json import schedule_from_json, schedule_request_json
 from outlast.client.schedule_state import Schedule
 from outlast.errors import ScheduleNotFoundError
