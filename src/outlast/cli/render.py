@@ -142,13 +142,9 @@ def render_status(state: WorkflowState, waiting: Sequence[PendingActivity] = ())
 
 def limit_wait_text(w: PendingActivity) -> str:
     """``activity charge (task 3): waiting on its limit (key customer-42, priority 5)``."""
-    extra = [f"key {w.key}"] if w.key is not None else []
-    if w.priority:
-        extra.append(f"priority {w.priority}")
-    detail = f" ({', '.join(extra)})" if extra else ""
     if w.task_id < 0:
-        return f"the start of workflow {w.name}: waiting on its limit{detail}"
-    return f"activity {w.name} (task {w.task_id}): waiting on its limit{detail}"
+        return f"the start of workflow {w.name}: {w.limit_wait()}"
+    return f"activity {w.name} (task {w.task_id}): {w.limit_wait()}"
 
 
 def render_list(states: list[WorkflowState], continuation_token: str | None) -> None:

@@ -130,6 +130,14 @@ class PendingActivity:
     key: str | None = None
     priority: int = 0
 
+    def limit_wait(self) -> str:
+        """``waiting on its limit (key customer-42, priority 5)``: what the CLI and
+        the dashboard say of a call queued behind its limit."""
+        extra = [f"key {self.key}"] if self.key is not None else []
+        if self.priority:
+            extra.append(f"priority {self.priority}")
+        return f"waiting on its limit ({', '.join(extra)})" if extra else "waiting on its limit"
+
 
 def _datetime(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)

@@ -36,11 +36,7 @@ def concurrency_cap_waits(pending: Sequence[PendingActivity]) -> dict[int, str]:
     capped: dict[int, str] = {}
     for a in pending:
         if a.waiting_on_limit:
-            extra = [f"key {a.key}"] if a.key is not None else []
-            if a.priority:
-                extra.append(f"priority {a.priority}")
-            detail = f" ({', '.join(extra)})" if extra else ""
-            capped[a.task_id] = f"waiting on its limit{detail}"
+            capped[a.task_id] = a.limit_wait()
     return capped
 
 
