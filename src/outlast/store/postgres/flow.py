@@ -33,6 +33,7 @@ from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord, CommitBatch
 from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.statements import XID
+from outlast.store.sql import ACTIVITY_COLUMNS
 
 # The advisory lock's class (the first of its two int4 keys): "ol" in ASCII.
 _LOCK_CLASS = 0x6F6C
@@ -102,9 +103,8 @@ _LOG = (
 )
 
 
-_READ_BACK = """
-SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options,
-    limit_key, priority, queued_at FROM outlast_activities
+_READ_BACK = f"""
+SELECT {ACTIVITY_COLUMNS} FROM outlast_activities
 WHERE (instance_id, task_id) IN (SELECT * FROM unnest(%s::text[], %s::integer[]))
     AND owner IN (%s, %s)
 """

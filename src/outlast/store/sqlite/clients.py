@@ -18,7 +18,7 @@ from outlast.store.base import (
     refuse_existing,
     refuse_unfinished,
 )
-from outlast.store.sql import INSTANCE_COLUMNS, count_query, counts_of, list_query
+from outlast.store.sql import ACTIVITY_COLUMNS, INSTANCE_COLUMNS, count_query, counts_of, list_query
 from outlast.store.sqlite.commit import delete_instances
 from outlast.store.sqlite.rows import (
     INSERT_NEW_INSTANCE,
@@ -99,9 +99,7 @@ class SqliteClients:
 
     def pending_activities(self, instance_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-            "limit_key, priority, queued_at FROM activities "
-            "WHERE instance_id = ? ORDER BY task_id",
+            f"SELECT {ACTIVITY_COLUMNS} FROM activities WHERE instance_id = ? ORDER BY task_id",
             (instance_id,),
         )
         return [activity_of(r) for r in rows]

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from outlast.core.flow import Limit
 from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord
+from outlast.store.sql import ACTIVITY_COLUMNS
 from outlast.store.sqlite.rows import activity_of
 
 _RUNNING = adm.running_sql("activities", "?")
@@ -27,9 +28,7 @@ _TAKE_ALL = (
     "RETURNING instance_id, task_id"
 )
 _READ_BACK = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-    "limit_key, priority, queued_at FROM activities WHERE (instance_id, task_id) IN "
-    "(VALUES {rows})"
+    f"SELECT {ACTIVITY_COLUMNS} FROM activities WHERE (instance_id, task_id) IN (VALUES {{rows}})"
 )
 # SQLite's default limit on a statement's parameters is 32766; stay well below.
 _TAKE_CHUNK = 5000

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from outlast.errors import StoreError
 from outlast.store.base import ActivityRecord, InstanceRecord, IoGauge, Message, QueueStats
-from outlast.store.sql import INSTANCE_COLUMNS
+from outlast.store.sql import ACTIVITY_COLUMNS, INSTANCE_COLUMNS
 from outlast.store.sqlite.rows import activity_of, record_of, unpack
 from outlast.store.sqlite.writer import Connections
 
@@ -214,8 +214,7 @@ class SqliteWorkers:
 
     def owned_activities(self, worker_id: str) -> list[ActivityRecord]:
         rows = self._read(
-            "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-            "limit_key, priority, queued_at FROM activities WHERE owner = ?",
+            f"SELECT {ACTIVITY_COLUMNS} FROM activities WHERE owner = ?",
             (worker_id,),
         )
         return [activity_of(r) for r in rows]
