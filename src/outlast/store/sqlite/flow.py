@@ -12,10 +12,17 @@ from outlast.store.base import ActivityRecord
 from outlast.store.sql import ACTIVITY_COLUMNS
 from outlast.store.sqlite.rows import activity_of
 
-_RUNNING = adm.running_sql("activities", "?")
-_QUEUE = adm.queue_sql("activities", "?")
-_PRUNE = adm.prune_sql("limit_starts", "?")
-_STARTED = adm.started_sql("limit_starts", "?")
+_RUNNING = (
+    "SELECT limit_key, count(*) FROM activities "
+    "WHERE name = ? AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key"
+)
+_QUEUE = (
+    "SELECT instance_id, task_id, limit_key FROM activities "
+    "WHERE name = ? AND owner IS NULL AND queued_at IS NOT NULL "
+    "ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT ?"
+)
+_PRUNE = "DELETE FROM limit_starts WHERE name = ? AND started_at <= ?"
+_STARTED = "SELECT count(*) FROM limit_starts WHERE name = ?"
 # The chosen rows, in one statement (``{rows}``: a ``(?, ?)`` per row).
 _TAKE = (
     "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
