@@ -270,13 +270,11 @@ def admit(
     return admitting.collect(txn)
 
 
-def any_queued_sql(count: int) -> str:
-    """Whether any activity of ``count`` names waits in a queue (a read, first)."""
-    marks = ", ".join(["%s"] * count)
-    return (
-        f"SELECT 1 FROM outlast_activities WHERE name IN ({marks}) "
-        "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
-    )
+# Whether any activity of the names waits in a queue (a read, first).
+ANY_QUEUED = (
+    "SELECT 1 FROM outlast_activities WHERE name = ANY(%s::text[]) "
+    "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
+)
 
 
 def queue_slots(conn: Conn, slots: Sequence[ActivityRecord]) -> None:
