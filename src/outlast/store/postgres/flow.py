@@ -32,6 +32,7 @@ from outlast.core.flow import Limit
 from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord, CommitBatch
 from outlast.store.postgres.connection import Conn, Database, Txn
+from outlast.store.postgres.rows import written_owned
 from outlast.store.postgres.statements import XID
 from outlast.store.sql import ACTIVITY_COLUMNS
 
@@ -229,16 +230,15 @@ class Admitting:
 def queued_rows_owned(batch: CommitBatch, rejected: Collection[str]) -> list[ActivityRecord]:
     """The rows a commit with an admission writes owned by its worker, though its
     turns queued them (``owner_of_queued``): those of the turns it applied."""
-    a = batch.admission
-    if a is None:
+    owned = owner_of_queued(batch)
+    if owned is None:
         return []
-    names = {limit.name for limit in a.limits}
     return [
         r
         for t in batch.turns
         if t.instance_id not in rejected
         for r in t.activities
-        if r.queued_at is not None and r.owner is None and r.name in names
+        if written_owned(r, owned)
     ]
 
 
