@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import uuid
 
-import psycopg
-
+from bench import pg
 from outlast.core.flow import Limit
 from outlast.store.base import ActivityRecord, Admission, CommitBatch
 from outlast.store.postgres import PostgresStore
@@ -75,11 +73,8 @@ def main() -> None:
     made: list[str] = []
 
     def fresh() -> str:
-        name = f"outlast_bench_admission_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return args.pg.rsplit("/", 1)[0] + f"/{name}"
+        made.append(pg.create_database(args.pg, "admission"))
+        return made[-1]
 
     took: dict[bool, list[float]] = {False: [], True: []}
     try:
@@ -87,9 +82,8 @@ def main() -> None:
             for limited in (False, True):
                 took[limited] += commits(fresh(), args.turns, args.commits, limited)
     finally:
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            for name in made:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for url in made:
+            pg.drop_database(args.pg, url)
     plain, admitted = (statistics.median(took[k]) * 1000 for k in (False, True))
     print(f"commit of {args.turns} turns, without a limit: median {plain:.2f} ms")
     print(f"commit of {args.turns} turns, with an admission: median {admitted:.2f} ms")

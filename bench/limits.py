@@ -17,7 +17,6 @@ import argparse
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -102,23 +101,19 @@ def main() -> None:
             args.rounds,
         )
     if args.pg:
-        import psycopg
+        from bench import pg
 
         made: list[str] = []
 
         def fresh_pg() -> str:
-            name = f"outlast_bench_limits_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(args.pg, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            made.append(name)
-            return args.pg.rsplit("/", 1)[0] + f"/{name}"
+            made.append(pg.create_database(args.pg, "limits"))
+            return made[-1]
 
         try:
             compare("PostgreSQL", fresh_pg, args.workflows, args.rounds)
         finally:
-            with psycopg.connect(args.pg, autocommit=True) as conn:
-                for name in made:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for url in made:
+                pg.drop_database(args.pg, url)
 
 
 if __name__ == "__main__":

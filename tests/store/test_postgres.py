@@ -40,14 +40,6 @@ class TestPostgresStore(StoreContract):
         s.close()
 
 
-@pytest.fixture
-def pg(pg_database: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_database)
-    s.reset()
-    yield s
-    s.close()
-
-
 def _create(store: Store, iid: str) -> None:
     store.create_instance(record(iid), message(iid, execution=f"{iid}-e1"))
 

@@ -4,7 +4,6 @@ a commit in round trips, and a commit whose connection broke after its COMMIT.""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,14 +17,6 @@ from outlast.store.postgres.flow import Admitting
 from outlast.testing.flow_contract import queued
 from outlast.testing.store_records import W1, create, message, turn
 from tests.store.round_trips import traced
-
-
-@pytest.fixture
-def pg(pg_database: str) -> Iterator[PostgresStore]:
-    s = PostgresStore(pg_database)
-    s.reset()
-    yield s
-    s.close()
 
 
 def _tasks(admitted: list[ActivityRecord]) -> list[tuple[str, int]]:

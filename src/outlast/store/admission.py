@@ -213,29 +213,3 @@ def window_start(limit: Limit, now: float) -> float:
 def by_name(limits: Sequence[Limit]) -> list[Limit]:
     """The limits in the order admissions lock them (by name: no deadlocks)."""
     return sorted(limits, key=lambda limit: limit.name)
-
-
-# --- the SQL both dialects share (``mark`` is the placeholder) ----------------------
-
-
-def running_sql(table: str, mark: str) -> str:
-    return (
-        f"SELECT limit_key, count(*) FROM {table} "
-        f"WHERE name = {mark} AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key"
-    )
-
-
-def queue_sql(table: str, mark: str, lock: str = "") -> str:
-    return (
-        f"SELECT instance_id, task_id, limit_key FROM {table} "
-        f"WHERE name = {mark} AND owner IS NULL AND queued_at IS NOT NULL "
-        f"ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT {mark}{lock}"
-    )
-
-
-def prune_sql(table: str, mark: str) -> str:
-    return f"DELETE FROM {table} WHERE name = {mark} AND started_at <= {mark}"
-
-
-def started_sql(table: str, mark: str) -> str:
-    return f"SELECT count(*) FROM {table} WHERE name = {mark}"

@@ -13,6 +13,11 @@ INSTANCE_COLUMNS = (
     "instance_id, name, status, execution_id, created_at, updated_at, input, output, "
     "custom_status, failure, parent_instance_id, owner"
 )
+# An activity's row as both stores read it back into an ActivityRecord.
+ACTIVITY_COLUMNS = (
+    "instance_id, execution_id, task_id, name, input, owner, attempt, options, "
+    "limit_key, priority, queued_at"
+)
 # A finished instance takes no more turns, whoever asks (a stale cache elsewhere).
 TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 

@@ -32,7 +32,9 @@ from outlast.core.flow import Limit
 from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord, CommitBatch
 from outlast.store.postgres.connection import Conn, Database, Txn
+from outlast.store.postgres.rows import written_owned
 from outlast.store.postgres.statements import XID
+from outlast.store.sql import ACTIVITY_COLUMNS
 
 # The advisory lock's class (the first of its two int4 keys): "ol" in ASCII.
 _LOCK_CLASS = 0x6F6C
@@ -102,9 +104,8 @@ _LOG = (
 )
 
 
-_READ_BACK = """
-SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options,
-    limit_key, priority, queued_at FROM outlast_activities
+_READ_BACK = f"""
+SELECT {ACTIVITY_COLUMNS} FROM outlast_activities
 WHERE (instance_id, task_id) IN (SELECT * FROM unnest(%s::text[], %s::integer[]))
     AND owner IN (%s, %s)
 """
@@ -229,16 +230,15 @@ class Admitting:
 def queued_rows_owned(batch: CommitBatch, rejected: Collection[str]) -> list[ActivityRecord]:
     """The rows a commit with an admission writes owned by its worker, though its
     turns queued them (``owner_of_queued``): those of the turns it applied."""
-    a = batch.admission
-    if a is None:
+    owned = owner_of_queued(batch)
+    if owned is None:
         return []
-    names = {limit.name for limit in a.limits}
     return [
         r
         for t in batch.turns
         if t.instance_id not in rejected
         for r in t.activities
-        if r.queued_at is not None and r.owner is None and r.name in names
+        if written_owned(r, owned)
     ]
 
 
@@ -270,13 +270,11 @@ def admit(
     return admitting.collect(txn)
 
 
-def any_queued_sql(count: int) -> str:
-    """Whether any activity of ``count`` names waits in a queue (a read, first)."""
-    marks = ", ".join(["%s"] * count)
-    return (
-        f"SELECT 1 FROM outlast_activities WHERE name IN ({marks}) "
-        "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
-    )
+# Whether any activity of the names waits in a queue (a read, first).
+ANY_QUEUED = (
+    "SELECT 1 FROM outlast_activities WHERE name = ANY(%s::text[]) "
+    "AND owner IS NULL AND queued_at IS NOT NULL LIMIT 1"
+)
 
 
 def queue_slots(conn: Conn, slots: Sequence[ActivityRecord]) -> None:

@@ -37,6 +37,12 @@ def message_values(alias: str) -> str:
     return f"{alias}->>0, {alias}->>1, {alias}->>2, ({alias}->>3)::float8"
 
 
+def written_owned(a: ActivityRecord, owned: tuple[str, frozenset[str]] | None) -> bool:
+    """Whether :func:`activity_rows` writes ``a``, queued by its turn, owned by
+    ``owned``'s worker (one of ``owned``'s names, unowned, queued)."""
+    return owned is not None and a.owner is None and a.queued_at is not None and a.name in owned[1]
+
+
 def activity_rows(
     activities: Iterable[ActivityRecord], owned: tuple[str, frozenset[str]] | None = None
 ) -> list[list[Any]]:
@@ -51,12 +57,7 @@ def activity_rows(
             a.execution_id,
             a.name,
             a.input,
-            owned[0]
-            if owned is not None
-            and a.owner is None
-            and a.queued_at is not None
-            and a.name in owned[1]
-            else a.owner,
+            owned[0] if owned is not None and written_owned(a, owned) else a.owner,
             a.attempt,
             a.options,
             a.key,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from outlast.store.postgres.prepared import Statement
 from outlast.store.postgres.rows import activity_values, instance_values, message_values
-from outlast.store.sql import INSTANCE_COLUMNS, TERMINAL_SQL
+from outlast.store.sql import ACTIVITY_COLUMNS, INSTANCE_COLUMNS, TERMINAL_SQL
 
 CHANNEL = "outlast_changes"
 
@@ -183,11 +183,7 @@ ANY_FREE_ACTIVITY = (
     "SELECT 1 FROM outlast_activities WHERE owner IS NULL AND queued_at IS NULL LIMIT 1"
 )
 
-OWNED_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-    "limit_key, priority, queued_at FROM outlast_activities "
-    "WHERE owner = %s"
-)
+OWNED_ACTIVITIES = f"SELECT {ACTIVITY_COLUMNS} FROM outlast_activities WHERE owner = %s"
 
 # provider: PostgreSQL 15 and later say whether the default collation is libc's
 # ("c") or ICU's ("i"); older ones have only libc's.
@@ -207,9 +203,7 @@ WHERE c.oid = 'outlast_instances'::regclass
 """
 
 PENDING_ACTIVITIES = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-    "limit_key, priority, queued_at "
-    "FROM outlast_activities WHERE instance_id = %s ORDER BY task_id"
+    f"SELECT {ACTIVITY_COLUMNS} FROM outlast_activities WHERE instance_id = %s ORDER BY task_id"
 )
 
 CLAIM_ACTIVITIES = Statement(f"""

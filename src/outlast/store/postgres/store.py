@@ -30,9 +30,9 @@ from outlast.store.postgres.commit import (
 from outlast.store.postgres.commit_sql import shape_of
 from outlast.store.postgres.connection import Conn, Database, Txn
 from outlast.store.postgres.flow import (
+    ANY_QUEUED,
     Admitting,
     admit,
-    any_queued_sql,
     queue_slots,
     queued_rows_owned,
 )
@@ -153,7 +153,7 @@ class PostgresStore(PostgresClients, PostgresWorkers, PostgresSchedules, Store):
         if seen is not None and seen[0] == worker_id:
             if not seen[1]:
                 return []
-        elif not self._db.read(any_queued_sql(len(names)), names):
+        elif not self._db.read(ANY_QUEUED, (names,)):
             return []
 
         def body(conn: Conn, txn: Txn) -> list[ActivityRecord]:

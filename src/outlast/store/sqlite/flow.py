@@ -9,12 +9,20 @@ from collections.abc import Iterator, Sequence
 from outlast.core.flow import Limit
 from outlast.store import admission as adm
 from outlast.store.base import ActivityRecord
+from outlast.store.sql import ACTIVITY_COLUMNS
 from outlast.store.sqlite.rows import activity_of
 
-_RUNNING = adm.running_sql("activities", "?")
-_QUEUE = adm.queue_sql("activities", "?")
-_PRUNE = adm.prune_sql("limit_starts", "?")
-_STARTED = adm.started_sql("limit_starts", "?")
+_RUNNING = (
+    "SELECT limit_key, count(*) FROM activities "
+    "WHERE name = ? AND owner IS NOT NULL AND queued_at IS NOT NULL GROUP BY limit_key"
+)
+_QUEUE = (
+    "SELECT instance_id, task_id, limit_key FROM activities "
+    "WHERE name = ? AND owner IS NULL AND queued_at IS NOT NULL "
+    "ORDER BY priority DESC, queued_at, instance_id, task_id LIMIT ?"
+)
+_PRUNE = "DELETE FROM limit_starts WHERE name = ? AND started_at <= ?"
+_STARTED = "SELECT count(*) FROM limit_starts WHERE name = ?"
 # The chosen rows, in one statement (``{rows}``: a ``(?, ?)`` per row).
 _TAKE = (
     "UPDATE activities SET owner = CASE WHEN task_id < 0 THEN ? ELSE ? END "
@@ -27,9 +35,7 @@ _TAKE_ALL = (
     "RETURNING instance_id, task_id"
 )
 _READ_BACK = (
-    "SELECT instance_id, execution_id, task_id, name, input, owner, attempt, options, "
-    "limit_key, priority, queued_at FROM activities WHERE (instance_id, task_id) IN "
-    "(VALUES {rows})"
+    f"SELECT {ACTIVITY_COLUMNS} FROM activities WHERE (instance_id, task_id) IN (VALUES {{rows}})"
 )
 # SQLite's default limit on a statement's parameters is 32766; stay well below.
 _TAKE_CHUNK = 5000
