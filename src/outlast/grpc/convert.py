@@ -10,6 +10,7 @@ SDK fails a workflow whose history holds an orchestrator-completed event.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2, wrappers_pb2
@@ -31,6 +32,11 @@ def timestamp(ns: Nanos) -> timestamp_pb2.Timestamp:
 
 def nanos(ts: timestamp_pb2.Timestamp) -> Nanos:
     return int(ts.seconds) * NS_PER_SECOND + int(ts.nanos)
+
+
+def utc(ts: timestamp_pb2.Timestamp) -> datetime:
+    """``ts`` as an aware datetime (what the client's listing filters take)."""
+    return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
 
 
 def string(value: str | None) -> wrappers_pb2.StringValue | None:

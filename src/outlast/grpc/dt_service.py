@@ -10,7 +10,6 @@ back in line). Entities are not supported: their RPCs answer UNIMPLEMENTED.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -19,7 +18,7 @@ from outlast.core import history as h
 from outlast.core.codec import decode_event
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InvalidStateError
-from outlast.grpc.convert import nanos
+from outlast.grpc.convert import nanos, utc
 from outlast.grpc.flavor import Flavor
 from outlast.grpc.management import Management, state_of
 from outlast.grpc.workitems import WorkItemHub
@@ -101,8 +100,8 @@ class DurableTaskRpcs(Management):
         def read() -> tuple[list[InstanceRecord], str | None]:
             page = self.sync.list_workflows(
                 status=statuses,  # type: ignore[arg-type]
-                created_after=_dt(q.createdTimeFrom) if q.HasField("createdTimeFrom") else None,
-                created_before=_dt(q.createdTimeTo) if q.HasField("createdTimeTo") else None,
+                created_after=utc(q.createdTimeFrom) if q.HasField("createdTimeFrom") else None,
+                created_before=utc(q.createdTimeTo) if q.HasField("createdTimeTo") else None,
                 instance_id_prefix=prefix or None,
                 page_size=min(size, 10_000),
                 continuation_token=token or None,
@@ -231,10 +230,6 @@ def _refuse(why: str) -> Callable[[Any, Context], Any]:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, why)
 
     return refuse
-
-
-def _dt(ts: Any) -> datetime:
-    return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
 
 
 def _finished_between(record: InstanceRecord, after: float | None, before: float | None) -> bool:
