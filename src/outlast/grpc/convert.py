@@ -20,10 +20,6 @@ from outlast.core.times import NS_PER_SECOND, Nanos
 from outlast.errors import FailureDetails
 from outlast.grpc.flavor import DAPR, Flavor
 
-# The Dapr flavor's (each flavor has its own: Flavor.status_to_proto).
-STATUS_TO_PROTO: dict[str, int] = DAPR.status_to_proto
-STATUS_FROM_PROTO: dict[int, str] = DAPR.status_from_proto
-
 
 def timestamp(ns: Nanos) -> timestamp_pb2.Timestamp:
     seconds, nanos = divmod(ns, NS_PER_SECOND)

@@ -74,6 +74,9 @@ class WorkItemHub:
         self._histories: dict[str, EncodedHistory] = {}
         self._waiting: deque[QueuedTurn | QueuedActivity] = deque()  # no stream connected
         self._closed = False
+        # Work is encoded outside the lock for the likeliest stream (the newest
+        # one's flavor); _place re-encodes in the rare case, both flavors
+        # connected, that a stream of the other is picked.
         self._last_flavor: Flavor = DAPR
 
     # --- the worker's side (its threads) ---------------------------------------------
@@ -87,12 +90,6 @@ class WorkItemHub:
         # work (the worker then claims only what its own registry runs).
         return bool(self._streams)
 
-    def _flavor(self) -> Flavor:
-        # Encoded outside the lock for the likeliest stream (the newest one's
-        # flavor); _place re-encodes in the rare case, both flavors connected,
-        # that a stream of the other is picked.
-        return self._last_flavor
-
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
         iid = view.instance_id
@@ -100,7 +97,7 @@ class WorkItemHub:
         # needed to bring it up to date.
         history = self._histories.get(iid)
         if history is None or history.execution_id != view.execution_id:
-            history = self._new_history(work, self._flavor())
+            history = self._new_history(work, self._last_flavor)
         elif history.count > len(work.past):
             history = self._new_history(work, history.flavor)
         history.update(work)
@@ -126,7 +123,7 @@ class WorkItemHub:
             self._histories.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
-        flavor = self._flavor()
+        flavor = self._last_flavor
         item = activity_item(record, flavor)
         with self._lock:
             entry = QueuedActivity(record, item, flavor)
