@@ -94,22 +94,26 @@ class WorkItemHub:
         view = work.view
         iid = view.instance_id
         # Only this instance's one turn in flight touches its history: no lock
-        # needed to bring it up to date.
+        # needed to bring it up to date (but the dict is shared: it is written
+        # under the lock, which _dropped iterates it under).
         history = self._histories.get(iid)
         if history is None or history.execution_id != view.execution_id:
-            history = self._new_history(work, self._last_flavor)
+            history = EncodedHistory(view.execution_id, self._last_flavor)
         elif history.count > len(work.past):
-            history = self._new_history(work, history.flavor)
+            history = EncodedHistory(view.execution_id, history.flavor)
         history.update(work)
         entry = QueuedTurn(work, history, self._new_events(work, history.flavor))
         with self._lock:
+            self._histories[iid] = history
             self._turns[iid] = entry
             self._place(entry)
 
     def _new_history(self, work: TurnWork, flavor: Flavor) -> EncodedHistory:
+        """A fresh history of ``work``'s instance in ``flavor`` (lock held)."""
         history = self._histories[work.view.instance_id] = EncodedHistory(
             work.view.execution_id, flavor
         )
+        history.update(work)
         return history
 
     @staticmethod
@@ -161,7 +165,6 @@ class WorkItemHub:
         if entry.history.flavor is not stream.flavor:
             # Both flavors connected and the other picked (rare): encode afresh.
             entry.history = self._new_history(entry.work, stream.flavor)
-            entry.history.update(entry.work)
             entry.new = self._new_events(entry.work, stream.flavor)
         stream.push(self._turn_item(entry, stream))
 
