@@ -132,16 +132,17 @@ class DurableTaskRpcs(Management):
         def read() -> tuple[list[str], str | None]:
             ids: list[str] = []
             nonlocal token
-            # Filter pages until one page's worth matched (or the store ran out).
+            # Filter pages until one page's worth matched (or the store ran out);
+            # a page's states carry when each finished (no record to read again).
             while len(ids) < size:
                 page = self.sync.list_workflows(
                     status=statuses,  # type: ignore[arg-type]
                     page_size=min(size, 10_000),
                     continuation_token=token or None,
                 )
-                for r in self._records(s.instance_id for s in page.states):
-                    if _finished_between(r, after, before):
-                        ids.append(r.instance_id)
+                for state in page.states:
+                    if _finished_between(state.last_updated_at.timestamp(), after, before):
+                        ids.append(state.instance_id)
                 token = page.continuation_token
                 if not token:
                     break
@@ -232,7 +233,7 @@ def _refuse(why: str) -> Callable[[Any, Context], Any]:
     return refuse
 
 
-def _finished_between(record: InstanceRecord, after: float | None, before: float | None) -> bool:
-    if after is not None and record.updated_at < after:
+def _finished_between(updated_at: float, after: float | None, before: float | None) -> bool:
+    if after is not None and updated_at < after:
         return False
-    return before is None or record.updated_at <= before
+    return before is None or updated_at <= before
