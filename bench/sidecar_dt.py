@@ -12,46 +12,15 @@ probes through ``TaskHubGrpcClient`` and prints the figures as one JSON line.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
-import time
-from typing import Any
 
 from durabletask import client as dt_client
-from durabletask import task
 from durabletask import worker as dt_worker
 
 from bench.sidecar import measure
-
-STEPS = 10
-
-
-def step(ctx: task.ActivityContext, n: int) -> int:
-    return n + 1
-
-
-def chain10(ctx: task.OrchestrationContext, n: int) -> Any:
-    for _ in range(STEPS):
-        n = yield ctx.call_activity(step, input=n)
-    return n
-
-
-def clock(ctx: task.ActivityContext, _: Any) -> float:
-    return time.time()
-
-
-def first_activity(ctx: task.OrchestrationContext, _: Any) -> Any:
-    return (yield ctx.call_activity(clock))
-
-
-def pid(ctx: task.ActivityContext, _: Any) -> int:
-    return os.getpid()
-
-
-def whoami(ctx: task.OrchestrationContext, _: Any) -> Any:
-    return (yield ctx.call_activity(pid))
+from bench.sidecar_workflows import ACTIVITIES, WORKFLOWS
 
 
 def _until_stopped() -> None:
@@ -70,9 +39,9 @@ def backend(port: int) -> None:
 
 def worker(port: int) -> None:
     w = dt_worker.TaskHubGrpcWorker(host_address=f"127.0.0.1:{port}")
-    for o in (chain10, first_activity, whoami):
+    for o in WORKFLOWS:
         w.add_orchestrator(o)
-    for a in (step, clock, pid):
+    for a in ACTIVITIES:
         w.add_activity(a)
     w.start()
     _until_stopped()
