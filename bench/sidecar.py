@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,39 +84,60 @@ def _server(run: str, tmp: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([str(BIN / "outlast"), "serve", "--store", store, *http, *ports])
 
 
-def _drive_dapr(
-    port: int, chains: int, probes: int, server: int, workers: list[int]
+def measure(
+    schedule: Callable[[str, Any], str],
+    wait: Callable[[str, int], Any],
+    chains: int,
+    probes: int,
+    server: int,
+    workers: list[int],
 ) -> dict[str, Any]:
-    """The driver for the Dapr SDK, in this process (the same steps as sidecar_dt's)."""
-    from dapr.ext.workflow import DaprWorkflowClient
-
-    client = DaprWorkflowClient(host="127.0.0.1", port=str(port))
+    """S2 and the latency probes through an SDK's client, the same steps for each
+    SDK: ``schedule(workflow, input)`` starts one and answers its instance ID,
+    ``wait(instance ID, timeout)`` answers its final state (or None)."""
     seen: set[int] = set()
     deadline = time.monotonic() + 120
     while seen != set(workers):
         if time.monotonic() > deadline:
             raise RuntimeError(f"SDK workers not all connected: {seen} of {workers}")
-        ids = [client.schedule_new_workflow("whoami") for _ in range(4 * len(workers))]
+        ids = [schedule("whoami", None) for _ in range(4 * len(workers))]
         for iid in ids:
-            state = client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
+            state = wait(iid, 60)
             assert state is not None and state.serialized_output is not None, state
             seen.add(int(state.serialized_output))
     cpu0, wcpu0 = _cpu(server), sum(_cpu(w) for w in workers)
     t0 = time.perf_counter()
-    ids = [client.schedule_new_workflow("chain10", input=0) for _ in range(chains)]
+    ids = [schedule("chain10", 0) for _ in range(chains)]
     for iid in ids:
-        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=600)
+        state = wait(iid, 600)
         assert state is not None and state.serialized_output == "10", state
     wall = time.perf_counter() - t0
     cpu, wcpu = _cpu(server) - cpu0, sum(_cpu(w) for w in workers) - wcpu0
     latencies = []
     for _ in range(probes):
         started = time.time()
-        iid = client.schedule_new_workflow("first_activity")
-        state = client.wait_for_workflow_completion(iid, timeout_in_seconds=60)
+        iid = schedule("first_activity", None)
+        state = wait(iid, 60)
         assert state is not None and state.serialized_output is not None, state
         latencies.append((float(state.serialized_output) - started) * 1000)
     return {"wall": wall, "cpu": cpu, "wcpu": wcpu, "latencies": latencies}
+
+
+def _drive_dapr(
+    port: int, chains: int, probes: int, server: int, workers: list[int]
+) -> dict[str, Any]:
+    """The driver for the Dapr SDK, in this process (sidecar_dt's drives its own)."""
+    from dapr.ext.workflow import DaprWorkflowClient
+
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(port))
+    return measure(
+        lambda name, input: client.schedule_new_workflow(name, input=input),
+        lambda iid, timeout: client.wait_for_workflow_completion(iid, timeout_in_seconds=timeout),
+        chains,
+        probes,
+        server,
+        workers,
+    )
 
 
 def run(run: str, chains: int, nworkers: int, probes: int, profile: str | None) -> dict[str, float]:

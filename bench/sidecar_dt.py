@@ -12,45 +12,15 @@ probes through ``TaskHubGrpcClient`` and prints the figures as one JSON line.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
-import time
-from pathlib import Path
-from typing import Any
 
 from durabletask import client as dt_client
-from durabletask import task
 from durabletask import worker as dt_worker
 
-STEPS = 10
-
-
-def step(ctx: task.ActivityContext, n: int) -> int:
-    return n + 1
-
-
-def chain10(ctx: task.OrchestrationContext, n: int) -> Any:
-    for _ in range(STEPS):
-        n = yield ctx.call_activity(step, input=n)
-    return n
-
-
-def clock(ctx: task.ActivityContext, _: Any) -> float:
-    return time.time()
-
-
-def first_activity(ctx: task.OrchestrationContext, _: Any) -> Any:
-    return (yield ctx.call_activity(clock))
-
-
-def pid(ctx: task.ActivityContext, _: Any) -> int:
-    return os.getpid()
-
-
-def whoami(ctx: task.OrchestrationContext, _: Any) -> Any:
-    return (yield ctx.call_activity(pid))
+from bench.sidecar import measure
+from bench.sidecar_workflows import ACTIVITIES, WORKFLOWS
 
 
 def _until_stopped() -> None:
@@ -69,47 +39,26 @@ def backend(port: int) -> None:
 
 def worker(port: int) -> None:
     w = dt_worker.TaskHubGrpcWorker(host_address=f"127.0.0.1:{port}")
-    for o in (chain10, first_activity, whoami):
+    for o in WORKFLOWS:
         w.add_orchestrator(o)
-    for a in (step, clock, pid):
+    for a in ACTIVITIES:
         w.add_activity(a)
     w.start()
     _until_stopped()
     w.stop()
 
 
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def drive(port: int, chains: int, probes: int, server: int, workers: list[int]) -> None:
     c = dt_client.TaskHubGrpcClient(host_address=f"127.0.0.1:{port}")
-    seen: set[int] = set()
-    deadline = time.monotonic() + 120
-    while seen != set(workers):
-        assert time.monotonic() < deadline, f"SDK workers not all connected: {seen}"
-        ids = [c.schedule_new_orchestration(whoami) for _ in range(4 * len(workers))]
-        for iid in ids:
-            state = c.wait_for_orchestration_completion(iid, timeout=60)
-            assert state is not None and state.serialized_output is not None, state
-            seen.add(int(state.serialized_output))
-    cpu0, wcpu0 = _cpu(server), sum(_cpu(w) for w in workers)
-    t0 = time.perf_counter()
-    ids = [c.schedule_new_orchestration(chain10, input=0) for _ in range(chains)]
-    for iid in ids:
-        state = c.wait_for_orchestration_completion(iid, timeout=600)
-        assert state is not None and state.serialized_output == "10", state
-    wall = time.perf_counter() - t0
-    cpu, wcpu = _cpu(server) - cpu0, sum(_cpu(w) for w in workers) - wcpu0
-    latencies = []
-    for _ in range(probes):
-        started = time.time()
-        iid = c.schedule_new_orchestration(first_activity)
-        state = c.wait_for_orchestration_completion(iid, timeout=60)
-        assert state is not None and state.serialized_output is not None, state
-        latencies.append((float(state.serialized_output) - started) * 1000)
-    print(json.dumps({"wall": wall, "cpu": cpu, "wcpu": wcpu, "latencies": latencies}))
+    r = measure(
+        lambda name, input: c.schedule_new_orchestration(name, input=input),
+        lambda iid, timeout: c.wait_for_orchestration_completion(iid, timeout=timeout),
+        chains,
+        probes,
+        server,
+        workers,
+    )
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

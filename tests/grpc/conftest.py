@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,13 @@ from tests.conftest import RuntimeFactory
 
 dapr_wf = pytest.importorskip("dapr.ext.workflow")
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -53,11 +61,7 @@ def start_worker(sidecar: Sidecar) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    deadline = time.monotonic() + 30
-    while sidecar.server.hub.connected <= before:
-        assert proc.poll() is None, "the Dapr SDK worker exited"
-        assert time.monotonic() < deadline, "the Dapr SDK worker did not connect"
-        time.sleep(0.05)
+    wait_connected(sidecar.server, before, proc)
     return proc
 
 
@@ -134,9 +138,14 @@ class DurableTaskApp:
             self.proc.stdout.close()
 
 
-def wait_connected(server: SidecarServer, before: int) -> None:
+def wait_connected(
+    server: SidecarServer, before: int, proc: subprocess.Popen[Any] | None = None
+) -> None:
+    """Until more than ``before`` streams are open on ``server``'s hub (``proc``:
+    the worker's process, which must not exit meanwhile)."""
     deadline = time.monotonic() + 30
     while server.hub.connected <= before:
+        assert proc is None or proc.poll() is None, "the SDK worker exited"
         assert time.monotonic() < deadline, "the SDK worker did not connect"
         time.sleep(0.05)
 

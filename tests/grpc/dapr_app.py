@@ -7,26 +7,12 @@ import os
 import signal
 import sys
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
 import dapr.ext.workflow as wf
 
-
-def hello(ctx: wf.WorkflowActivityContext, name: str) -> str:
-    return f"Hello {name}!"
-
-
-def chain(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
-    a = yield ctx.call_activity(hello, input="Tokyo")
-    b = yield ctx.call_activity(hello, input="Seattle")
-    c = yield ctx.call_activity(hello, input="London")
-    return [a, b, c]
-
-
-def square(ctx: wf.WorkflowActivityContext, n: int) -> int:
-    return n * n
+from tests.grpc.sdk_activities import chain, cube, hello, slow_item, square
 
 
 def fan(ctx: wf.DaprWorkflowContext, count: int) -> Any:
@@ -49,10 +35,6 @@ def short_approval(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
     timeout = ctx.create_timer(timedelta(seconds=1))
     winner = yield wf.when_any([event, timeout])
     return "timed out" if winner == timeout else "approved"
-
-
-def cube(ctx: wf.WorkflowActivityContext, n: int) -> int:
-    return n * n * n
 
 
 def child(ctx: wf.DaprWorkflowContext, n: int) -> Any:
@@ -96,14 +78,6 @@ def waiter(ctx: wf.DaprWorkflowContext, _: Any) -> Any:
     value = yield ctx.wait_for_external_event("go")
     first = yield ctx.call_activity(hello, input=str(value))
     return first
-
-
-def slow_item(ctx: wf.WorkflowActivityContext, n: int) -> int:
-    """Notes each run in $OUTLAST_TEST_RUNS (for the fault tests), then takes a while."""
-    with open(os.environ["OUTLAST_TEST_RUNS"], "a") as runs:
-        runs.write(f"{n}\n")
-    time.sleep(0.3)
-    return n
 
 
 def slow_fan(ctx: wf.DaprWorkflowContext, count: int) -> Any:

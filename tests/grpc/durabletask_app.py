@@ -1,7 +1,7 @@
 """The Microsoft ``durabletask`` SDK app of tests/grpc, in a process of its own.
 
 ``python -m tests.grpc.durabletask_app PORT [--tls]`` runs a ``TaskHubGrpcWorker``
-with the seed patterns below against the sidecar's Microsoft-flavor port, and
+with the seed patterns (here and in ``sdk_activities.py``) against the sidecar's Microsoft-flavor port, and
 answers ``TaskHubGrpcClient`` calls sent as JSON lines on stdin (one JSON line
 back on stdout each). It cannot run inside pytest: the SDK's generated protos
 and the Dapr SDK's (which the test process imports) declare no package, so they
@@ -12,9 +12,7 @@ collide in protobuf's process-wide descriptor pool. ``--tls``: a secure channel
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 import traceback
 from dataclasses import fields, is_dataclass
 from datetime import timedelta
@@ -24,21 +22,11 @@ from durabletask import client as dt_client
 from durabletask import task, worker
 from durabletask.internal import orchestrator_service_pb2 as pb
 
+from tests.grpc.sdk_activities import chain, cube, hello, slow_item, square
+
 # --- activities -------------------------------------------------------------------
 
 _attempts: dict[str, int] = {}
-
-
-def hello(ctx: task.ActivityContext, name: str) -> str:
-    return f"Hello {name}!"
-
-
-def square(ctx: task.ActivityContext, n: int) -> int:
-    return n * n
-
-
-def cube(ctx: task.ActivityContext, n: int) -> int:
-    return n * n * n
 
 
 def flaky(ctx: task.ActivityContext, key: str) -> str:
@@ -57,22 +45,7 @@ def broken(ctx: task.ActivityContext, key: str) -> str:
     return f"{key} mended"
 
 
-def slow_item(ctx: task.ActivityContext, n: int) -> int:
-    """Notes each run in $OUTLAST_TEST_RUNS (for the fault test), then takes a while."""
-    with open(os.environ["OUTLAST_TEST_RUNS"], "a") as runs:
-        runs.write(f"{n}\n")
-    time.sleep(0.3)
-    return n
-
-
 # --- orchestrators ------------------------------------------------------------------
-
-
-def chain(ctx: task.OrchestrationContext, _: Any) -> Any:
-    a = yield ctx.call_activity(hello, input="Tokyo")
-    b = yield ctx.call_activity(hello, input="Seattle")
-    c = yield ctx.call_activity(hello, input="London")
-    return [a, b, c]
 
 
 def fan(ctx: task.OrchestrationContext, count: int) -> Any:

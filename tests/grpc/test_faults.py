@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.grpc.conftest import DurableTaskApp, Sidecar, start_worker, wait_connected
+from tests.grpc.conftest import DurableTaskApp, Sidecar, free_port, start_worker, wait_connected
 
 COUNT = 24
 
@@ -67,13 +67,12 @@ def test_a_killed_server_loses_nothing(
     completes."""
     import dapr.ext.workflow as wf
 
-    from tests.grpc.test_serve import _free_port
     from tests.http.test_serve import outlast_serve
 
     runs = tmp_path / "runs.txt"
     runs.touch()
     monkeypatch.setenv("OUTLAST_TEST_RUNS", str(runs))
-    port = _free_port()
+    port = free_port()
     args = ["tests.grpc.serve_app:runtime", "--store", store_url, "--grpc-port", str(port)]
     root = Path(__file__).resolve().parents[2]
     worker = subprocess.Popen([sys.executable, "-m", "tests.grpc.dapr_app", str(port)], cwd=root)

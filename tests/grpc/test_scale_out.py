@@ -4,7 +4,6 @@ has no SDK worker (that server does not claim what it cannot run)."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,17 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests import pg
-from tests.grpc.conftest import ROOT, dapr_wf
+from tests.grpc.conftest import ROOT, dapr_wf, free_port
 from tests.http.test_serve import outlast_serve
 
 CHAIN = '["Hello Tokyo!", "Hello Seattle!", "Hello London!"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def pg_url() -> Iterator[str]:
 def test_an_sdk_worker_on_one_server_runs_what_another_server_was_given(
     pg_url: str, tmp_path: Path
 ) -> None:
-    with_worker, without = _free_port(), _free_port()
+    with_worker, without = free_port(), free_port()
     args = ["--store", pg_url, "--log-level", "warning", "--grpc-port"]
     with (
         outlast_serve([*args, str(with_worker)], tmp_path),

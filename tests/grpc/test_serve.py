@@ -12,19 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.grpc.conftest import ROOT, DurableTaskApp
+from tests.grpc.conftest import ROOT, DurableTaskApp, free_port
 from tests.http.test_serve import outlast_serve
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_http_start_runs_on_the_sdk_worker(store_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with outlast_serve(["--store", store_url, "--grpc-port", str(port)], tmp_path) as (proc, url):
         assert f"grpc       127.0.0.1:{port}" in proc.banner
         worker = subprocess.Popen(
@@ -81,7 +74,7 @@ def test_a_busy_grpc_port_is_a_clean_error(store_url: str, tmp_path: Path) -> No
 def test_durabletask_port_from_the_environment_serves_the_microsoft_sdk(
     store_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {"OUTLAST_DURABLETASK_PORT": str(port)}
     with outlast_serve(["--store", store_url, "--grpc-port", "0"], tmp_path, env) as (proc, url):
         assert f"grpc       127.0.0.1:{port} (durabletask SDKs)" in proc.banner

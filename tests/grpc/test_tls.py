@@ -5,7 +5,6 @@ over a secure channel that trusts it; a plain-text client is refused."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -13,17 +12,10 @@ import pytest
 from google.protobuf import empty_pb2
 
 import grpc
-from tests.grpc.conftest import DurableTaskApp
+from tests.grpc.conftest import DurableTaskApp, free_port
 from tests.http.test_serve import outlast_command, outlast_serve
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _self_signed(where: Path) -> tuple[Path, Path]:
@@ -51,7 +43,7 @@ def _hello(channel: grpc.Channel) -> None:
 
 def test_both_grpc_ports_serve_tls(store_url: str, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    dapr, dt = _free_port(), _free_port()
+    dapr, dt = free_port(), free_port()
     args = ["--store", store_url, "--grpc-port", str(dapr), "--durabletask-port", str(dt)]
     args += ["--grpc-cert", str(cert), "--grpc-key", str(key)]
     with outlast_serve(args, tmp_path) as (proc, _url):

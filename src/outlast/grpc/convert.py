@@ -10,6 +10,7 @@ SDK fails a workflow whose history holds an orchestrator-completed event.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2, wrappers_pb2
@@ -19,10 +20,6 @@ from outlast.core.times import NS_PER_SECOND, Nanos
 from outlast.errors import FailureDetails
 from outlast.grpc.flavor import DAPR, Flavor
 
-# The Dapr flavor's (each flavor has its own: Flavor.status_to_proto).
-STATUS_TO_PROTO: dict[str, int] = DAPR.status_to_proto
-STATUS_FROM_PROTO: dict[int, str] = DAPR.status_from_proto
-
 
 def timestamp(ns: Nanos) -> timestamp_pb2.Timestamp:
     seconds, nanos = divmod(ns, NS_PER_SECOND)
@@ -31,6 +28,11 @@ def timestamp(ns: Nanos) -> timestamp_pb2.Timestamp:
 
 def nanos(ts: timestamp_pb2.Timestamp) -> Nanos:
     return int(ts.seconds) * NS_PER_SECOND + int(ts.nanos)
+
+
+def utc(ts: timestamp_pb2.Timestamp) -> datetime:
+    """``ts`` as an aware datetime (what the client's listing filters take)."""
+    return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
 
 
 def string(value: str | None) -> wrappers_pb2.StringValue | None:

@@ -10,7 +10,6 @@ back in line). Entities are not supported: their RPCs answer UNIMPLEMENTED.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -19,7 +18,7 @@ from outlast.core import history as h
 from outlast.core.codec import decode_event
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.errors import InvalidStateError
-from outlast.grpc.convert import nanos
+from outlast.grpc.convert import nanos, utc
 from outlast.grpc.flavor import Flavor
 from outlast.grpc.management import Management, state_of
 from outlast.grpc.workitems import WorkItemHub
@@ -101,8 +100,8 @@ class DurableTaskRpcs(Management):
         def read() -> tuple[list[InstanceRecord], str | None]:
             page = self.sync.list_workflows(
                 status=statuses,  # type: ignore[arg-type]
-                created_after=_dt(q.createdTimeFrom) if q.HasField("createdTimeFrom") else None,
-                created_before=_dt(q.createdTimeTo) if q.HasField("createdTimeTo") else None,
+                created_after=utc(q.createdTimeFrom) if q.HasField("createdTimeFrom") else None,
+                created_before=utc(q.createdTimeTo) if q.HasField("createdTimeTo") else None,
                 instance_id_prefix=prefix or None,
                 page_size=min(size, 10_000),
                 continuation_token=token or None,
@@ -133,16 +132,17 @@ class DurableTaskRpcs(Management):
         def read() -> tuple[list[str], str | None]:
             ids: list[str] = []
             nonlocal token
-            # Filter pages until one page's worth matched (or the store ran out).
+            # Filter pages until one page's worth matched (or the store ran out);
+            # a page's states carry when each finished (no record to read again).
             while len(ids) < size:
                 page = self.sync.list_workflows(
                     status=statuses,  # type: ignore[arg-type]
                     page_size=min(size, 10_000),
                     continuation_token=token or None,
                 )
-                for r in self._records(s.instance_id for s in page.states):
-                    if _finished_between(r, after, before):
-                        ids.append(r.instance_id)
+                for state in page.states:
+                    if _finished_between(state.last_updated_at.timestamp(), after, before):
+                        ids.append(state.instance_id)
                 token = page.continuation_token
                 if not token:
                     break
@@ -233,11 +233,7 @@ def _refuse(why: str) -> Callable[[Any, Context], Any]:
     return refuse
 
 
-def _dt(ts: Any) -> datetime:
-    return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
-
-
-def _finished_between(record: InstanceRecord, after: float | None, before: float | None) -> bool:
-    if after is not None and record.updated_at < after:
+def _finished_between(updated_at: float, after: float | None, before: float | None) -> bool:
+    if after is not None and updated_at < after:
         return False
-    return before is None or record.updated_at <= before
+    return before is None or updated_at <= before

@@ -1,5 +1,5 @@
 """The client RPCs, onto outlast's client and store (both flavors: ``flavor.py``;
-the Microsoft flavor's own ones are in ``dt_management.py``).
+the Microsoft flavor's own ones are in ``dt_service.py``).
 
 Payloads arrive as JSON text and are stored as they are (never decoded and
 re-encoded). Blocking store calls run in worker threads; the waits hold none
@@ -13,7 +13,6 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -32,7 +31,7 @@ from outlast.errors import (
     InvalidStateError,
     TimeoutError,
 )
-from outlast.grpc.convert import events_to_proto, failure_to_proto, nanos, timestamp
+from outlast.grpc.convert import events_to_proto, failure_to_proto, nanos, timestamp, utc
 from outlast.grpc.flavor import DAPR, Flavor
 from outlast.grpc.gen.dapr import orchestrator_service_pb2 as svc  # the Dapr-only RPCs
 from outlast.store.base import InstanceRecord, Message, pending_record
@@ -229,8 +228,8 @@ class Management:
             def by_filter() -> int:
                 return self.sync.purge_workflows(
                     status=statuses,  # type: ignore[arg-type]
-                    created_after=_dt(f.createdTimeFrom) if f.HasField("createdTimeFrom") else None,
-                    created_before=_dt(f.createdTimeTo) if f.HasField("createdTimeTo") else None,
+                    created_after=utc(f.createdTimeFrom) if f.HasField("createdTimeFrom") else None,
+                    created_before=utc(f.createdTimeTo) if f.HasField("createdTimeTo") else None,
                 )
 
             count = await self._run(context, by_filter)
@@ -312,10 +311,6 @@ class Management:
 
         iid = await self._run(context, rerun)
         return svc.RerunWorkflowFromEventResponse(newInstanceID=iid)
-
-
-def _dt(ts: Any) -> datetime:
-    return datetime.fromtimestamp(nanos(ts) / 1e9, UTC)
 
 
 def _replaceable(req: Any, flavor: Flavor) -> frozenset[str] | None:

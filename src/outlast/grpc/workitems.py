@@ -74,6 +74,9 @@ class WorkItemHub:
         self._histories: dict[str, EncodedHistory] = {}
         self._waiting: deque[QueuedTurn | QueuedActivity] = deque()  # no stream connected
         self._closed = False
+        # Work is encoded outside the lock for the likeliest stream (the newest
+        # one's flavor); _place re-encodes in the rare case, both flavors
+        # connected, that a stream of the other is picked.
         self._last_flavor: Flavor = DAPR
 
     # --- the worker's side (its threads) ---------------------------------------------
@@ -87,32 +90,30 @@ class WorkItemHub:
         # work (the worker then claims only what its own registry runs).
         return bool(self._streams)
 
-    def _flavor(self) -> Flavor:
-        # Encoded outside the lock for the likeliest stream (the newest one's
-        # flavor); _place re-encodes in the rare case, both flavors connected,
-        # that a stream of the other is picked.
-        return self._last_flavor
-
     def dispatch(self, work: TurnWork) -> None:
         view = work.view
         iid = view.instance_id
         # Only this instance's one turn in flight touches its history: no lock
-        # needed to bring it up to date.
+        # needed to bring it up to date (but the dict is shared: it is written
+        # under the lock, which _dropped iterates it under).
         history = self._histories.get(iid)
         if history is None or history.execution_id != view.execution_id:
-            history = self._new_history(work, self._flavor())
+            history = EncodedHistory(view.execution_id, self._last_flavor)
         elif history.count > len(work.past):
-            history = self._new_history(work, history.flavor)
+            history = EncodedHistory(view.execution_id, history.flavor)
         history.update(work)
         entry = QueuedTurn(work, history, self._new_events(work, history.flavor))
         with self._lock:
+            self._histories[iid] = history
             self._turns[iid] = entry
             self._place(entry)
 
     def _new_history(self, work: TurnWork, flavor: Flavor) -> EncodedHistory:
+        """A fresh history of ``work``'s instance in ``flavor`` (lock held)."""
         history = self._histories[work.view.instance_id] = EncodedHistory(
             work.view.execution_id, flavor
         )
+        history.update(work)
         return history
 
     @staticmethod
@@ -126,7 +127,7 @@ class WorkItemHub:
             self._histories.pop(instance_id, None)
 
     def submit(self, record: ActivityRecord) -> None:
-        flavor = self._flavor()
+        flavor = self._last_flavor
         item = activity_item(record, flavor)
         with self._lock:
             entry = QueuedActivity(record, item, flavor)
@@ -164,7 +165,6 @@ class WorkItemHub:
         if entry.history.flavor is not stream.flavor:
             # Both flavors connected and the other picked (rare): encode afresh.
             entry.history = self._new_history(entry.work, stream.flavor)
-            entry.history.update(entry.work)
             entry.new = self._new_events(entry.work, stream.flavor)
         stream.push(self._turn_item(entry, stream))
 
