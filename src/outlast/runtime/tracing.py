@@ -69,16 +69,18 @@ class Tracing:
         self._provider = provider
         self._tracer = (provider or trace).get_tracer("outlast")
         self._runs: OrderedDict[str, _Run] = OrderedDict()
+        self._on = provider is not None
 
     @property
     def on(self) -> bool:
-        """A tracer provider is set (without one every span would be a no-op)."""
-        if self._provider is not None:
-            return True
-        provider = self._trace.get_tracer_provider()
-        return not isinstance(
-            provider, self._trace.ProxyTracerProvider | self._trace.NoOpTracerProvider
-        )
+        """A tracer provider is set (without one every span would be a no-op). Once
+        it is, it stays: OpenTelemetry sets the global provider only once."""
+        if not self._on:
+            provider = self._trace.get_tracer_provider()
+            self._on = not isinstance(
+                provider, self._trace.ProxyTracerProvider | self._trace.NoOpTracerProvider
+            )
+        return self._on
 
     def _parent(self, traceparent: str | None) -> Any:
         span_context = span_context_of(traceparent)
