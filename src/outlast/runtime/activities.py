@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from outlast.core.context import ActivityContext
 from outlast.core.registry import Definition, Registry
-from outlast.core.serialization import encode_payload, from_json
+from outlast.core.serialization import encode_payload
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
 from outlast.runtime.logs import activity_outcome
@@ -164,9 +164,7 @@ class ActivityExecutor:
         started = time.perf_counter()
         span = self._open_span(record)
         try:
-            args: tuple[Any, ...] = (ctx,)
-            if d.takes_input:
-                args += (from_json(record.input, d.input_hint),)
+            args = d.arguments(ctx, record.input)
             outcome = _succeeded(record, self._encode(d.fn(*args), record))
         except BaseException as e:
             # Whatever the activity raises (SystemExit included) fails that activity
@@ -217,9 +215,7 @@ class ActivityExecutor:
                 started = time.perf_counter()
                 span = self._open_span(record)
                 try:
-                    args: tuple[Any, ...] = (ctx,)
-                    if d.takes_input:
-                        args += (from_json(record.input, d.input_hint),)
+                    args = d.arguments(ctx, record.input)
                     outcome = _succeeded(record, self._encode(await d.fn(*args), record))
                 except (Exception, SystemExit, KeyboardInterrupt) as e:
                     outcome = _failed(record, e, ctx)
