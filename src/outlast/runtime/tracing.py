@@ -1,8 +1,9 @@
 """OpenTelemetry spans: one per workflow run, one per activity attempt.
 
 Used only when ``opentelemetry-api`` is installed (``outlast[otel]``) and a
-tracer provider is set (an SDK configured); otherwise the worker holds no
-``Tracing`` and pays one ``is None`` check.
+tracer provider is set (an SDK configured). Without the API the worker holds no
+``Tracing`` and pays one ``is None`` check; with it but no provider yet, each
+turn and attempt asks the API whether one has been set since (``Tracing.on``).
 
 A run's span ("workflow NAME") starts with the run's first turn in this
 process, as a child of the context its start recorded (``ExecutionStarted``'s
