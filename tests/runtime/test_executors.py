@@ -51,12 +51,15 @@ class ThreadedRemote:
         self.work.put(None)
         self._thread.join()
 
+    def _await_worker(self) -> None:
+        # The test sets `worker` right after start(), which may already dispatch.
+        deadline = time.monotonic() + 10
+        while self.worker is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+
     def _serve(self) -> None:
         while (work := self.work.get()) is not None:
-            # The test sets `worker` right after start(), which may already dispatch.
-            deadline = time.monotonic() + 10
-            while self.worker is None and time.monotonic() < deadline:
-                time.sleep(0.001)
+            self._await_worker()
             assert self.worker is not None
             events = [*work.past, *work.new]
             self.seen.append(
@@ -136,10 +139,7 @@ class HoldingRemote(ThreadedRemote):
 
     def _serve(self) -> None:
         while (work := self.work.get()) is not None:
-            # The test sets `worker` right after start(), which may already dispatch.
-            deadline = time.monotonic() + 10
-            while self.worker is None and time.monotonic() < deadline:
-                time.sleep(0.001)
+            self._await_worker()
             assert self.worker is not None
             if any(isinstance(e, h.TaskScheduled) for e in work.past):
                 self.held.append(work)

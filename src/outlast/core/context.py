@@ -90,17 +90,15 @@ class WorkflowContext:
         flow = None
         if key is not None or priority:
             flow = (check_key(key), check_priority(priority))
+        timeouts = None
         if (
-            start_to_close_timeout is None
-            and schedule_to_close_timeout is None
-            and heartbeat_timeout is None
+            start_to_close_timeout is not None
+            or schedule_to_close_timeout is not None
+            or heartbeat_timeout is not None
         ):
-            if flow is None:
-                return self._ex.call_activity(activity, input, retry_policy)
-            return self._ex.call_activity(activity, input, retry_policy, None, flow)
-        timeouts = ActivityTimeouts(
-            start_to_close_timeout, schedule_to_close_timeout, heartbeat_timeout
-        )
+            timeouts = ActivityTimeouts(
+                start_to_close_timeout, schedule_to_close_timeout, heartbeat_timeout
+            )
         return self._ex.call_activity(activity, input, retry_policy, timeouts, flow)
 
     def call_child_workflow(

@@ -68,10 +68,7 @@ class EventHandlers(Commands):
         self.trace_context = event.trace_context
         self.version = definition.version
         try:
-            args: tuple[Any, ...] = (self._ctx,)
-            if definition.takes_input:
-                args += (from_json(event.input, definition.input_hint),)
-            result = definition.fn(*args)
+            result = definition.fn(*definition.arguments(self._ctx, event.input))
         except BaseException as e:
             self._fail(e)
             return

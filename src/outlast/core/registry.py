@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from outlast.core.context import WorkflowContext
-from outlast.core.serialization import parameter_hint, return_hint
+from outlast.core.serialization import from_json, parameter_hint, return_hint
 from outlast.errors import RegistrationError, UnknownActivityError, UnknownWorkflowError
 
 
@@ -51,6 +51,13 @@ class Definition:
             is_async=inspect.iscoroutinefunction(fn),
             version=version,
         )
+
+    def arguments(self, ctx: Any, input: str | None) -> tuple[Any, ...]:
+        """What ``fn`` is called with: ``ctx``, then the decoded ``input`` if it
+        takes one."""
+        if self.takes_input:
+            return (ctx, from_json(input, self.input_hint))
+        return (ctx,)
 
 
 def version_key(version: str | None) -> tuple[tuple[int, int | str], ...]:

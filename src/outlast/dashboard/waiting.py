@@ -47,7 +47,6 @@ def waiting_on(
     failure: Mapping[str, Any] | None = None,
     workers: Mapping[int, str | None] | None = None,
     suspended_reason: str | None = None,
-    extra: Sequence[Wait] = (),
     capped: Mapping[int, str] | None = None,
 ) -> list[Wait]:
     """The waits of an instance in ``status``. ``workers``: the pending activities'
@@ -82,7 +81,6 @@ def waiting_on(
         for bar in timeline.open_bars()
         if bar.kind != tl.SUSPENDED
     )
-    waits.extend(extra)
     if status == "RUNNING" and not waits:
         waits.append(
             Wait(

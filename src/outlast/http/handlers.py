@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from outlast.client.client import IfExists, WorkflowClient
 from outlast.client.dapr_json import history_json, list_json, status_json
-from outlast.client.state import PendingActivity
+from outlast.client.state import PendingActivity, WorkflowState
 from outlast.core.flow import check_key, check_priority
 from outlast.core.status import TERMINAL_STATUSES, WorkflowStatus
 from outlast.http import requests as rq
@@ -148,14 +148,22 @@ class WorkflowApi(ScheduleHandlers, WaitHandlers, ServiceHandlers):
 
     async def get(self, request: Request) -> Response:
         iid = rq.instance_id(request.path_params["instanceID"])
-        state = await self._call(ERR_GET_WORKFLOW, self.client.get_workflow_state, iid)
-        if state is None:
+        found = await self._call(ERR_GET_WORKFLOW, self._status, iid)
+        if found is None:
             raise not_found(iid)
+        state, waiting = found
+        return json_response(status_json(state, waiting=waiting))
+
+    def _status(self, iid: str) -> tuple[WorkflowState, list[PendingActivity]] | None:
+        """The instance's state and, while it runs, what of it waits behind a limit
+        (docs/flow-control.md), to show as such: both read in one trip to a thread."""
+        state = self.client.get_workflow_state(iid)
+        if state is None:
+            return None
         waiting: list[PendingActivity] = []
         if state.runtime_status in (WorkflowStatus.RUNNING, WorkflowStatus.PENDING):
-            # What waits behind a limit (docs/flow-control.md) shows as such.
-            waiting = await self._call(ERR_GET_WORKFLOW, self.client.get_pending_activities, iid)
-        return json_response(status_json(state, waiting=waiting))
+            waiting = self.client.get_pending_activities(iid)
+        return state, waiting
 
     async def raise_event(self, request: Request) -> Response:
         iid = rq.instance_id(request.path_params["instanceID"])

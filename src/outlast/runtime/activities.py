@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from outlast.core.context import ActivityContext
 from outlast.core.registry import Definition, Registry
-from outlast.core.serialization import encode_payload, from_json
+from outlast.core.serialization import encode_payload
 from outlast.errors import ActivityTimeoutError, FailureDetails, UnknownActivityError
 from outlast.runtime.heartbeats import CallOptions, HeartbeatWatch
 from outlast.runtime.logs import activity_outcome
@@ -27,7 +27,7 @@ from outlast.store.base import ActivityRecord
 if TYPE_CHECKING:
     import asyncio
 
-    from outlast.runtime.tracing import Tracing
+    from outlast.runtime.tracing import ActivitySpan, Tracing
 
 
 @dataclass(slots=True)
@@ -110,9 +110,7 @@ class ActivityExecutor:
             f"{options.heartbeat_timeout:g}s (its heartbeat_timeout)",
             FailureDetails("ActivityTimeoutError", "missed heartbeat"),
         )
-        outcome = _failed(record, error)
-        if outcome.failure is not None:
-            outcome.failure = dataclasses.replace(outcome.failure, heartbeat_details=ctx._details)
+        outcome = _failed(record, error, ctx)
         self._ended(record, outcome, None)
         self._finished(record.name)
         self._on_result(outcome, False)
@@ -164,11 +162,9 @@ class ActivityExecutor:
 
     def _run_sync(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         started = time.perf_counter()
-        span = None if self.tracing is None else self.tracing.activity_started(record)
+        span = self._open_span(record)
         try:
-            args: tuple[Any, ...] = (ctx,)
-            if d.takes_input:
-                args += (from_json(record.input, d.input_hint),)
+            args = d.arguments(ctx, record.input)
             outcome = _succeeded(record, self._encode(d.fn(*args), record))
         except BaseException as e:
             # Whatever the activity raises (SystemExit included) fails that activity
@@ -181,15 +177,14 @@ class ActivityExecutor:
     def _run_isolated(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         assert self._processes is not None
         started = time.perf_counter()
-        span = None if self.tracing is None else self.tracing.activity_started(record)
+        span = self._open_span(record)
         try:
             done = self._processes.run(d, record, ctx, self._max_payload)
         except BaseException as e:  # the process could not be started, say
             outcome = _failed(record, e, ctx)
         else:
             if done is None:  # the pool shut down under it: it runs again on the next start
-                if span is not None and self.tracing is not None:
-                    self.tracing.activity_ended(span, None)
+                self._close_span(span, None)
                 return
             outcome = (
                 _succeeded(record, done[0]) if done[1] is None else _failed(record, done[1], ctx)
@@ -214,15 +209,13 @@ class ActivityExecutor:
         if self._async_slots is None:
             self._async_slots = asyncio.Semaphore(self._max)
         started = time.perf_counter()
-        span: Any = None
+        span: ActivitySpan | None = None
         try:
             async with self._async_slots:
                 started = time.perf_counter()
-                span = None if self.tracing is None else self.tracing.activity_started(record)
+                span = self._open_span(record)
                 try:
-                    args: tuple[Any, ...] = (ctx,)
-                    if d.takes_input:
-                        args += (from_json(record.input, d.input_hint),)
+                    args = d.arguments(ctx, record.input)
                     outcome = _succeeded(record, self._encode(await d.fn(*args), record))
                 except (Exception, SystemExit, KeyboardInterrupt) as e:
                     outcome = _failed(record, e, ctx)
@@ -230,8 +223,7 @@ class ActivityExecutor:
             if not ctx.is_cancelled:
                 # Not by the heartbeat watch (a shutdown): not an outcome, the
                 # activity runs again.
-                if span is not None and self.tracing is not None:
-                    self.tracing.activity_ended(span, None)
+                self._close_span(span, None)
                 raise
             # Cancelled at its timeout: it still ends, or its row would stay in the
             # store and its place under a per-name cap would stay taken.
@@ -239,20 +231,27 @@ class ActivityExecutor:
             error = ActivityTimeoutError(message, FailureDetails("ActivityTimeoutError", message))
             outcome = _failed(record, error, ctx)
         except BaseException:
-            if span is not None and self.tracing is not None:
-                self.tracing.activity_ended(span, None)
+            self._close_span(span, None)
             raise
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
         self._ended(record, outcome, span)
         self._report(outcome, record.name)
 
-    def _ended(self, record: ActivityRecord, outcome: ActivityResult, span: Any) -> None:
+    def _ended(
+        self, record: ActivityRecord, outcome: ActivityResult, span: ActivitySpan | None
+    ) -> None:
         """Log the attempt's end and close its span."""
         activity_outcome(
             record.instance_id, record.name, record.task_id, record.attempt, outcome.failure
         )
+        self._close_span(span, outcome.failure)
+
+    def _open_span(self, record: ActivityRecord) -> ActivitySpan | None:
+        return None if self.tracing is None else self.tracing.activity_started(record)
+
+    def _close_span(self, span: ActivitySpan | None, failure: FailureDetails | None) -> None:
         if span is not None and self.tracing is not None:
-            self.tracing.activity_ended(span, outcome.failure)
+            self.tracing.activity_ended(span, failure)
 
     def _encode(self, value: Any, record: ActivityRecord) -> str | None:
         return encode_payload(value, self._max_payload, "the result of activity {}", record.name)

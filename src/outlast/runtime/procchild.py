@@ -26,7 +26,7 @@ from typing import Any
 
 from outlast.core.context import ActivityContext
 from outlast.core.registry import Definition
-from outlast.core.serialization import encode_payload, from_json
+from outlast.core.serialization import encode_payload
 from outlast.errors import FailureDetails
 
 # Heartbeats reach the worker at most this often (the latest details always go).
@@ -142,9 +142,7 @@ def _run(job: Job, ctx: ChildContext, definitions: dict[tuple[str, str], Definit
                 "a module-level function of an importable module"
             ) from e
         d = definitions[key] = Definition.of(fn, job.name)
-    args: tuple[Any, ...] = (ctx,)
-    if d.takes_input:
-        args += (from_json(job.input, d.input_hint),)
+    args = d.arguments(ctx, job.input)
     # The heartbeat timeout counts from here: importing the module is not the
     # activity's doing.
     ctx._send(("beat", None))

@@ -1,8 +1,9 @@
 """OpenTelemetry spans: one per workflow run, one per activity attempt.
 
 Used only when ``opentelemetry-api`` is installed (``outlast[otel]``) and a
-tracer provider is set (an SDK configured); otherwise the worker holds no
-``Tracing`` and pays one ``is None`` check.
+tracer provider is set (an SDK configured). Without the API the worker holds no
+``Tracing`` and pays one ``is None`` check; with it but no provider yet, each
+turn and attempt asks the API whether one has been set since (``Tracing.on``).
 
 A run's span ("workflow NAME") starts with the run's first turn in this
 process, as a child of the context its start recorded (``ExecutionStarted``'s
@@ -69,16 +70,18 @@ class Tracing:
         self._provider = provider
         self._tracer = (provider or trace).get_tracer("outlast")
         self._runs: OrderedDict[str, _Run] = OrderedDict()
+        self._on = provider is not None
 
     @property
     def on(self) -> bool:
-        """A tracer provider is set (without one every span would be a no-op)."""
-        if self._provider is not None:
-            return True
-        provider = self._trace.get_tracer_provider()
-        return not isinstance(
-            provider, self._trace.ProxyTracerProvider | self._trace.NoOpTracerProvider
-        )
+        """A tracer provider is set (without one every span would be a no-op). Once
+        it is, it stays: OpenTelemetry sets the global provider only once."""
+        if not self._on:
+            provider = self._trace.get_tracer_provider()
+            self._on = not isinstance(
+                provider, self._trace.ProxyTracerProvider | self._trace.NoOpTracerProvider
+            )
+        return self._on
 
     def _parent(self, traceparent: str | None) -> Any:
         span_context = span_context_of(traceparent)
