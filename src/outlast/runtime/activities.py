@@ -170,9 +170,7 @@ class ActivityExecutor:
             # Whatever the activity raises (SystemExit included) fails that activity
             # only; the thread lives on to run the next one.
             outcome = _failed(record, e, ctx)
-        self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
-        self._ended(record, outcome, span)
-        self._report(outcome, record.name, inline=True)
+        self._done(record, outcome, span, started, inline=True)
 
     def _run_isolated(self, d: Definition, record: ActivityRecord, ctx: ActivityContext) -> None:
         assert self._processes is not None
@@ -189,9 +187,7 @@ class ActivityExecutor:
             outcome = (
                 _succeeded(record, done[0]) if done[1] is None else _failed(record, done[1], ctx)
             )
-        self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
-        self._ended(record, outcome, span)
-        self._report(outcome, record.name, inline=True)
+        self._done(record, outcome, span, started, inline=True)
 
     def cancel_instance(self, instance_id: str) -> None:
         """The workflow ``instance_id`` ended (terminated, say): cancel its isolated
@@ -233,9 +229,21 @@ class ActivityExecutor:
         except BaseException:
             self._close_span(span, None)
             raise
+        self._done(record, outcome, span, started)
+
+    def _done(
+        self,
+        record: ActivityRecord,
+        outcome: ActivityResult,
+        span: ActivitySpan | None,
+        started: float,
+        inline: bool = False,
+    ) -> None:
+        """An attempt that ran here ended: count it, log it, close its span and
+        hand its outcome over."""
         self._stats.activity(record.name, outcome.failure is None, time.perf_counter() - started)
         self._ended(record, outcome, span)
-        self._report(outcome, record.name)
+        self._report(outcome, record.name, inline)
 
     def _ended(
         self, record: ActivityRecord, outcome: ActivityResult, span: ActivitySpan | None
