@@ -1,13 +1,12 @@
 """The Microsoft ``durabletask`` SDK app of tests/grpc, in a process of its own.
 
 ``python -m tests.grpc.durabletask_app PORT [--tls]`` runs a ``TaskHubGrpcWorker``
-with the seed patterns (here and in ``sdk_activities.py``) against the sidecar's Microsoft-flavor port, and
-answers ``TaskHubGrpcClient`` calls sent as JSON lines on stdin (one JSON line
-back on stdout each). It cannot run inside pytest: the SDK's generated protos
-and the Dapr SDK's (which the test process imports) declare no package, so they
-collide in protobuf's process-wide descriptor pool. ``--tls``: a secure channel
-(trusting the roots in ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``).
-"""
+with the seed patterns (here and in ``sdk_activities.py``) against the sidecar's
+Microsoft-flavor port, and answers ``TaskHubGrpcClient`` calls sent as JSON lines on
+stdin (one JSON line back on stdout each). It cannot run inside pytest: the SDK's
+generated protos and the Dapr SDK's (which the test process imports) declare no
+package, so they collide in protobuf's process-wide descriptor pool. ``--tls``: a
+secure channel (trusting the roots in ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``)."""
 
 from __future__ import annotations
 
